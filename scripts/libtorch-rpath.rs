@@ -1,0 +1,37 @@
+//! Build script shared by the crates that link libtorch (hnn-models, hnn-bench and the root
+//! runner). It checks that libtorch is where `.cargo/config.toml` says (`LIBTORCH`), fails with
+//! the command to run when it is not, and writes an rpath to its `lib/` into every binary, test
+//! and bench of the crate, so nothing needs `LD_LIBRARY_PATH`. With a CUDA-capable libtorch it
+//! also keeps `libtorch_cuda.so` linked (the linker's `--as-needed` would drop it, and CUDA is
+//! only registered when it is loaded).
+
+use std::path::PathBuf;
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=LIBTORCH");
+    let Some(root) = std::env::var_os("LIBTORCH").map(PathBuf::from) else {
+        panic!(
+            "\n\nLIBTORCH is not set. The project's .cargo/config.toml sets it to .libtorch/torch; \
+             run cargo from inside the repository, or install libtorch with:\n\n    \
+             bash scripts/setup-libtorch.sh\n\n"
+        );
+    };
+    let lib = root.join("lib");
+    println!("cargo:rerun-if-changed={}", root.join("HNN_LIBTORCH_VERSION").display());
+    if !lib.join("libtorch_cpu.so").is_file() {
+        panic!(
+            "\n\nlibtorch was not found at {} (no lib/libtorch_cpu.so).\nInstall it once with:\n\n    \
+             bash scripts/setup-libtorch.sh          # CPU-only, ~540 MB\n    \
+             bash scripts/setup-libtorch.sh --cuda   # CUDA-capable, ~2.7 GB\n\n",
+            root.display()
+        );
+    }
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+    if lib.join("libtorch_cuda.so").is_file() {
+        println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
+        println!("cargo:rustc-link-arg=-L{}", lib.display());
+        println!("cargo:rustc-link-arg=-ltorch_cuda");
+        println!("cargo:rustc-link-arg=-ltorch");
+        println!("cargo:rustc-link-arg=-Wl,--as-needed");
+    }
+}
