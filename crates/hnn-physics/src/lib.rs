@@ -1,1 +1,20 @@
+//! Analytic Hamiltonian systems and dataset generation for `hnn` (no libtorch).
+//!
+//! - [`Hamiltonian`]: degrees of freedom, energy, exact gradient and sampling of initial
+//!   states. Adding a system is one file implementing it (see [`MassSpring`]).
+//! - [`HamiltonianField`]: the symplectic field `(dH/dp, -dH/dq)` of a system as an
+//!   [`hnn_ode::VectorField`].
+//! - [`dataset`]: trajectories integrated with the scipy-equivalent RK45, Gaussian noise on the
+//!   inputs, exact noise-free targets, split by trajectory; every trajectory draws from its own
+//!   random stream derived from `(seed, index)`, so generation is parallel and the data do not
+//!   depend on the number of threads.
 
+pub mod dataset;
+mod error;
+mod hamiltonian;
+pub mod rng;
+mod spring;
+
+pub use error::{PhysicsError, Result};
+pub use hamiltonian::{Hamiltonian, HamiltonianField};
+pub use spring::MassSpring;

@@ -1,0 +1,347 @@
+//! Datasets of `(x, dx/dt)` pairs sampled along trajectories of a [`Hamiltonian`] system.
+//!
+//! As in the official code: each trajectory starts from [`Hamiltonian::sample_initial_state`],
+//! is integrated with RK45 (scipy's algorithm) and sampled at `points` evenly spaced times on
+//! `t_span`; Gaussian noise of standard deviation `noise_std` is added to every input
+//! coordinate, while the targets are the exact, noise-free time derivatives at the true states.
+//! Train and test sets are split by whole trajectories.
+
+use std::path::Path;
+
+use hnn_ode::Rk45;
+use ndarray::{Array1, Array2, Array3, Axis, s};
+use ndarray_npy::WriteNpyExt;
+use rand::Rng;
+use rand_distr::StandardNormal;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::rng::{Purpose, stream};
+use crate::{Hamiltonian, HamiltonianField, PhysicsError, Result};
+
+/// Which trajectories form the test set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TestPosition {
+    /// The last trajectories (spring and pendulum: the second half).
+    Last,
+    /// The first trajectories (the orbit tasks).
+    First,
+}
+
+/// How to generate a dataset. The defaults are the official mass-spring settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataSpec {
+    /// Number of trajectories (train + test).
+    pub trajectories: usize,
+    /// Time interval of every trajectory.
+    pub t_span: [f64; 2],
+    /// Evenly spaced samples per trajectory, including both ends of `t_span`.
+    pub points: usize,
+    /// Standard deviation of the Gaussian noise added to the inputs (not to the targets).
+    pub noise_std: f64,
+    /// RK45 relative tolerance of the ground-truth integration.
+    pub rtol: f64,
+    /// RK45 absolute tolerance (the official code leaves scipy's default 1e-6).
+    pub atol: f64,
+    /// Fraction of the trajectories held out for testing.
+    pub test_fraction: f64,
+    /// Whether the test trajectories are the first or the last ones.
+    pub test_position: TestPosition,
+}
+
+impl Default for DataSpec {
+    fn default() -> Self {
+        Self {
+            trajectories: 50,
+            t_span: [0.0, 3.0],
+            points: 30,
+            noise_std: 0.1,
+            rtol: 1e-10,
+            atol: 1e-6,
+            test_fraction: 0.5,
+            test_position: TestPosition::Last,
+        }
+    }
+}
+
+impl DataSpec {
+    /// Checks every field; the error names the offending one.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |name, value: String, reason| Err(PhysicsError::InvalidParameter { name, value, reason });
+        if self.trajectories < 2 {
+            return bad("trajectories", self.trajectories.to_string(), "need at least 2 (one train, one test)");
+        }
+        let [t0, t1] = self.t_span;
+        if !(t0.is_finite() && t1.is_finite() && t1 > t0) {
+            return bad("t_span", format!("[{t0}, {t1}]"), "expected [start, end] with end > start");
+        }
+        if self.points < 2 {
+            return bad("points", self.points.to_string(), "need at least 2 samples per trajectory");
+        }
+        if !(self.noise_std.is_finite() && self.noise_std >= 0.0) {
+            return bad("noise_std", self.noise_std.to_string(), "must be finite and >= 0");
+        }
+        if !(self.rtol.is_finite() && self.rtol >= 100.0 * f64::EPSILON) {
+            return bad("rtol", self.rtol.to_string(), "must be finite and >= 2.2e-14");
+        }
+        if !(self.atol.is_finite() && self.atol > 0.0) {
+            return bad("atol", self.atol.to_string(), "must be finite and > 0");
+        }
+        if !(self.test_fraction > 0.0 && self.test_fraction < 1.0) {
+            return bad("test_fraction", self.test_fraction.to_string(), "must be strictly between 0 and 1");
+        }
+        let n_test = self.test_trajectories();
+        if n_test == 0 || n_test == self.trajectories {
+            return bad(
+                "test_fraction",
+                self.test_fraction.to_string(),
+                "leaves no train or no test trajectory for this number of trajectories",
+            );
+        }
+        Ok(())
+    }
+
+    /// Number of test trajectories.
+    pub fn test_trajectories(&self) -> usize {
+        (self.trajectories as f64 * self.test_fraction).round() as usize
+    }
+
+    /// The sample times of every trajectory.
+    pub fn times(&self) -> Vec<f64> {
+        linspace(self.t_span[0], self.t_span[1], self.points)
+    }
+}
+
+/// `n` evenly spaced values from `a` to `b` inclusive (numpy's `linspace`).
+pub fn linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
+    match n {
+        0 => vec![],
+        1 => vec![a],
+        _ => {
+            let step = (b - a) / (n - 1) as f64;
+            (0..n).map(|i| if i == n - 1 { b } else { a + step * i as f64 }).collect()
+        }
+    }
+}
+
+/// A generated dataset.
+///
+/// # Shapes
+/// `states`, `x`, `dx`: `[trajectories, points, 2 * dof]`; `t`: `[points]`.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub t: Array1<f64>,
+    /// Noise-free states along each trajectory.
+    pub states: Array3<f64>,
+    /// Model inputs: the states plus noise.
+    pub x: Array3<f64>,
+    /// Targets: exact time derivatives at the noise-free states.
+    pub dx: Array3<f64>,
+    /// Trajectory indices of the training set, in order.
+    pub train: Vec<usize>,
+    /// Trajectory indices of the test set, in order.
+    pub test: Vec<usize>,
+}
+
+impl Dataset {
+    /// Inputs and targets of the given trajectories, flattened to `[n * points, dim]`.
+    pub fn samples(&self, trajectories: &[usize]) -> (Array2<f64>, Array2<f64>) {
+        let x = self.x.select(Axis(0), trajectories);
+        let dx = self.dx.select(Axis(0), trajectories);
+        let (n, p, d) = x.dim();
+        let x = x.into_shape_with_order((n * p, d)).expect("contiguous after select");
+        let dx = dx.into_shape_with_order((n * p, d)).expect("contiguous after select");
+        (x, dx)
+    }
+
+    /// Training inputs and targets, `[n_train * points, dim]` each.
+    pub fn train_samples(&self) -> (Array2<f64>, Array2<f64>) {
+        self.samples(&self.train)
+    }
+
+    /// Test inputs and targets, `[n_test * points, dim]` each.
+    pub fn test_samples(&self) -> (Array2<f64>, Array2<f64>) {
+        self.samples(&self.test)
+    }
+
+    /// Writes `t.npy`, `states.npy`, `x.npy`, `dx.npy` (all trajectories) and the flattened
+    /// `x_train.npy`, `dx_train.npy`, `x_test.npy`, `dx_test.npy` into `dir`.
+    pub fn write_npy(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|source| PhysicsError::Io { path: dir.to_path_buf(), source })?;
+        let (xtr, dxtr) = self.train_samples();
+        let (xte, dxte) = self.test_samples();
+        write(dir, "t.npy", |w| self.t.write_npy(w))?;
+        write(dir, "states.npy", |w| self.states.write_npy(w))?;
+        write(dir, "x.npy", |w| self.x.write_npy(w))?;
+        write(dir, "dx.npy", |w| self.dx.write_npy(w))?;
+        write(dir, "x_train.npy", |w| xtr.write_npy(w))?;
+        write(dir, "dx_train.npy", |w| dxtr.write_npy(w))?;
+        write(dir, "x_test.npy", |w| xte.write_npy(w))?;
+        write(dir, "dx_test.npy", |w| dxte.write_npy(w))?;
+        Ok(())
+    }
+}
+
+fn write(
+    dir: &Path,
+    name: &str,
+    f: impl FnOnce(std::io::BufWriter<std::fs::File>) -> Result<(), ndarray_npy::WriteNpyError>,
+) -> Result<()> {
+    let path = dir.join(name);
+    let file = std::fs::File::create(&path).map_err(|source| PhysicsError::Io { path: path.clone(), source })?;
+    f(std::io::BufWriter::new(file)).map_err(|source| PhysicsError::WriteNpy { path, source })
+}
+
+/// Generates a dataset in parallel. Trajectory `i` draws its initial state and its noise from
+/// stream `i` of `seed`, so the result is the same for any number of threads.
+pub fn generate(system: &dyn Hamiltonian, spec: &DataSpec, seed: u64) -> Result<Dataset> {
+    spec.validate()?;
+    let d = system.dim();
+    let t = spec.times();
+    let solver = Rk45 {
+        rtol: spec.rtol,
+        atol: spec.atol,
+        ..Rk45::default()
+    };
+    let field = HamiltonianField(system);
+    let per_traj: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> = (0..spec.trajectories)
+        .into_par_iter()
+        .map(|i| {
+            let mut rng = stream(seed, Purpose::Dataset, i as u64);
+            let y0 = system.sample_initial_state(&mut rng);
+            let sol = solver
+                .solve(&field, (spec.t_span[0], spec.t_span[1]), &y0, &t)
+                .map_err(|source| PhysicsError::Integration { trajectory: i, source })?;
+            let states = sol.y;
+            let mut dx = vec![0.0; states.len()];
+            for (s, ds) in states.chunks(d).zip(dx.chunks_mut(d)) {
+                system.time_derivative(s, ds);
+            }
+            // Noise coordinate by coordinate, as the official code does (all q, then all p).
+            let mut x = states.clone();
+            for c in 0..d {
+                for k in 0..t.len() {
+                    let z: f64 = rng.sample(StandardNormal);
+                    x[k * d + c] += spec.noise_std * z;
+                }
+            }
+            Ok((states, x, dx))
+        })
+        .collect::<Result<_>>()?;
+
+    let shape = (spec.trajectories, t.len(), d);
+    let mut states = Array3::zeros(shape);
+    let mut x = Array3::zeros(shape);
+    let mut dx = Array3::zeros(shape);
+    for (i, (s, xi, dxi)) in per_traj.into_iter().enumerate() {
+        let view = |v: Vec<f64>| Array2::from_shape_vec((t.len(), d), v).expect("trajectory shape");
+        states.slice_mut(s![i, .., ..]).assign(&view(s));
+        x.slice_mut(s![i, .., ..]).assign(&view(xi));
+        dx.slice_mut(s![i, .., ..]).assign(&view(dxi));
+    }
+    let n_test = spec.test_trajectories();
+    let all: Vec<usize> = (0..spec.trajectories).collect();
+    let (train, test) = match spec.test_position {
+        TestPosition::Last => (all[..spec.trajectories - n_test].to_vec(), all[spec.trajectories - n_test..].to_vec()),
+        TestPosition::First => (all[n_test..].to_vec(), all[..n_test].to_vec()),
+    };
+    tracing::debug!(trajectories = spec.trajectories, points = t.len(), "dataset generated");
+    Ok(Dataset {
+        t: Array1::from(t),
+        states,
+        x,
+        dx,
+        train,
+        test,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MassSpring;
+
+    #[test]
+    fn spring_dataset_follows_the_closed_form() {
+        let spring = MassSpring::default();
+        let spec = DataSpec { rtol: 1e-10, atol: 1e-10, ..DataSpec::default() };
+        let data = generate(&spring, &spec, 0).unwrap();
+        assert_eq!(data.x.dim(), (50, 30, 2));
+        assert_eq!((data.train.len(), data.test.len()), (25, 25));
+        assert_eq!(data.train[0], 0);
+        assert_eq!(data.test[0], 25);
+        for i in 0..50 {
+            let x0 = [data.states[[i, 0, 0]], data.states[[i, 0, 1]]];
+            let r = x0[0].hypot(x0[1]);
+            assert!((0.1..=1.0).contains(&r));
+            for k in 0..30 {
+                let exact = spring.exact(x0, data.t[k]);
+                for c in 0..2 {
+                    assert!((data.states[[i, k, c]] - exact[c]).abs() < 1e-8);
+                }
+                // targets are the noise-free field: dq = 2p, dp = -2q
+                assert!((data.dx[[i, k, 0]] - 2.0 * data.states[[i, k, 1]]).abs() < 1e-12);
+                assert!((data.dx[[i, k, 1]] + 2.0 * data.states[[i, k, 0]]).abs() < 1e-12);
+            }
+        }
+        // noise has the configured size
+        let noise = &data.x - &data.states;
+        let std = (noise.mapv(|v| v * v).sum() / noise.len() as f64).sqrt();
+        assert!((std - 0.1).abs() < 0.01, "noise std {std}");
+        let (xtr, dxtr) = data.train_samples();
+        assert_eq!(xtr.dim(), (750, 2));
+        assert_eq!(dxtr.row(30), data.dx.slice(s![1, 0, ..]));
+    }
+
+    #[test]
+    fn generation_does_not_depend_on_thread_count() {
+        let spring = MassSpring::default();
+        let spec = DataSpec::default();
+        let run = |threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| generate(&spring, &spec, 7).unwrap())
+        };
+        let (a, b) = (run(1), run(2));
+        assert_eq!(a.x, b.x);
+        assert_eq!(a.dx, b.dx);
+        // and a different seed gives different data
+        let c = generate(&spring, &spec, 8).unwrap();
+        assert_ne!(a.x, c.x);
+    }
+
+    #[test]
+    fn invalid_specs_name_the_field() {
+        for (spec, key) in [
+            (DataSpec { trajectories: 0, ..DataSpec::default() }, "trajectories"),
+            (DataSpec { points: 1, ..DataSpec::default() }, "points"),
+            (DataSpec { t_span: [1.0, 1.0], ..DataSpec::default() }, "t_span"),
+            (DataSpec { noise_std: -0.1, ..DataSpec::default() }, "noise_std"),
+            (DataSpec { rtol: 0.0, ..DataSpec::default() }, "rtol"),
+            (DataSpec { test_fraction: 1.0, ..DataSpec::default() }, "test_fraction"),
+        ] {
+            let err = spec.validate().unwrap_err().to_string();
+            assert!(err.contains(&format!("`{key}`")), "{err}");
+        }
+    }
+
+    #[test]
+    fn npy_files_round_trip() {
+        let data = generate(&MassSpring::default(), &DataSpec { trajectories: 4, ..DataSpec::default() }, 1).unwrap();
+        let dir = std::env::temp_dir().join(format!("hnn-physics-npy-{}", std::process::id()));
+        data.write_npy(&dir).unwrap();
+        let x: Array2<f64> = ndarray_npy::read_npy(dir.join("x_train.npy")).unwrap();
+        assert_eq!(x, data.train_samples().0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn linspace_matches_numpy() {
+        assert_eq!(linspace(0.0, 3.0, 4), vec![0.0, 1.0, 2.0, 3.0]);
+        assert_eq!(linspace(0.0, 1.0, 1), vec![0.0]);
+    }
+}

@@ -1,0 +1,166 @@
+use std::f64::consts::PI;
+
+use hnn_ode::SeparableField;
+use rand::{Rng, RngCore};
+use serde::{Deserialize, Serialize};
+
+use crate::{Hamiltonian, PhysicsError, Result};
+
+/// Ideal mass-spring, `H = k q^2 / 2 + p^2 / (2 m)`.
+///
+/// The defaults `k = 2`, `m = 1/2` give the official code's `H = q^2 + p^2` (the paper writes
+/// `q^2/2 + p^2/2`). Initial states have a uniformly random direction in the `(q, p)` plane and
+/// a radius drawn uniformly from `radius` (`[0.1, 1]` officially, so `H` in `[0.01, 1]`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MassSpring {
+    /// Spring constant.
+    pub k: f64,
+    /// Mass.
+    pub m: f64,
+    /// Range `[min, max]` of the initial radius `sqrt(q^2 + p^2)`.
+    pub radius: [f64; 2],
+}
+
+impl Default for MassSpring {
+    fn default() -> Self {
+        Self {
+            k: 2.0,
+            m: 0.5,
+            radius: [0.1, 1.0],
+        }
+    }
+}
+
+impl MassSpring {
+    /// Checks the parameters.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |name, value: f64, reason| PhysicsError::InvalidParameter {
+            name,
+            value: value.to_string(),
+            reason,
+        };
+        if !(self.k.is_finite() && self.k > 0.0) {
+            return Err(bad("k", self.k, "the spring constant must be positive and finite"));
+        }
+        if !(self.m.is_finite() && self.m > 0.0) {
+            return Err(bad("m", self.m, "the mass must be positive and finite"));
+        }
+        let [lo, hi] = self.radius;
+        if !(lo.is_finite() && hi.is_finite() && 0.0 <= lo && lo <= hi) {
+            return Err(PhysicsError::InvalidParameter {
+                name: "radius",
+                value: format!("[{lo}, {hi}]"),
+                reason: "expected [min, max] with 0 <= min <= max",
+            });
+        }
+        Ok(())
+    }
+
+    /// Angular frequency `sqrt(k / m)`.
+    pub fn omega(&self) -> f64 {
+        (self.k / self.m).sqrt()
+    }
+
+    /// Closed-form solution from `x0 = (q0, p0)` at time `t`.
+    pub fn exact(&self, x0: [f64; 2], t: f64) -> [f64; 2] {
+        let w = self.omega();
+        let (s, c) = (w * t).sin_cos();
+        let [q0, p0] = x0;
+        [q0 * c + p0 / (self.m * w) * s, p0 * c - self.m * w * q0 * s]
+    }
+}
+
+impl Hamiltonian for MassSpring {
+    fn name(&self) -> &str {
+        "mass-spring"
+    }
+    fn dof(&self) -> usize {
+        1
+    }
+    fn energy(&self, x: &[f64]) -> f64 {
+        0.5 * self.k * x[0] * x[0] + x[1] * x[1] / (2.0 * self.m)
+    }
+    fn gradient(&self, x: &[f64], grad: &mut [f64]) {
+        grad[0] = self.k * x[0];
+        grad[1] = x[1] / self.m;
+    }
+    fn sample_initial_state(&self, rng: &mut dyn RngCore) -> Vec<f64> {
+        let angle = rng.random::<f64>() * 2.0 * PI;
+        let [lo, hi] = self.radius;
+        let r = lo + (hi - lo) * rng.random::<f64>();
+        vec![r * angle.cos(), r * angle.sin()]
+    }
+}
+
+impl SeparableField for MassSpring {
+    fn dof(&self) -> usize {
+        1
+    }
+    fn velocity(&self, p: &[f64], dqdt: &mut [f64]) {
+        dqdt[0] = p[0] / self.m;
+    }
+    fn force(&self, q: &[f64], dpdt: &mut [f64]) {
+        dpdt[0] = -self.k * q[0];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::{Purpose, stream};
+
+    #[test]
+    fn gradient_matches_central_differences() {
+        let s = MassSpring { k: 3.0, m: 0.7, radius: [0.1, 1.0] };
+        for x in [[0.3, -0.4], [1.2, 0.9], [-2.0, 0.1]] {
+            let mut g = [0.0; 2];
+            s.gradient(&x, &mut g);
+            for i in 0..2 {
+                let eps = 1e-6;
+                let (mut a, mut b) = (x, x);
+                a[i] += eps;
+                b[i] -= eps;
+                let fd = (s.energy(&a) - s.energy(&b)) / (2.0 * eps);
+                assert!((fd - g[i]).abs() < 1e-8, "component {i}: {fd} vs {}", g[i]);
+            }
+        }
+    }
+
+    #[test]
+    fn exact_solution_conserves_energy_and_matches_field() {
+        let s = MassSpring::default();
+        let x0 = [0.6, -0.3];
+        let e0 = s.energy(&x0);
+        for t in [0.1, 1.0, 7.5] {
+            assert!((s.energy(&s.exact(x0, t)) - e0).abs() < 1e-12);
+        }
+        // derivative of the closed form at t = 0 equals the field
+        let h = 1e-6;
+        let (a, b) = (s.exact(x0, h), s.exact(x0, -h));
+        let mut f = [0.0; 2];
+        s.time_derivative(&x0, &mut f);
+        for i in 0..2 {
+            assert!(((a[i] - b[i]) / (2.0 * h) - f[i]).abs() < 1e-8);
+        }
+    }
+
+    #[test]
+    fn initial_states_have_the_configured_radius() {
+        let s = MassSpring::default();
+        let mut rng = stream(0, Purpose::Dataset, 0);
+        for _ in 0..1000 {
+            let x = s.sample_initial_state(&mut rng);
+            let r = x[0].hypot(x[1]);
+            assert!((0.1..=1.0).contains(&r), "radius {r}");
+        }
+    }
+
+    #[test]
+    fn validation_names_the_parameter() {
+        let err = MassSpring { m: 0.0, ..MassSpring::default() }.validate().unwrap_err();
+        assert!(err.to_string().contains("`m`"), "{err}");
+        let err = MassSpring { radius: [1.0, 0.5], ..MassSpring::default() }.validate().unwrap_err();
+        assert!(err.to_string().contains("radius"), "{err}");
+    }
+}
