@@ -1,0 +1,131 @@
+use serde::{Deserialize, Serialize};
+use tch::{Tensor, nn};
+
+use crate::{ModelError, Result};
+
+/// Nonlinearity between hidden layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    Tanh,
+}
+
+/// Sizes of an [`Mlp`]. The paper's network is `input -> 200 -> 200 -> output`, tanh.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MlpConfig {
+    /// Widths of the hidden layers.
+    pub hidden: Vec<i64>,
+    pub activation: Activation,
+}
+
+impl Default for MlpConfig {
+    fn default() -> Self {
+        Self {
+            hidden: vec![200, 200],
+            activation: Activation::Tanh,
+        }
+    }
+}
+
+impl MlpConfig {
+    pub fn validate(&self) -> Result<()> {
+        if self.hidden.is_empty() || self.hidden.iter().any(|&h| h <= 0) {
+            return Err(ModelError::Config {
+                key: "hidden",
+                reason: format!("expected at least one positive layer width, got {:?}", self.hidden),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A multilayer perceptron with orthogonally initialised weights and no bias on the last layer.
+///
+/// Layers live at `p / "l0"`, `p / "l1"`, ...; biases keep PyTorch's default
+/// `U(-1/sqrt(fan_in), 1/sqrt(fan_in))` initialisation.
+#[derive(Debug)]
+pub struct Mlp {
+    layers: Vec<nn::Linear>,
+    activation: Activation,
+}
+
+impl Mlp {
+    pub fn new(p: &nn::Path, input_dim: i64, output_dim: i64, cfg: &MlpConfig) -> Result<Self> {
+        cfg.validate()?;
+        if input_dim <= 0 || output_dim <= 0 {
+            return Err(ModelError::Config {
+                key: "dim",
+                reason: format!("input {input_dim} and output {output_dim} must be positive"),
+            });
+        }
+        let mut sizes = vec![input_dim];
+        sizes.extend(&cfg.hidden);
+        sizes.push(output_dim);
+        let n = sizes.len() - 1;
+        let layers = (0..n)
+            .map(|i| {
+                let lc = nn::LinearConfig {
+                    ws_init: nn::Init::Orthogonal { gain: 1.0 },
+                    bs_init: None,
+                    bias: i + 1 < n,
+                };
+                nn::linear(p / format!("l{i}"), sizes[i], sizes[i + 1], lc)
+            })
+            .collect();
+        Ok(Self {
+            layers,
+            activation: cfg.activation,
+        })
+    }
+
+    fn act(&self, z: &Tensor) -> Tensor {
+        match self.activation {
+            Activation::Tanh => z.tanh(),
+        }
+    }
+
+    /// # Shapes
+    /// `x: [batch, input]` -> `[batch, output]`
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let last = self.layers.len() - 1;
+        let mut h = x.shallow_clone();
+        for (i, l) in self.layers.iter().enumerate() {
+            h = h.linear(&l.ws, l.bs.as_ref());
+            if i < last {
+                h = self.act(&h);
+            }
+        }
+        h
+    }
+
+    /// Gradient of the (scalar) output with respect to the input, by explicit backpropagation
+    /// through the layers. The result is an ordinary differentiable expression of the weights,
+    /// so a loss on it trains with plain first-order autograd.
+    ///
+    /// # Shapes
+    /// `x: [batch, input]` -> `[batch, input]`; requires `output = 1`.
+    pub fn input_gradient(&self, x: &Tensor) -> Tensor {
+        let last = self.layers.len() - 1;
+        // forward, keeping the activations' derivatives
+        let mut h = x.shallow_clone();
+        let mut dact: Vec<Tensor> = Vec::with_capacity(last);
+        for l in &self.layers[..last] {
+            let a = self.act(&h.linear(&l.ws, l.bs.as_ref()));
+            dact.push(match self.activation {
+                Activation::Tanh => 1.0 - a.square(),
+            });
+            h = a;
+        }
+        // backward: dH/da_{L-1} = w_L, then through each tanh layer
+        let w_last = &self.layers[last].ws; // [1, hidden]
+        let mut g = dact[last - 1].multiply(w_last); // [batch, hidden]
+        for i in (0..last).rev() {
+            g = g.matmul(&self.layers[i].ws); // [batch, fan_in]
+            if i > 0 {
+                g = g.multiply(&dact[i - 1]);
+            }
+        }
+        g
+    }
+}
