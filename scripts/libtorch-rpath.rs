@@ -27,6 +27,10 @@ fn main() {
         );
     }
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+    let version = std::fs::read_to_string(root.join("HNN_LIBTORCH_VERSION"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown (not installed by scripts/setup-libtorch.sh)".into());
+    println!("cargo:rustc-env=HNN_LIBTORCH_VERSION={version}");
     if lib.join("libtorch_cuda.so").is_file() {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
         println!("cargo:rustc-link-arg=-L{}", lib.display());

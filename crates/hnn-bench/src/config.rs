@@ -1,0 +1,539 @@
+//! Experiment configuration: one TOML file per experiment.
+//!
+//! Every section has `deny_unknown_fields` and defaults equal to the paper's settings for the
+//! mass-spring task, so a config only states what differs. [`load`] parses and validates
+//! before any work starts; every error names the file and the key.
+
+use std::path::{Path, PathBuf};
+
+use hnn_models::{DeviceChoice, GradientMethod, MlpConfig, ModelKind};
+use hnn_physics::MassSpring;
+use hnn_physics::dataset::DataSpec;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::error::{BenchError, Result};
+
+/// A whole experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub experiment: ExperimentConfig,
+    pub system: SystemConfig,
+    #[serde(default)]
+    pub data: DataSpec,
+    #[serde(default)]
+    pub model: ModelConfig,
+    #[serde(default)]
+    pub train: TrainConfig,
+    #[serde(default)]
+    pub eval: EvalConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    /// Name of the experiment; runs go to `<output_dir>/<name>/<timestamp>-s<seed>/`.
+    pub name: String,
+    /// Seed of every random stream (data, initialisation, minibatches, evaluation states).
+    #[serde(default)]
+    pub seed: u64,
+    /// Root folder of run directories, relative to the working directory.
+    #[serde(default = "default_output_dir")]
+    pub output_dir: PathBuf,
+    /// `"auto"`, `"cpu"`, `"cuda"` or `"cuda:N"`.
+    #[serde(default = "default_device")]
+    pub device: DeviceChoice,
+    /// libtorch intra-op threads; 0 keeps libtorch's default (one per core).
+    #[serde(default)]
+    pub threads: usize,
+}
+
+fn default_output_dir() -> PathBuf {
+    PathBuf::from("runs")
+}
+fn default_device() -> DeviceChoice {
+    DeviceChoice::Auto
+}
+
+/// The physical system, tagged by `kind`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum SystemConfig {
+    MassSpring(MassSpring),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// Hidden layer widths of every MLP.
+    pub hidden: Vec<i64>,
+    pub activation: hnn_models::Activation,
+    /// How the HNN takes `dH/dx`: `"explicit"` (layer-wise backpropagation, faster) or
+    /// `"autograd"` (libtorch autograd with create_graph, as the official code). Same numbers.
+    pub hnn_gradient: GradientMethod,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        let mlp = MlpConfig::default();
+        Self {
+            hidden: mlp.hidden,
+            activation: mlp.activation,
+            hnn_gradient: GradientMethod::default(),
+        }
+    }
+}
+
+impl ModelConfig {
+    pub fn mlp(&self) -> MlpConfig {
+        MlpConfig {
+            hidden: self.hidden.clone(),
+            activation: self.activation,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Which models to train, in order.
+    pub models: Vec<ModelKind>,
+    /// Adam steps.
+    pub steps: usize,
+    pub learning_rate: f64,
+    /// L2 weight decay of Adam (PyTorch's `Adam(weight_decay=...)`).
+    pub weight_decay: f64,
+    /// Minibatch size; 0 means the full training set every step.
+    pub batch_size: usize,
+    /// Log train/test loss every this many steps (and at the last step).
+    pub log_every: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            models: vec![ModelKind::Baseline, ModelKind::Hnn],
+            steps: 2000,
+            learning_rate: 1e-3,
+            weight_decay: 1e-4,
+            batch_size: 0,
+            log_every: 200,
+        }
+    }
+}
+
+/// Which energy the energy MSE compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EnergyKind {
+    /// The system's true Hamiltonian.
+    True,
+    /// `sum(q^2) + sum(p^2)`, which the official notebooks use for every 1-D task.
+    Quadratic,
+}
+
+/// Where the initial states of an evaluation come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InitialStates {
+    /// Each coordinate uniform in `±[box[0], box[1]]` (the notebooks: `|q|, |p|` in [0.2, 1]).
+    Box,
+    /// The system's own data distribution ([`hnn_physics::Hamiltonian::sample_initial_state`]).
+    System,
+}
+
+/// One energy-MSE protocol.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProtocolConfig {
+    pub enabled: bool,
+    /// Number of initial states.
+    pub trajectories: usize,
+    /// The ± is the standard deviation of the means of this many contiguous groups of
+    /// trajectories, divided by sqrt(groups).
+    pub groups: usize,
+    pub initial_states: InitialStates,
+    /// Range of `|coordinate|` for `initial_states = "box"`.
+    #[serde(rename = "box")]
+    pub box_range: [f64; 2],
+    /// Time interval of the ground truth (before any stretch).
+    pub t_span: [f64; 2],
+    /// Output points per trajectory.
+    pub points: usize,
+    /// RK45 tolerances for the ground truth and the models.
+    pub rtol: f64,
+    pub atol: f64,
+    /// The models are integrated over times multiplied by this factor (the notebooks use
+    /// `1 + 0.9 * noise_std` = 1.09, "to compensate for noise effects"), and compared point by
+    /// point with the unstretched ground truth.
+    pub time_stretch: f64,
+    /// Reproduce the notebooks' in-place mutation: trajectory `i`'s truth runs on times
+    /// stretched `i` times and its models on times stretched `i + 1` times, so the horizon grows
+    /// geometrically (21.8 to ~73 for the spring).
+    pub compound_stretch: bool,
+    pub energy: EnergyKind,
+}
+
+impl ProtocolConfig {
+    /// The official notebooks' protocol (REFERENCE.md section 4, spring).
+    pub fn paper() -> Self {
+        Self {
+            enabled: true,
+            trajectories: 15,
+            groups: 5,
+            initial_states: InitialStates::Box,
+            box_range: [0.2, 1.0],
+            t_span: [0.0, 20.0],
+            points: 100,
+            rtol: 1e-12,
+            atol: 1e-6,
+            time_stretch: 1.09,
+            compound_stretch: true,
+            energy: EnergyKind::Quadratic,
+        }
+    }
+
+    /// A protocol a reader can trust: the true H, a fixed horizon, the same times for truth and
+    /// models, tight stated tolerances and more initial states.
+    pub fn corrected() -> Self {
+        Self {
+            enabled: true,
+            trajectories: 100,
+            groups: 5,
+            initial_states: InitialStates::Box,
+            box_range: [0.2, 1.0],
+            t_span: [0.0, 20.0],
+            points: 100,
+            rtol: 1e-9,
+            atol: 1e-9,
+            time_stretch: 1.0,
+            compound_stretch: false,
+            energy: EnergyKind::True,
+        }
+    }
+}
+
+/// A protocol section as written: every key optional, filled from a preset.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartialProtocol {
+    enabled: Option<bool>,
+    trajectories: Option<usize>,
+    groups: Option<usize>,
+    initial_states: Option<InitialStates>,
+    #[serde(rename = "box")]
+    box_range: Option<[f64; 2]>,
+    t_span: Option<[f64; 2]>,
+    points: Option<usize>,
+    rtol: Option<f64>,
+    atol: Option<f64>,
+    time_stretch: Option<f64>,
+    compound_stretch: Option<bool>,
+    energy: Option<EnergyKind>,
+}
+
+impl PartialProtocol {
+    fn over(self, d: ProtocolConfig) -> ProtocolConfig {
+        ProtocolConfig {
+            enabled: self.enabled.unwrap_or(d.enabled),
+            trajectories: self.trajectories.unwrap_or(d.trajectories),
+            groups: self.groups.unwrap_or(d.groups),
+            initial_states: self.initial_states.unwrap_or(d.initial_states),
+            box_range: self.box_range.unwrap_or(d.box_range),
+            t_span: self.t_span.unwrap_or(d.t_span),
+            points: self.points.unwrap_or(d.points),
+            rtol: self.rtol.unwrap_or(d.rtol),
+            atol: self.atol.unwrap_or(d.atol),
+            time_stretch: self.time_stretch.unwrap_or(d.time_stretch),
+            compound_stretch: self.compound_stretch.unwrap_or(d.compound_stretch),
+            energy: self.energy.unwrap_or(d.energy),
+        }
+    }
+}
+
+fn paper_protocol<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<ProtocolConfig, D::Error> {
+    Ok(PartialProtocol::deserialize(d)?.over(ProtocolConfig::paper()))
+}
+fn corrected_protocol<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<ProtocolConfig, D::Error> {
+    Ok(PartialProtocol::deserialize(d)?.over(ProtocolConfig::corrected()))
+}
+
+/// The example trajectory of the Figure-2-style plot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FigureConfig {
+    pub x0: Vec<f64>,
+    pub t_span: [f64; 2],
+    pub points: usize,
+    pub rtol: f64,
+    pub atol: f64,
+}
+
+impl Default for FigureConfig {
+    fn default() -> Self {
+        Self {
+            x0: vec![1.0, 0.0],
+            t_span: [0.0, 20.0],
+            points: 2000,
+            rtol: 1e-9,
+            atol: 1e-9,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalConfig {
+    #[serde(default = "ProtocolConfig::paper", deserialize_with = "paper_protocol")]
+    pub paper: ProtocolConfig,
+    #[serde(default = "ProtocolConfig::corrected", deserialize_with = "corrected_protocol")]
+    pub corrected: ProtocolConfig,
+    #[serde(default)]
+    pub figure: FigureConfig,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self {
+            paper: ProtocolConfig::paper(),
+            corrected: ProtocolConfig::corrected(),
+            figure: FigureConfig::default(),
+        }
+    }
+}
+
+/// Reads, parses and validates a config file.
+pub fn load(path: &Path) -> Result<Config> {
+    let text = std::fs::read_to_string(path).map_err(|source| BenchError::ReadConfig {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text, path)
+}
+
+/// Parses and validates config text; `path` is only used in messages.
+pub fn parse(text: &str, path: &Path) -> Result<Config> {
+    let de = toml::Deserializer::new(text);
+    let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        BenchError::Config {
+            path: path.to_path_buf(),
+            key: if key == "." { "(top level)".into() } else { key },
+            reason: inner.message().trim().to_string(),
+            line: inner.span().map(|s| line_of(text, s.start)),
+        }
+    })?;
+    config.validate(path)?;
+    Ok(config)
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+impl Config {
+    /// Range checks of every value; the error names the key.
+    pub fn validate(&self, path: &Path) -> Result<()> {
+        let bad = |key: &str, reason: String| BenchError::Config {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            reason,
+            line: None,
+        };
+        let e = &self.experiment;
+        if e.name.is_empty() || e.name.contains(['/', '\\']) || e.name.starts_with('.') {
+            return Err(bad("experiment.name", format!("{:?} must be a non-empty folder name without slashes", e.name)));
+        }
+        if e.threads > 1024 {
+            return Err(bad("experiment.threads", format!("{} is not a plausible thread count", e.threads)));
+        }
+        match &self.system {
+            SystemConfig::MassSpring(s) => s.validate().map_err(|err| physics_key("system", err, path))?,
+        }
+        self.data.validate().map_err(|err| physics_key("data", err, path))?;
+        self.model.mlp().validate().map_err(|err| bad("model.hidden", err.to_string()))?;
+
+        let t = &self.train;
+        if t.models.is_empty() {
+            return Err(bad("train.models", "list at least one of \"baseline\", \"hnn\"".into()));
+        }
+        if t.models.iter().enumerate().any(|(i, m)| t.models[..i].contains(m)) {
+            return Err(bad("train.models", "a model is listed twice".into()));
+        }
+        if t.steps == 0 {
+            return Err(bad("train.steps", "must be at least 1".into()));
+        }
+        if !(t.learning_rate.is_finite() && t.learning_rate > 0.0) {
+            return Err(bad("train.learning_rate", format!("{} must be positive and finite", t.learning_rate)));
+        }
+        if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0) {
+            return Err(bad("train.weight_decay", format!("{} must be >= 0 and finite", t.weight_decay)));
+        }
+        if t.log_every == 0 {
+            return Err(bad("train.log_every", "must be at least 1".into()));
+        }
+        let n_train = (self.data.trajectories - self.data.test_trajectories()) * self.data.points;
+        if t.batch_size > n_train {
+            return Err(bad(
+                "train.batch_size",
+                format!("{} is larger than the training set ({n_train} samples); use 0 for full batch", t.batch_size),
+            ));
+        }
+
+        let dim = match &self.system {
+            SystemConfig::MassSpring(_) => 2,
+        };
+        for (name, p) in [("eval.paper", &self.eval.paper), ("eval.corrected", &self.eval.corrected)] {
+            let key = |k: &str| format!("{name}.{k}");
+            if p.trajectories == 0 {
+                return Err(bad(&key("trajectories"), "must be at least 1".into()));
+            }
+            if p.groups == 0 || p.trajectories % p.groups != 0 {
+                return Err(bad(
+                    &key("groups"),
+                    format!("{} must be >= 1 and divide trajectories = {}", p.groups, p.trajectories),
+                ));
+            }
+            let [lo, hi] = p.box_range;
+            if !(lo.is_finite() && hi.is_finite() && 0.0 <= lo && lo <= hi) {
+                return Err(bad(&key("box"), format!("[{lo}, {hi}]: expected [min, max] with 0 <= min <= max")));
+            }
+            let [t0, t1] = p.t_span;
+            if !(t0.is_finite() && t1.is_finite() && t1 > t0) {
+                return Err(bad(&key("t_span"), format!("[{t0}, {t1}]: expected [start, end] with end > start")));
+            }
+            if p.points < 2 {
+                return Err(bad(&key("points"), format!("{} must be at least 2", p.points)));
+            }
+            if !(p.rtol.is_finite() && p.rtol >= 100.0 * f64::EPSILON) {
+                return Err(bad(&key("rtol"), format!("{} must be finite and >= 2.2e-14", p.rtol)));
+            }
+            if !(p.atol.is_finite() && p.atol > 0.0) {
+                return Err(bad(&key("atol"), format!("{} must be positive and finite", p.atol)));
+            }
+            if !(p.time_stretch.is_finite() && p.time_stretch > 0.0) {
+                return Err(bad(&key("time_stretch"), format!("{} must be positive and finite", p.time_stretch)));
+            }
+        }
+        let f = &self.eval.figure;
+        if f.x0.len() != dim || f.x0.iter().any(|v| !v.is_finite()) {
+            return Err(bad("eval.figure.x0", format!("expected {dim} finite numbers, got {:?}", f.x0)));
+        }
+        let [t0, t1] = f.t_span;
+        if !(t0.is_finite() && t1.is_finite() && t1 > t0) {
+            return Err(bad("eval.figure.t_span", format!("[{t0}, {t1}]: expected [start, end] with end > start")));
+        }
+        if f.points < 2 {
+            return Err(bad("eval.figure.points", format!("{} must be at least 2", f.points)));
+        }
+        if !(f.rtol.is_finite() && f.rtol >= 100.0 * f64::EPSILON) {
+            return Err(bad("eval.figure.rtol", format!("{} must be finite and >= 2.2e-14", f.rtol)));
+        }
+        if !(f.atol.is_finite() && f.atol > 0.0) {
+            return Err(bad("eval.figure.atol", format!("{} must be positive and finite", f.atol)));
+        }
+        Ok(())
+    }
+
+    /// The config as TOML, every default filled in (written first into each run directory).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a validated config serialises")
+    }
+}
+
+fn physics_key(section: &str, err: hnn_physics::PhysicsError, path: &Path) -> BenchError {
+    match err {
+        hnn_physics::PhysicsError::InvalidParameter { name, value, reason } => BenchError::Config {
+            path: path.to_path_buf(),
+            key: format!("{section}.{name}"),
+            reason: format!("{value}: {reason}"),
+            line: None,
+        },
+        other => BenchError::Config {
+            path: path.to_path_buf(),
+            key: section.to_string(),
+            reason: other.to_string(),
+            line: None,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "[experiment]\nname = \"spring\"\n[system]\nkind = \"mass-spring\"\n";
+
+    fn err(text: &str) -> String {
+        parse(text, Path::new("configs/x.toml")).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn minimal_config_gets_the_paper_defaults() {
+        let c = parse(MINIMAL, Path::new("x.toml")).unwrap();
+        assert_eq!(c.data, DataSpec::default());
+        assert_eq!(c.train, TrainConfig::default());
+        assert_eq!(c.eval.paper, ProtocolConfig::paper());
+        assert_eq!(c.eval.corrected, ProtocolConfig::corrected());
+        assert_eq!(c.system, SystemConfig::MassSpring(MassSpring::default()));
+        // the resolved config parses back to itself
+        assert_eq!(parse(&c.to_toml(), Path::new("x.toml")).unwrap(), c);
+    }
+
+    #[test]
+    fn partial_protocol_sections_keep_their_own_preset() {
+        let c = parse(&format!("{MINIMAL}[eval.corrected]\ntrajectories = 50\n[eval.paper]\npoints = 10\n"), Path::new("x")).unwrap();
+        assert_eq!(c.eval.corrected.trajectories, 50);
+        assert_eq!(c.eval.corrected.energy, EnergyKind::True);
+        assert_eq!(c.eval.paper.points, 10);
+        assert!(c.eval.paper.compound_stretch);
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_file_and_line() {
+        let e = err(&format!("{MINIMAL}[data]\ntrajectorys = 3\n"));
+        assert!(e.contains("configs/x.toml") && e.contains("trajectorys") && e.contains("line 6"), "{e}");
+        let e = err(&format!("{MINIMAL}[trian]\nsteps = 3\n"));
+        assert!(e.contains("trian"), "{e}");
+        let e = err("[experiment]\nname = \"s\"\n[system]\nkind = \"mass-spring\"\nk2 = 1\n");
+        assert!(e.contains("k2"), "{e}");
+    }
+
+    #[test]
+    fn wrong_types_name_the_key() {
+        let e = err(&format!("{MINIMAL}[train]\nsteps = \"many\"\n"));
+        assert!(e.contains("train.steps") && e.contains("line 6"), "{e}");
+        let e = err(&format!("{MINIMAL}[train]\nsteps = -5\n"));
+        assert!(e.contains("train.steps"), "{e}");
+        let e = err("[experiment]\nname = \"s\"\ndevice = \"gpu\"\n[system]\nkind = \"mass-spring\"\n");
+        assert!(e.contains("experiment.device") && e.contains("gpu"), "{e}");
+        let e = err("[experiment]\nname = \"s\"\n[system]\nkind = \"spring-thing\"\n");
+        assert!(e.contains("system") && e.contains("spring-thing"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_key() {
+        for (extra, key) in [
+            ("[data]\ntrajectories = 0\n", "data.trajectories"),
+            ("[data]\npoints = 0\n", "data.points"),
+            ("[train]\nsteps = 0\n", "train.steps"),
+            ("[train]\nlearning_rate = -1.0\n", "train.learning_rate"),
+            ("[train]\nbatch_size = 100000\n", "train.batch_size"),
+            ("[eval.paper]\nrtol = 0.0\n", "eval.paper.rtol"),
+            ("[eval.corrected]\natol = -1e-9\n", "eval.corrected.atol"),
+            ("[eval.corrected]\ngroups = 7\n", "eval.corrected.groups"),
+            ("[model]\nhidden = []\n", "model.hidden"),
+        ] {
+            let e = err(&format!("{MINIMAL}{extra}"));
+            assert!(e.contains(key) && e.contains("configs/x.toml"), "{key}: {e}");
+        }
+        let e = err("[experiment]\nname = \"s\"\n[system]\nkind = \"mass-spring\"\nm = -1.0\n");
+        assert!(e.contains("system.m"), "{e}");
+    }
+
+    #[test]
+    fn missing_sections_are_reported() {
+        let e = err("[experiment]\nname = \"s\"\n");
+        assert!(e.contains("system"), "{e}");
+    }
+}

@@ -1,0 +1,127 @@
+//! PNG figures: the paper's Figure 2 row (phase space, coordinate MSE, HNN-conserved quantity,
+//! total energy over time) and the loss curves.
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use crate::error::{BenchError, Result};
+
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+static REGISTER: Once = Once::new();
+
+fn register_font() {
+    REGISTER.call_once(|| {
+        // The bundled font is valid; if registration failed, text would be missing, not wrong.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+/// Colours of the paper's figures: truth black, baseline red, HNN blue.
+pub const TRUTH: RGBColor = RGBColor(0, 0, 0);
+pub const BASELINE: RGBColor = RGBColor(220, 40, 40);
+pub const HNN: RGBColor = RGBColor(40, 70, 220);
+
+/// One line of a panel.
+pub struct Series<'a> {
+    pub label: &'a str,
+    pub color: RGBColor,
+    pub x: &'a [f64],
+    pub y: &'a [f64],
+}
+
+/// One panel: a title, axis labels and lines.
+pub struct Panel<'a> {
+    pub title: &'a str,
+    pub x_label: &'a str,
+    pub y_label: &'a str,
+    pub series: Vec<Series<'a>>,
+    pub log_y: bool,
+}
+
+fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.filter(|v| v.is_finite() && (!log || *v > 0.0)) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if !lo.is_finite() {
+        return if log { (1e-3, 1.0) } else { (0.0, 1.0) };
+    }
+    if log {
+        return (lo / 2.0, hi * 2.0);
+    }
+    let pad = if hi > lo { 0.05 * (hi - lo) } else { 0.5 * lo.abs().max(1e-3) };
+    (lo - pad, hi + pad)
+}
+
+fn plot_err(path: &Path, e: impl std::fmt::Display) -> BenchError {
+    BenchError::Plot {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+/// Draws panels side by side into a PNG of `width x height` pixels.
+pub fn draw_row(path: &Path, panels: &[Panel<'_>], width: u32, height: u32) -> Result<()> {
+    register_font();
+    let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
+    let areas = root.split_evenly((1, panels.len()));
+    for (area, panel) in areas.iter().zip(panels) {
+        let xs = range(panel.series.iter().flat_map(|s| s.x.iter().copied()), false);
+        let ys = range(panel.series.iter().flat_map(|s| s.y.iter().copied()), panel.log_y);
+        let mut builder = ChartBuilder::on(area);
+        builder
+            .caption(panel.title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(64);
+        let finite = |s: &Series<'_>| -> Vec<(f64, f64)> {
+            s.x.iter()
+                .zip(s.y)
+                .map(|(&a, &b)| (a, b))
+                .filter(|(a, b)| a.is_finite() && b.is_finite() && (!panel.log_y || *b > 0.0))
+                .collect()
+        };
+        macro_rules! draw {
+            ($chart:expr) => {{
+                let mut chart = $chart;
+                chart
+                    .configure_mesh()
+                    .x_desc(panel.x_label)
+                    .y_desc(panel.y_label)
+                    .label_style(("sans-serif", 13))
+                    .axis_desc_style(("sans-serif", 15))
+                    .light_line_style(RGBColor(235, 235, 235))
+                    .draw()
+                    .map_err(|e| plot_err(path, e))?;
+                for s in &panel.series {
+                    let color = s.color;
+                    chart
+                        .draw_series(LineSeries::new(finite(s), color.stroke_width(2)))
+                        .map_err(|e| plot_err(path, e))?
+                        .label(s.label)
+                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+                }
+                chart
+                    .configure_series_labels()
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(RGBColor(180, 180, 180))
+                    .label_font(("sans-serif", 13))
+                    .position(SeriesLabelPosition::UpperRight)
+                    .draw()
+                    .map_err(|e| plot_err(path, e))?;
+            }};
+        }
+        if panel.log_y {
+            draw!(builder.build_cartesian_2d(xs.0..xs.1, (ys.0..ys.1).log_scale()).map_err(|e| plot_err(path, e))?);
+        } else {
+            draw!(builder.build_cartesian_2d(xs.0..xs.1, ys.0..ys.1).map_err(|e| plot_err(path, e))?);
+        }
+    }
+    root.present().map_err(|e| plot_err(path, e))?;
+    Ok(())
+}

@@ -1,0 +1,43 @@
+//! The paper's published numbers and the official implementation's measured cost on this
+//! machine (REFERENCE.md sections 1 and 7), printed beside ours.
+
+use serde::Serialize;
+
+/// Baseline / HNN values of one Table 1 row.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PaperRow {
+    pub train_loss: [f64; 2],
+    pub test_loss: [f64; 2],
+    pub energy_mse: [f64; 2],
+    pub energy_mse_se: [f64; 2],
+}
+
+/// Wall seconds of the official code's stages on a 2-core CPU like ours.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct OfficialCost {
+    pub data: f64,
+    pub train_baseline: f64,
+    pub train_hnn: f64,
+    pub eval: f64,
+}
+
+/// Reference values for a system, if the paper has the task.
+pub fn for_system(system: &str) -> Option<(PaperRow, OfficialCost)> {
+    match system {
+        "mass-spring" => Some((
+            PaperRow {
+                train_loss: [3.7134e-2, 3.6933e-2],
+                test_loss: [3.6656e-2, 3.5928e-2],
+                energy_mse: [1.7077e-1, 3.8416e-4],
+                energy_mse_se: [2.1e-2, 6.5e-5],
+            },
+            OfficialCost {
+                data: 3.5,
+                train_baseline: 44.0,
+                train_hnn: 51.0,
+                eval: 30.0,
+            },
+        )),
+        _ => None,
+    }
+}

@@ -1,0 +1,161 @@
+//! End-to-end tests of the runner binary on the tiny config `tests/smoke.toml`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_hnn"))
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hnn-e2e-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run(config: &Path, out: &Path) -> Output {
+    bin()
+        .arg("--config")
+        .arg(config)
+        .arg("--output-dir")
+        .arg(out)
+        .arg("--no-progress")
+        .output()
+        .unwrap()
+}
+
+fn run_dirs(out: &Path, name: &str) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(out.join(name)) else { return vec![] };
+    let mut v: Vec<PathBuf> = rd.map(|e| e.unwrap().path()).collect();
+    v.sort();
+    v
+}
+
+fn summary(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn smoke_run_writes_a_complete_run_directory() {
+    let out = temp_dir("smoke");
+    let o = run(&root().join("tests/smoke.toml"), &out);
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    let dirs = run_dirs(&out, "smoke");
+    assert_eq!(dirs.len(), 1);
+    let d = &dirs[0];
+    for f in [
+        "config.toml",
+        "meta.json",
+        "log.txt",
+        "metrics.jsonl",
+        "summary.json",
+        "report.md",
+        "data/x_train.npy",
+        "data/dx_test.npy",
+        "checkpoints/baseline.safetensors",
+        "checkpoints/hnn.safetensors",
+        "rollouts/figure_truth.npy",
+        "rollouts/paper_hnn.npy",
+        "rollouts/corrected_baseline.npy",
+        "plots/figure2.png",
+        "plots/loss_curves.png",
+        "plots/energy_paper.png",
+    ] {
+        let p = d.join(f);
+        assert!(p.is_file() && p.metadata().unwrap().len() > 0, "missing or empty {}", p.display());
+    }
+    let s = summary(d);
+    for m in ["baseline", "hnn"] {
+        let loss = s["models"][m]["test_loss"]["mean"].as_f64().unwrap();
+        assert!(loss.is_finite() && loss > 0.0);
+        for p in ["paper", "corrected"] {
+            let e = s["energy"][p]["models"][m]["energy_mse"]["mean"].as_f64().unwrap();
+            assert!(e.is_finite() && e >= 0.0, "{p} {m}: {e}");
+        }
+    }
+    // 3 logged steps per model
+    let lines = std::fs::read_to_string(d.join("metrics.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 6);
+    let log = std::fs::read_to_string(d.join("log.txt")).unwrap();
+    assert!(log.contains("trained") && log.contains("energy MSE"), "{log}");
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["status"], "ok");
+    // the resolved config is complete and re-runnable
+    let resolved = std::fs::read_to_string(d.join("config.toml")).unwrap();
+    assert!(resolved.contains("compound_stretch") && resolved.contains("weight_decay"));
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn same_config_and_seed_reproduce_the_numbers_and_never_overwrite() {
+    let out = temp_dir("repro");
+    let cfg = root().join("tests/smoke.toml");
+    for _ in 0..2 {
+        let o = run(&cfg, &out);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let dirs = run_dirs(&out, "smoke");
+    assert_eq!(dirs.len(), 2, "a second run gets its own directory");
+    let (a, b) = (summary(&dirs[0]), summary(&dirs[1]));
+    assert_eq!(a["models"]["hnn"]["train_loss"], b["models"]["hnn"]["train_loss"]);
+    assert_eq!(a["models"]["baseline"]["test_loss"], b["models"]["baseline"]["test_loss"]);
+    assert_eq!(a["energy"]["paper"]["models"], b["energy"]["paper"]["models"]);
+    let x1 = std::fs::read(dirs[0].join("data/x.npy")).unwrap();
+    let x2 = std::fs::read(dirs[1].join("data/x.npy")).unwrap();
+    assert_eq!(x1, x2);
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+fn expect_rejected(config_text: Option<&str>, must_contain: &[&str]) {
+    let out = temp_dir("bad");
+    let cfg = out.join("bad.toml");
+    if let Some(text) = config_text {
+        std::fs::write(&cfg, text).unwrap();
+    }
+    let o = run(&cfg, &out.join("runs"));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "should fail: {stderr}");
+    for s in must_contain.iter().chain(&["bad.toml"]) {
+        assert!(stderr.contains(s), "stderr lacks {s:?}: {stderr}");
+    }
+    assert!(!out.join("runs").exists(), "no output may be written for a bad config");
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn bad_configs_fail_before_any_work_naming_file_and_key() {
+    let base = std::fs::read_to_string(root().join("tests/smoke.toml")).unwrap();
+    expect_rejected(Some(&base.replace("[train]\n", "[train]\nstepz = 3\n")), &["stepz"]);
+    expect_rejected(Some(&base.replace("steps = 30", "steps = \"30\"")), &["train.steps"]);
+    expect_rejected(Some(&base.replace("steps = 30", "steps = -30")), &["train.steps"]);
+    expect_rejected(Some(&base.replace("trajectories = 6", "trajectories = 0")), &["data.trajectories"]);
+    expect_rejected(Some(&format!("{base}\n[eval.extra]\nx = 1\n")), &["extra"]);
+    expect_rejected(Some(&base.replace("points = 10", "points = 10\nrtol = -1.0")), &["data.rtol"]);
+    expect_rejected(Some("this is not = toml ["), &["bad.toml"]);
+    expect_rejected(None, &["cannot read config file"]);
+}
+
+#[test]
+fn a_bad_config_among_several_stops_everything() {
+    let out = temp_dir("several");
+    let bad = out.join("bad.toml");
+    std::fs::write(&bad, "[experiment]\nname = \"x\"\n").unwrap();
+    let o = bin()
+        .args(["--no-progress", "--output-dir"])
+        .arg(out.join("runs"))
+        .arg("--config")
+        .arg(root().join("tests/smoke.toml"))
+        .arg("--config")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("system"));
+    assert!(!out.join("runs").exists(), "the good config must not have run either");
+    std::fs::remove_dir_all(&out).unwrap();
+}
