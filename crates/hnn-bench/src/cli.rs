@@ -14,7 +14,7 @@ use crate::{RunOptions, RunSummary, config};
 
 /// Train and evaluate baseline and Hamiltonian neural networks on a physical system.
 #[derive(Debug, Parser)]
-#[command(name = "hnn-bench", version, about)]
+#[command(name = "hnn-bench", version)]
 pub struct Args {
     /// Experiment config (TOML); repeat to run several experiments in order.
     #[arg(long = "config", short = 'c', required = true, value_name = "FILE")]

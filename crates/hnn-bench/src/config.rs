@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use hnn_models::{DeviceChoice, GradientMethod, MlpConfig, ModelKind};
-use hnn_physics::MassSpring;
+use hnn_physics::{Hamiltonian, MassSpring};
 use hnn_physics::dataset::DataSpec;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -55,11 +55,24 @@ fn default_device() -> DeviceChoice {
     DeviceChoice::Auto
 }
 
-/// The physical system, tagged by `kind`.
+/// The physical system, tagged by `kind`. Adding a system: a file in `hnn-physics`
+/// implementing [`Hamiltonian`], a variant here and its arm in [`SystemConfig::build`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum SystemConfig {
     MassSpring(MassSpring),
+}
+
+impl SystemConfig {
+    /// Checks the parameters and builds the system.
+    pub fn build(&self) -> hnn_physics::Result<Box<dyn Hamiltonian>> {
+        Ok(match self {
+            SystemConfig::MassSpring(s) => {
+                s.validate()?;
+                Box::new(*s)
+            }
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -347,9 +360,7 @@ impl Config {
         if e.threads > 1024 {
             return Err(bad("experiment.threads", format!("{} is not a plausible thread count", e.threads)));
         }
-        match &self.system {
-            SystemConfig::MassSpring(s) => s.validate().map_err(|err| physics_key("system", err, path))?,
-        }
+        let dim = self.system.build().map_err(|err| physics_key("system", err, path))?.dim();
         self.data.validate().map_err(|err| physics_key("data", err, path))?;
         self.model.mlp().validate().map_err(|err| bad("model.hidden", err.to_string()))?;
 
@@ -380,9 +391,6 @@ impl Config {
             ));
         }
 
-        let dim = match &self.system {
-            SystemConfig::MassSpring(_) => 2,
-        };
         for (name, p) in [("eval.paper", &self.eval.paper), ("eval.corrected", &self.eval.corrected)] {
             let key = |k: &str| format!("{name}.{k}");
             if p.trajectories == 0 {

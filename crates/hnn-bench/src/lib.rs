@@ -35,7 +35,7 @@ use ndarray_npy::WriteNpyExt;
 use serde::Serialize;
 use tch::{Device, Tensor, nn};
 
-use crate::config::{Config, SystemConfig};
+use crate::config::Config;
 use crate::error::{BenchError, Result};
 use crate::eval::{FigureRollout, ModelField, ProtocolOutcome, ProtocolRollouts};
 use crate::train::{LossStats, TrainData, TrainOutcome};
@@ -85,13 +85,6 @@ pub struct RunSummary {
     pub timings: Timings,
     pub paper: Option<reference::PaperRow>,
     pub official_cost_seconds: Option<reference::OfficialCost>,
-}
-
-/// Builds the configured system.
-pub fn build_system(cfg: &SystemConfig) -> Box<dyn Hamiltonian> {
-    match cfg {
-        SystemConfig::MassSpring(s) => Box::new(*s),
-    }
 }
 
 /// Builds one model on `vs` under the path named after its kind.
@@ -243,7 +236,7 @@ fn progress_bar(opts: &RunOptions, len: u64, label: &str) -> ProgressBar {
 
 fn run_stages(cfg: &Config, run_dir: &Path, device: Device, opts: &RunOptions) -> Result<RunSummary> {
     let seed = cfg.experiment.seed;
-    let system = build_system(&cfg.system);
+    let system = cfg.system.build()?;
     let dim = system.dim();
     let mut timings = Timings::default();
 
