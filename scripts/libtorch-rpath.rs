@@ -17,7 +17,10 @@ fn main() {
         );
     };
     let lib = root.join("lib");
-    println!("cargo:rerun-if-changed={}", root.join("HNN_LIBTORCH_VERSION").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("HNN_LIBTORCH_VERSION").display()
+    );
     if !lib.join("libtorch_cpu.so").is_file() {
         panic!(
             "\n\nlibtorch was not found at {} (no lib/libtorch_cpu.so).\nInstall it once with:\n\n    \

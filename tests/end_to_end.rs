@@ -30,7 +30,9 @@ fn run(config: &Path, out: &Path) -> Output {
 }
 
 fn run_dirs(out: &Path, name: &str) -> Vec<PathBuf> {
-    let Ok(rd) = std::fs::read_dir(out.join(name)) else { return vec![] };
+    let Ok(rd) = std::fs::read_dir(out.join(name)) else {
+        return vec![];
+    };
     let mut v: Vec<PathBuf> = rd.map(|e| e.unwrap().path()).collect();
     v.sort();
     v
@@ -44,7 +46,11 @@ fn summary(dir: &Path) -> serde_json::Value {
 fn smoke_run_writes_a_complete_run_directory() {
     let out = temp_dir("smoke");
     let o = run(&root().join("tests/smoke.toml"), &out);
-    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let dirs = run_dirs(&out, "smoke");
     assert_eq!(dirs.len(), 1);
     let d = &dirs[0];
@@ -67,14 +73,20 @@ fn smoke_run_writes_a_complete_run_directory() {
         "plots/energy_paper.png",
     ] {
         let p = d.join(f);
-        assert!(p.is_file() && p.metadata().unwrap().len() > 0, "missing or empty {}", p.display());
+        assert!(
+            p.is_file() && p.metadata().unwrap().len() > 0,
+            "missing or empty {}",
+            p.display()
+        );
     }
     let s = summary(d);
     for m in ["baseline", "hnn"] {
         let loss = s["models"][m]["test_loss"]["mean"].as_f64().unwrap();
         assert!(loss.is_finite() && loss > 0.0);
         for p in ["paper", "corrected"] {
-            let e = s["energy"][p]["models"][m]["energy_mse"]["mean"].as_f64().unwrap();
+            let e = s["energy"][p]["models"][m]["energy_mse"]["mean"]
+                .as_f64()
+                .unwrap();
             assert!(e.is_finite() && e >= 0.0, "{p} {m}: {e}");
         }
     }
@@ -82,8 +94,12 @@ fn smoke_run_writes_a_complete_run_directory() {
     let lines = std::fs::read_to_string(d.join("metrics.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), 6);
     let log = std::fs::read_to_string(d.join("log.txt")).unwrap();
-    assert!(log.contains("trained") && log.contains("energy MSE"), "{log}");
-    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("meta.json")).unwrap()).unwrap();
+    assert!(
+        log.contains("trained") && log.contains("energy MSE"),
+        "{log}"
+    );
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("meta.json")).unwrap()).unwrap();
     assert_eq!(meta["status"], "ok");
     // the resolved config is complete and re-runnable
     let resolved = std::fs::read_to_string(d.join("config.toml")).unwrap();
@@ -102,9 +118,18 @@ fn same_config_and_seed_reproduce_the_numbers_and_never_overwrite() {
     let dirs = run_dirs(&out, "smoke");
     assert_eq!(dirs.len(), 2, "a second run gets its own directory");
     let (a, b) = (summary(&dirs[0]), summary(&dirs[1]));
-    assert_eq!(a["models"]["hnn"]["train_loss"], b["models"]["hnn"]["train_loss"]);
-    assert_eq!(a["models"]["baseline"]["test_loss"], b["models"]["baseline"]["test_loss"]);
-    assert_eq!(a["energy"]["paper"]["models"], b["energy"]["paper"]["models"]);
+    assert_eq!(
+        a["models"]["hnn"]["train_loss"],
+        b["models"]["hnn"]["train_loss"]
+    );
+    assert_eq!(
+        a["models"]["baseline"]["test_loss"],
+        b["models"]["baseline"]["test_loss"]
+    );
+    assert_eq!(
+        a["energy"]["paper"]["models"],
+        b["energy"]["paper"]["models"]
+    );
     let x1 = std::fs::read(dirs[0].join("data/x.npy")).unwrap();
     let x2 = std::fs::read(dirs[1].join("data/x.npy")).unwrap();
     assert_eq!(x1, x2);
@@ -123,19 +148,37 @@ fn expect_rejected(config_text: Option<&str>, must_contain: &[&str]) {
     for s in must_contain.iter().chain(&["bad.toml"]) {
         assert!(stderr.contains(s), "stderr lacks {s:?}: {stderr}");
     }
-    assert!(!out.join("runs").exists(), "no output may be written for a bad config");
+    assert!(
+        !out.join("runs").exists(),
+        "no output may be written for a bad config"
+    );
     std::fs::remove_dir_all(&out).unwrap();
 }
 
 #[test]
 fn bad_configs_fail_before_any_work_naming_file_and_key() {
     let base = std::fs::read_to_string(root().join("tests/smoke.toml")).unwrap();
-    expect_rejected(Some(&base.replace("[train]\n", "[train]\nstepz = 3\n")), &["stepz"]);
-    expect_rejected(Some(&base.replace("steps = 30", "steps = \"30\"")), &["train.steps"]);
-    expect_rejected(Some(&base.replace("steps = 30", "steps = -30")), &["train.steps"]);
-    expect_rejected(Some(&base.replace("trajectories = 6", "trajectories = 0")), &["data.trajectories"]);
+    expect_rejected(
+        Some(&base.replace("[train]\n", "[train]\nstepz = 3\n")),
+        &["stepz"],
+    );
+    expect_rejected(
+        Some(&base.replace("steps = 30", "steps = \"30\"")),
+        &["train.steps"],
+    );
+    expect_rejected(
+        Some(&base.replace("steps = 30", "steps = -30")),
+        &["train.steps"],
+    );
+    expect_rejected(
+        Some(&base.replace("trajectories = 6", "trajectories = 0")),
+        &["data.trajectories"],
+    );
     expect_rejected(Some(&format!("{base}\n[eval.extra]\nx = 1\n")), &["extra"]);
-    expect_rejected(Some(&base.replace("points = 10", "points = 10\nrtol = -1.0")), &["data.rtol"]);
+    expect_rejected(
+        Some(&base.replace("points = 10", "points = 10\nrtol = -1.0")),
+        &["data.rtol"],
+    );
     expect_rejected(Some("this is not = toml ["), &["bad.toml"]);
     expect_rejected(None, &["cannot read config file"]);
 }
@@ -156,6 +199,9 @@ fn a_bad_config_among_several_stops_everything() {
         .unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("system"));
-    assert!(!out.join("runs").exists(), "the good config must not have run either");
+    assert!(
+        !out.join("runs").exists(),
+        "the good config must not have run either"
+    );
     std::fs::remove_dir_all(&out).unwrap();
 }

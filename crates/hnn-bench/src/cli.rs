@@ -1,7 +1,7 @@
 //! The `hnn-bench` command line (also behind the root `hnn` runner).
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -38,7 +38,12 @@ struct LogFileWriter<'a>(&'a LogFile);
 
 impl Write for LogFileWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self.0.0.lock().map(|mut g| g.as_mut().map(|f| f.write_all(buf))) {
+        match self
+            .0
+            .0
+            .lock()
+            .map(|mut g| g.as_mut().map(|f| f.write_all(buf)))
+        {
             Ok(Some(r)) => r.map(|_| buf.len()),
             _ => Ok(buf.len()),
         }
@@ -57,9 +62,16 @@ impl<'a> MakeWriter<'a> for LogFile {
 
 fn init_tracing(spec: &str) -> Result<LogFile, String> {
     let log_file = LogFile::default();
-    let filter = || tracing_subscriber::EnvFilter::try_new(spec).map_err(|e| format!("--log {spec:?}: {e}"));
+    let filter =
+        || tracing_subscriber::EnvFilter::try_new(spec).map_err(|e| format!("--log {spec:?}: {e}"));
     tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false).with_filter(filter()?))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_target(false)
+                .with_filter(filter()?),
+        )
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(log_file.clone())
@@ -85,11 +97,13 @@ pub fn main() -> ExitCode {
     let mut configs = Vec::new();
     for path in &args.configs {
         match config::load(path).and_then(|c| {
-            hnn_models::resolve_device(&c.experiment.device).map_err(|e| crate::error::BenchError::Config {
-                path: path.clone(),
-                key: "experiment.device".into(),
-                reason: e.to_string(),
-                line: None,
+            hnn_models::resolve_device(&c.experiment.device).map_err(|e| {
+                crate::error::BenchError::Config {
+                    path: path.clone(),
+                    key: "experiment.device".into(),
+                    reason: e.to_string(),
+                    line: None,
+                }
             })?;
             Ok(c)
         }) {
@@ -129,16 +143,29 @@ pub fn main() -> ExitCode {
         }
         *log_file.0.lock().expect("log file lock") = None;
     }
-    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn pm(mean: f64, se: f64) -> String {
-    if se.is_finite() { format!("{mean:.4e} ± {se:.1e}") } else { format!("{mean:.4e}") }
+    if se.is_finite() {
+        format!("{mean:.4e} ± {se:.1e}")
+    } else {
+        format!("{mean:.4e}")
+    }
 }
 
 /// A markdown report: our numbers beside the paper's, and stage times beside the official code's.
 pub fn report(s: &RunSummary) -> String {
-    let mut out = format!("## {} (seed {}) — {}\n\n", s.experiment, s.seed, s.run_dir.display());
+    let mut out = format!(
+        "## {} (seed {}) — {}\n\n",
+        s.experiment,
+        s.seed,
+        s.run_dir.display()
+    );
     out += "| model | train loss | test loss | energy MSE, paper protocol | energy MSE, corrected protocol |\n";
     out += "|---|---|---|---|---|\n";
     for (i, (name, m)) in s.models.iter().enumerate() {
@@ -147,12 +174,22 @@ pub fn report(s: &RunSummary) -> String {
                 .get(p)
                 .and_then(|o| o.models.get(name))
                 .map(|e| {
-                    let failed = if e.failed.is_empty() { String::new() } else { format!(" ({} failed)", e.failed.len()) };
+                    let failed = if e.failed.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({} failed)", e.failed.len())
+                    };
                     pm(e.energy_mse.mean, e.energy_mse.se) + &failed
                 })
                 .unwrap_or_else(|| "—".into())
         };
-        out += &format!("| {name} | {} | {} | {} | {} |\n", pm(m.train_loss.mean, m.train_loss.se), pm(m.test_loss.mean, m.test_loss.se), e("paper"), e("corrected"));
+        out += &format!(
+            "| {name} | {} | {} | {} | {} |\n",
+            pm(m.train_loss.mean, m.train_loss.se),
+            pm(m.test_loss.mean, m.test_loss.se),
+            e("paper"),
+            e("corrected")
+        );
         if let Some(p) = &s.paper {
             let j = if *name == "hnn" { 1 } else { 0 };
             let _ = i;
@@ -165,23 +202,57 @@ pub fn report(s: &RunSummary) -> String {
         }
     }
     if let (Some(b), Some(h)) = (
-        s.energy.get("paper").and_then(|o| Some((o.models.get("baseline")?.energy_mse.mean, o.models.get("hnn")?.energy_mse.mean))),
+        s.energy.get("paper").and_then(|o| {
+            Some((
+                o.models.get("baseline")?.energy_mse.mean,
+                o.models.get("hnn")?.energy_mse.mean,
+            ))
+        }),
         s.paper,
     ) {
-        out += &format!("\nBaseline/HNN energy-MSE ratio, paper protocol: {:.0}x (paper: {:.0}x)\n", b.0 / b.1, h.energy_mse[0] / h.energy_mse[1]);
+        out += &format!(
+            "\nBaseline/HNN energy-MSE ratio, paper protocol: {:.0}x (paper: {:.0}x)\n",
+            b.0 / b.1,
+            h.energy_mse[0] / h.energy_mse[1]
+        );
     }
-    if let Some(c) = s.energy.get("corrected").and_then(|o| Some((o.models.get("baseline")?.energy_mse.mean, o.models.get("hnn")?.energy_mse.mean))) {
-        out += &format!("Baseline/HNN energy-MSE ratio, corrected protocol: {:.0}x\n", c.0 / c.1);
+    if let Some(c) = s.energy.get("corrected").and_then(|o| {
+        Some((
+            o.models.get("baseline")?.energy_mse.mean,
+            o.models.get("hnn")?.energy_mse.mean,
+        ))
+    }) {
+        out += &format!(
+            "Baseline/HNN energy-MSE ratio, corrected protocol: {:.0}x\n",
+            c.0 / c.1
+        );
     }
     out += "\n| stage | wall seconds | official code here (REFERENCE.md §7) |\n|---|---|---|\n";
     let off = s.official_cost_seconds;
     let cell = |v: Option<f64>| v.map(|v| format!("{v}")).unwrap_or_else(|| "—".into());
-    out += &format!("| data | {:.3} | {} |\n", s.timings.data, cell(off.map(|o| o.data)));
+    out += &format!(
+        "| data | {:.3} | {} |\n",
+        s.timings.data,
+        cell(off.map(|o| o.data))
+    );
     for (name, secs) in &s.timings.train {
-        let o = off.map(|o| if *name == "hnn" { o.train_hnn } else { o.train_baseline });
+        let o = off.map(|o| {
+            if *name == "hnn" {
+                o.train_hnn
+            } else {
+                o.train_baseline
+            }
+        });
         out += &format!("| train {name} | {secs:.2} | {} |\n", cell(o));
     }
-    out += &format!("| evaluation | {:.3} | {} |\n", s.timings.eval, cell(off.map(|o| o.eval)));
-    out += &format!("| plots | {:.3} | |\n| total | {:.2} | |\n", s.timings.plots, s.timings.total);
+    out += &format!(
+        "| evaluation | {:.3} | {} |\n",
+        s.timings.eval,
+        cell(off.map(|o| o.eval))
+    );
+    out += &format!(
+        "| plots | {:.3} | |\n| total | {:.2} | |\n",
+        s.timings.plots, s.timings.total
+    );
     out
 }

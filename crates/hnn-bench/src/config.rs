@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use hnn_models::{DeviceChoice, GradientMethod, MlpConfig, ModelKind};
-use hnn_physics::{Hamiltonian, MassSpring};
 use hnn_physics::dataset::DataSpec;
+use hnn_physics::{Hamiltonian, MassSpring};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{BenchError, Result};
@@ -263,10 +263,14 @@ impl PartialProtocol {
     }
 }
 
-fn paper_protocol<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<ProtocolConfig, D::Error> {
+fn paper_protocol<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<ProtocolConfig, D::Error> {
     Ok(PartialProtocol::deserialize(d)?.over(ProtocolConfig::paper()))
 }
-fn corrected_protocol<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<ProtocolConfig, D::Error> {
+fn corrected_protocol<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<ProtocolConfig, D::Error> {
     Ok(PartialProtocol::deserialize(d)?.over(ProtocolConfig::corrected()))
 }
 
@@ -298,7 +302,10 @@ impl Default for FigureConfig {
 pub struct EvalConfig {
     #[serde(default = "ProtocolConfig::paper", deserialize_with = "paper_protocol")]
     pub paper: ProtocolConfig,
-    #[serde(default = "ProtocolConfig::corrected", deserialize_with = "corrected_protocol")]
+    #[serde(
+        default = "ProtocolConfig::corrected",
+        deserialize_with = "corrected_protocol"
+    )]
     pub corrected: ProtocolConfig,
     #[serde(default)]
     pub figure: FigureConfig,
@@ -331,7 +338,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
         let inner = e.into_inner();
         BenchError::Config {
             path: path.to_path_buf(),
-            key: if key == "." { "(top level)".into() } else { key },
+            key: if key == "." {
+                "(top level)".into()
+            } else {
+                key
+            },
             reason: inner.message().trim().to_string(),
             line: inner.span().map(|s| line_of(text, s.start)),
         }
@@ -355,30 +366,61 @@ impl Config {
         };
         let e = &self.experiment;
         if e.name.is_empty() || e.name.contains(['/', '\\']) || e.name.starts_with('.') {
-            return Err(bad("experiment.name", format!("{:?} must be a non-empty folder name without slashes", e.name)));
+            return Err(bad(
+                "experiment.name",
+                format!(
+                    "{:?} must be a non-empty folder name without slashes",
+                    e.name
+                ),
+            ));
         }
         if e.threads > 1024 {
-            return Err(bad("experiment.threads", format!("{} is not a plausible thread count", e.threads)));
+            return Err(bad(
+                "experiment.threads",
+                format!("{} is not a plausible thread count", e.threads),
+            ));
         }
-        let dim = self.system.build().map_err(|err| physics_key("system", err, path))?.dim();
-        self.data.validate().map_err(|err| physics_key("data", err, path))?;
-        self.model.mlp().validate().map_err(|err| bad("model.hidden", err.to_string()))?;
+        let dim = self
+            .system
+            .build()
+            .map_err(|err| physics_key("system", err, path))?
+            .dim();
+        self.data
+            .validate()
+            .map_err(|err| physics_key("data", err, path))?;
+        self.model
+            .mlp()
+            .validate()
+            .map_err(|err| bad("model.hidden", err.to_string()))?;
 
         let t = &self.train;
         if t.models.is_empty() {
-            return Err(bad("train.models", "list at least one of \"baseline\", \"hnn\"".into()));
+            return Err(bad(
+                "train.models",
+                "list at least one of \"baseline\", \"hnn\"".into(),
+            ));
         }
-        if t.models.iter().enumerate().any(|(i, m)| t.models[..i].contains(m)) {
+        if t.models
+            .iter()
+            .enumerate()
+            .any(|(i, m)| t.models[..i].contains(m))
+        {
             return Err(bad("train.models", "a model is listed twice".into()));
         }
         if t.steps == 0 {
             return Err(bad("train.steps", "must be at least 1".into()));
         }
         if !(t.learning_rate.is_finite() && t.learning_rate > 0.0) {
-            return Err(bad("train.learning_rate", format!("{} must be positive and finite", t.learning_rate)));
+            return Err(bad(
+                "train.learning_rate",
+                format!("{} must be positive and finite", t.learning_rate),
+            ));
         }
         if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0) {
-            return Err(bad("train.weight_decay", format!("{} must be >= 0 and finite", t.weight_decay)));
+            return Err(bad(
+                "train.weight_decay",
+                format!("{} must be >= 0 and finite", t.weight_decay),
+            ));
         }
         if t.log_every == 0 {
             return Err(bad("train.log_every", "must be at least 1".into()));
@@ -387,11 +429,17 @@ impl Config {
         if t.batch_size > n_train {
             return Err(bad(
                 "train.batch_size",
-                format!("{} is larger than the training set ({n_train} samples); use 0 for full batch", t.batch_size),
+                format!(
+                    "{} is larger than the training set ({n_train} samples); use 0 for full batch",
+                    t.batch_size
+                ),
             ));
         }
 
-        for (name, p) in [("eval.paper", &self.eval.paper), ("eval.corrected", &self.eval.corrected)] {
+        for (name, p) in [
+            ("eval.paper", &self.eval.paper),
+            ("eval.corrected", &self.eval.corrected),
+        ] {
             let key = |k: &str| format!("{name}.{k}");
             if p.trajectories == 0 {
                 return Err(bad(&key("trajectories"), "must be at least 1".into()));
@@ -399,46 +447,82 @@ impl Config {
             if p.groups == 0 || p.trajectories % p.groups != 0 {
                 return Err(bad(
                     &key("groups"),
-                    format!("{} must be >= 1 and divide trajectories = {}", p.groups, p.trajectories),
+                    format!(
+                        "{} must be >= 1 and divide trajectories = {}",
+                        p.groups, p.trajectories
+                    ),
                 ));
             }
             let [lo, hi] = p.box_range;
             if !(lo.is_finite() && hi.is_finite() && 0.0 <= lo && lo <= hi) {
-                return Err(bad(&key("box"), format!("[{lo}, {hi}]: expected [min, max] with 0 <= min <= max")));
+                return Err(bad(
+                    &key("box"),
+                    format!("[{lo}, {hi}]: expected [min, max] with 0 <= min <= max"),
+                ));
             }
             let [t0, t1] = p.t_span;
             if !(t0.is_finite() && t1.is_finite() && t1 > t0) {
-                return Err(bad(&key("t_span"), format!("[{t0}, {t1}]: expected [start, end] with end > start")));
+                return Err(bad(
+                    &key("t_span"),
+                    format!("[{t0}, {t1}]: expected [start, end] with end > start"),
+                ));
             }
             if p.points < 2 {
-                return Err(bad(&key("points"), format!("{} must be at least 2", p.points)));
+                return Err(bad(
+                    &key("points"),
+                    format!("{} must be at least 2", p.points),
+                ));
             }
             if !(p.rtol.is_finite() && p.rtol >= 100.0 * f64::EPSILON) {
-                return Err(bad(&key("rtol"), format!("{} must be finite and >= 2.2e-14", p.rtol)));
+                return Err(bad(
+                    &key("rtol"),
+                    format!("{} must be finite and >= 2.2e-14", p.rtol),
+                ));
             }
             if !(p.atol.is_finite() && p.atol > 0.0) {
-                return Err(bad(&key("atol"), format!("{} must be positive and finite", p.atol)));
+                return Err(bad(
+                    &key("atol"),
+                    format!("{} must be positive and finite", p.atol),
+                ));
             }
             if !(p.time_stretch.is_finite() && p.time_stretch > 0.0) {
-                return Err(bad(&key("time_stretch"), format!("{} must be positive and finite", p.time_stretch)));
+                return Err(bad(
+                    &key("time_stretch"),
+                    format!("{} must be positive and finite", p.time_stretch),
+                ));
             }
         }
         let f = &self.eval.figure;
         if f.x0.len() != dim || f.x0.iter().any(|v| !v.is_finite()) {
-            return Err(bad("eval.figure.x0", format!("expected {dim} finite numbers, got {:?}", f.x0)));
+            return Err(bad(
+                "eval.figure.x0",
+                format!("expected {dim} finite numbers, got {:?}", f.x0),
+            ));
         }
         let [t0, t1] = f.t_span;
         if !(t0.is_finite() && t1.is_finite() && t1 > t0) {
-            return Err(bad("eval.figure.t_span", format!("[{t0}, {t1}]: expected [start, end] with end > start")));
+            return Err(bad(
+                "eval.figure.t_span",
+                format!("[{t0}, {t1}]: expected [start, end] with end > start"),
+            ));
         }
         if f.points < 2 {
-            return Err(bad("eval.figure.points", format!("{} must be at least 2", f.points)));
+            return Err(bad(
+                "eval.figure.points",
+                format!("{} must be at least 2", f.points),
+            ));
         }
         if !(f.rtol.is_finite() && f.rtol >= 100.0 * f64::EPSILON) {
-            return Err(bad("eval.figure.rtol", format!("{} must be finite and >= 2.2e-14", f.rtol)));
+            return Err(bad(
+                "eval.figure.rtol",
+                format!("{} must be finite and >= 2.2e-14", f.rtol),
+            ));
         }
         if !(f.atol.is_finite() && f.atol > 0.0) {
-            return Err(bad("eval.figure.atol", format!("{} must be positive and finite", f.atol)));
+            return Err(bad(
+                "eval.figure.atol",
+                format!("{} must be positive and finite", f.atol),
+            ));
         }
         Ok(())
     }
@@ -451,7 +535,11 @@ impl Config {
 
 fn physics_key(section: &str, err: hnn_physics::PhysicsError, path: &Path) -> BenchError {
     match err {
-        hnn_physics::PhysicsError::InvalidParameter { name, value, reason } => BenchError::Config {
+        hnn_physics::PhysicsError::InvalidParameter {
+            name,
+            value,
+            reason,
+        } => BenchError::Config {
             path: path.to_path_buf(),
             key: format!("{section}.{name}"),
             reason: format!("{value}: {reason}"),
@@ -473,7 +561,9 @@ mod tests {
     const MINIMAL: &str = "[experiment]\nname = \"spring\"\n[system]\nkind = \"mass-spring\"\n";
 
     fn err(text: &str) -> String {
-        parse(text, Path::new("configs/x.toml")).unwrap_err().to_string()
+        parse(text, Path::new("configs/x.toml"))
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -490,7 +580,11 @@ mod tests {
 
     #[test]
     fn partial_protocol_sections_keep_their_own_preset() {
-        let c = parse(&format!("{MINIMAL}[eval.corrected]\ntrajectories = 50\n[eval.paper]\npoints = 10\n"), Path::new("x")).unwrap();
+        let c = parse(
+            &format!("{MINIMAL}[eval.corrected]\ntrajectories = 50\n[eval.paper]\npoints = 10\n"),
+            Path::new("x"),
+        )
+        .unwrap();
         assert_eq!(c.eval.corrected.trajectories, 50);
         assert_eq!(c.eval.corrected.energy, EnergyKind::True);
         assert_eq!(c.eval.paper.points, 10);
@@ -500,7 +594,10 @@ mod tests {
     #[test]
     fn unknown_keys_are_named_with_file_and_line() {
         let e = err(&format!("{MINIMAL}[data]\ntrajectorys = 3\n"));
-        assert!(e.contains("configs/x.toml") && e.contains("trajectorys") && e.contains("line 6"), "{e}");
+        assert!(
+            e.contains("configs/x.toml") && e.contains("trajectorys") && e.contains("line 6"),
+            "{e}"
+        );
         let e = err(&format!("{MINIMAL}[trian]\nsteps = 3\n"));
         assert!(e.contains("trian"), "{e}");
         let e = err("[experiment]\nname = \"s\"\n[system]\nkind = \"mass-spring\"\nk2 = 1\n");
@@ -513,7 +610,8 @@ mod tests {
         assert!(e.contains("train.steps") && e.contains("line 6"), "{e}");
         let e = err(&format!("{MINIMAL}[train]\nsteps = -5\n"));
         assert!(e.contains("train.steps"), "{e}");
-        let e = err("[experiment]\nname = \"s\"\ndevice = \"gpu\"\n[system]\nkind = \"mass-spring\"\n");
+        let e =
+            err("[experiment]\nname = \"s\"\ndevice = \"gpu\"\n[system]\nkind = \"mass-spring\"\n");
         assert!(e.contains("experiment.device") && e.contains("gpu"), "{e}");
         let e = err("[experiment]\nname = \"s\"\n[system]\nkind = \"spring-thing\"\n");
         assert!(e.contains("system") && e.contains("spring-thing"), "{e}");
@@ -533,7 +631,10 @@ mod tests {
             ("[model]\nhidden = []\n", "model.hidden"),
         ] {
             let e = err(&format!("{MINIMAL}{extra}"));
-            assert!(e.contains(key) && e.contains("configs/x.toml"), "{key}: {e}");
+            assert!(
+                e.contains(key) && e.contains("configs/x.toml"),
+                "{key}: {e}"
+            );
         }
         let e = err("[experiment]\nname = \"s\"\n[system]\nkind = \"mass-spring\"\nm = -1.0\n");
         assert!(e.contains("system.m"), "{e}");

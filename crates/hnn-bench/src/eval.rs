@@ -35,8 +35,14 @@ impl VectorField for ModelField<'_> {
     fn eval_batch(&self, ts: &[f64], ys: &[f64], dydts: &mut [f64]) {
         let d = self.dim() as i64;
         let x: Vec<f32> = ys.iter().map(|&v| v as f32).collect();
-        let x = Tensor::from_slice(&x).view([ts.len() as i64, d]).to_device(self.device);
-        let dx = self.model.time_derivative(&x, false).to_device(Device::Cpu).view([-1]);
+        let x = Tensor::from_slice(&x)
+            .view([ts.len() as i64, d])
+            .to_device(self.device);
+        let dx = self
+            .model
+            .time_derivative(&x, false)
+            .to_device(Device::Cpu)
+            .view([-1]);
         let dx = Vec::<f32>::try_from(&dx).expect("f32 field output");
         for (o, v) in dydts.iter_mut().zip(dx) {
             *o = v as f64;
@@ -66,7 +72,11 @@ pub fn group_stats(values: &[f64], groups: usize) -> GroupStats {
     if groups < 2 || size == 0 {
         return GroupStats { mean, se: f64::NAN };
     }
-    let means: Vec<f64> = values.chunks(size).take(groups).map(|c| c.iter().sum::<f64>() / c.len() as f64).collect();
+    let means: Vec<f64> = values
+        .chunks(size)
+        .take(groups)
+        .map(|c| c.iter().sum::<f64>() / c.len() as f64)
+        .collect();
     let gm = means.iter().sum::<f64>() / groups as f64;
     let var = means.iter().map(|m| (m - gm).powi(2)).sum::<f64>() / groups as f64;
     GroupStats {
@@ -130,7 +140,11 @@ pub fn initial_states(p: &ProtocolConfig, system: &dyn Hamiltonian, seed: u64) -
         .collect()
 }
 
-fn to_array(sols: &[std::result::Result<Solution, hnn_ode::OdeError>], points: usize, dim: usize) -> Array3<f64> {
+fn to_array(
+    sols: &[std::result::Result<Solution, hnn_ode::OdeError>],
+    points: usize,
+    dim: usize,
+) -> Array3<f64> {
     let mut a = Array3::from_elem((sols.len(), points, dim), f64::NAN);
     for (i, s) in sols.iter().enumerate() {
         if let Ok(s) = s {
@@ -160,7 +174,11 @@ pub fn run_protocol(
     let n = p.trajectories;
     let (mut t_truth, mut t_model) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for i in 0..n {
-        let s_truth = if p.compound_stretch { p.time_stretch.powi(i as i32) } else { 1.0 };
+        let s_truth = if p.compound_stretch {
+            p.time_stretch.powi(i as i32)
+        } else {
+            1.0
+        };
         let s_model = s_truth * p.time_stretch;
         t_truth.push(base.iter().map(|t| t * s_truth).collect::<Vec<f64>>());
         t_model.push(base.iter().map(|t| t * s_model).collect::<Vec<f64>>());
@@ -170,7 +188,9 @@ pub fn run_protocol(
         atol: p.atol,
         ..Rk45::default()
     };
-    let problems = |times: &'_ [Vec<f64>]| -> Vec<(f64, f64)> { times.iter().map(|t| (t[0], t[t.len() - 1])).collect() };
+    let problems = |times: &'_ [Vec<f64>]| -> Vec<(f64, f64)> {
+        times.iter().map(|t| (t[0], t[t.len() - 1])).collect()
+    };
     let spans_truth = problems(&t_truth);
     let truth_problems: Vec<IvpProblem<'_>> = (0..n)
         .map(|i| IvpProblem {
@@ -192,7 +212,14 @@ pub fn run_protocol(
     let truth = to_array(&truth_sols, p.points, dim);
     let truth_energy: Vec<Vec<f64>> = truth_sols
         .iter()
-        .map(|s| s.as_ref().expect("checked").y.chunks(dim).map(|x| energy(p.energy, system, x)).collect())
+        .map(|s| {
+            s.as_ref()
+                .expect("checked")
+                .y
+                .chunks(dim)
+                .map(|x| energy(p.energy, system, x))
+                .collect()
+        })
         .collect();
 
     let spans_model = problems(&t_model);
@@ -224,22 +251,38 @@ pub fn run_protocol(
                         .sum::<f64>()
                         / p.points as f64;
                     per_traj.push(e);
-                    coord_sum += sol.y.iter().zip(truth_i).map(|(a, b)| (a - b).powi(2)).sum::<f64>();
+                    coord_sum += sol
+                        .y
+                        .iter()
+                        .zip(truth_i)
+                        .map(|(a, b)| (a - b).powi(2))
+                        .sum::<f64>();
                     coord_n += sol.y.len();
                 }
                 Err(err) => {
-                    tracing::warn!(protocol = name, model = kind.as_str(), trajectory = i, "integration failed: {err}");
+                    tracing::warn!(
+                        protocol = name,
+                        model = kind.as_str(),
+                        trajectory = i,
+                        "integration failed: {err}"
+                    );
                     failed.push((i, err.to_string()));
                 }
             }
         }
         let energy_mse = if per_traj.is_empty() {
-            GroupStats { mean: f64::NAN, se: f64::NAN }
+            GroupStats {
+                mean: f64::NAN,
+                se: f64::NAN,
+            }
         } else if failed.is_empty() {
             group_stats(&per_traj, p.groups)
         } else {
             // groups are no longer aligned with the protocol's; report the plain mean and no ±
-            GroupStats { mean: per_traj.iter().sum::<f64>() / per_traj.len() as f64, se: f64::NAN }
+            GroupStats {
+                mean: per_traj.iter().sum::<f64>() / per_traj.len() as f64,
+                se: f64::NAN,
+            }
         };
         outcomes.insert(
             kind.as_str(),
@@ -303,7 +346,10 @@ pub fn figure_rollout(
     let models = models
         .iter()
         .map(|&(kind, model)| {
-            let r = solver.solve(&ModelField { model, device }, span, &cfg.x0, &t).map(|s| s.y).map_err(|e| e.to_string());
+            let r = solver
+                .solve(&ModelField { model, device }, span, &cfg.x0, &t)
+                .map(|s| s.y)
+                .map_err(|e| e.to_string());
             (kind, r)
         })
         .collect();
@@ -337,7 +383,10 @@ mod tests {
                 signs += (v > 0.0) as usize;
             }
         }
-        assert!(signs > 5 && signs < 25, "both signs appear: {signs} positive of 30");
+        assert!(
+            signs > 5 && signs < 25,
+            "both signs appear: {signs} positive of 30"
+        );
         assert_eq!(xs, initial_states(&p, &sys, 0));
     }
 }

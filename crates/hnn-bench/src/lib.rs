@@ -40,6 +40,9 @@ use crate::error::{BenchError, Result};
 use crate::eval::{FigureRollout, ModelField, ProtocolOutcome, ProtocolRollouts};
 use crate::train::{LossStats, TrainData, TrainOutcome};
 
+/// Called with the new run directory before any stage runs.
+pub type RunDirHook = Box<dyn Fn(&Path) -> std::io::Result<()>>;
+
 /// How to run, beyond the config.
 #[derive(Default)]
 pub struct RunOptions {
@@ -48,7 +51,7 @@ pub struct RunOptions {
     /// Draw progress bars (they are hidden anyway when stderr is not a terminal).
     pub progress: bool,
     /// Called once the run directory exists (the binary attaches its log file here).
-    pub on_run_dir: Option<Box<dyn Fn(&Path) -> std::io::Result<()>>>,
+    pub on_run_dir: Option<RunDirHook>,
 }
 
 /// Results of one model.
@@ -88,7 +91,12 @@ pub struct RunSummary {
 }
 
 /// Builds one model on `vs` under the path named after its kind.
-pub fn build_model(kind: ModelKind, vs: &nn::VarStore, dim: i64, cfg: &Config) -> Result<Box<dyn DynamicsModel>> {
+pub fn build_model(
+    kind: ModelKind,
+    vs: &nn::VarStore,
+    dim: i64,
+    cfg: &Config,
+) -> Result<Box<dyn DynamicsModel>> {
     let p = vs.root() / kind.as_str();
     Ok(match kind {
         ModelKind::Baseline => Box::new(Baseline::new(&p, dim, &cfg.model.mlp())?),
@@ -107,10 +115,11 @@ fn write_file(path: &Path, contents: &[u8]) -> Result<()> {
 
 fn write_npy<A: WriteNpyExt>(path: &Path, a: &A) -> Result<()> {
     let file = std::fs::File::create(path).map_err(io_err("cannot create", path))?;
-    a.write_npy(std::io::BufWriter::new(file)).map_err(|source| BenchError::Npy {
-        path: path.to_path_buf(),
-        source,
-    })
+    a.write_npy(std::io::BufWriter::new(file))
+        .map_err(|source| BenchError::Npy {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// `YYYYMMDD-HHMMSS` in UTC.
@@ -130,7 +139,12 @@ fn utc_stamp() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Creates a new, empty run directory; never reuses an existing one.
@@ -139,7 +153,11 @@ pub fn create_run_dir(root: &Path, name: &str, seed: u64) -> Result<PathBuf> {
     std::fs::create_dir_all(&parent).map_err(io_err("cannot create the output folder", &parent))?;
     let stem = format!("{}-s{seed}", utc_stamp());
     for n in 0.. {
-        let dir = if n == 0 { parent.join(&stem) } else { parent.join(format!("{stem}-{n}")) };
+        let dir = if n == 0 {
+            parent.join(&stem)
+        } else {
+            parent.join(format!("{stem}-{n}"))
+        };
         match std::fs::create_dir(&dir) {
             Ok(()) => return Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -150,8 +168,13 @@ pub fn create_run_dir(root: &Path, name: &str, seed: u64) -> Result<PathBuf> {
 }
 
 fn git_commit() -> Option<String> {
-    let out = std::process::Command::new("git").args(["rev-parse", "HEAD"]).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 #[derive(Serialize)]
@@ -172,7 +195,10 @@ struct Meta<'a> {
 /// Runs one experiment end to end. The config must come from [`config::load`] (validated).
 pub fn run_experiment(cfg: &Config, config_path: &Path, opts: &RunOptions) -> Result<RunSummary> {
     let device = resolve_device(&cfg.experiment.device)?;
-    let root = opts.output_dir.clone().unwrap_or_else(|| cfg.experiment.output_dir.clone());
+    let root = opts
+        .output_dir
+        .clone()
+        .unwrap_or_else(|| cfg.experiment.output_dir.clone());
     let run_dir = create_run_dir(&root, &cfg.experiment.name, cfg.experiment.seed)?;
     write_file(&run_dir.join("config.toml"), cfg.to_toml().as_bytes())?;
     if let Some(hook) = &opts.on_run_dir {
@@ -196,7 +222,10 @@ pub fn run_experiment(cfg: &Config, config_path: &Path, opts: &RunOptions) -> Re
         wall_seconds: wall,
     };
     let meta_path = run_dir.join("meta.json");
-    write_file(&meta_path, &serde_json::to_vec_pretty(&meta("running", None, None)).expect("meta serialises"))?;
+    write_file(
+        &meta_path,
+        &serde_json::to_vec_pretty(&meta("running", None, None)).expect("meta serialises"),
+    )?;
     tracing::info!(run_dir = %run_dir.display(), device = ?device, "run started");
 
     let start = Instant::now();
@@ -205,15 +234,22 @@ pub fn run_experiment(cfg: &Config, config_path: &Path, opts: &RunOptions) -> Re
     match result {
         Ok(mut summary) => {
             summary.timings.total = wall;
-            write_file(&run_dir.join("summary.json"), &serde_json::to_vec_pretty(&summary).expect("summary serialises"))?;
-            write_file(&meta_path, &serde_json::to_vec_pretty(&meta("ok", None, Some(wall))).expect("meta serialises"))?;
+            write_file(
+                &run_dir.join("summary.json"),
+                &serde_json::to_vec_pretty(&summary).expect("summary serialises"),
+            )?;
+            write_file(
+                &meta_path,
+                &serde_json::to_vec_pretty(&meta("ok", None, Some(wall))).expect("meta serialises"),
+            )?;
             Ok(summary)
         }
         Err(e) => {
             tracing::error!("run failed: {e}");
             let _ = std::fs::write(
                 &meta_path,
-                serde_json::to_vec_pretty(&meta("failed", Some(e.to_string()), Some(wall))).expect("meta serialises"),
+                serde_json::to_vec_pretty(&meta("failed", Some(e.to_string()), Some(wall)))
+                    .expect("meta serialises"),
             );
             Err(e)
         }
@@ -226,15 +262,22 @@ fn progress_bar(opts: &RunOptions, len: u64, label: &str) -> ProgressBar {
     }
     let pb = ProgressBar::new(len);
     pb.set_style(
-        ProgressStyle::with_template("{prefix:>9} [{bar:36}] {pos}/{len} steps  {per_sec}  eta {eta}  {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{prefix:>9} [{bar:36}] {pos}/{len} steps  {per_sec}  eta {eta}  {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     pb.set_prefix(label.to_string());
     pb
 }
 
-fn run_stages(cfg: &Config, run_dir: &Path, device: Device, opts: &RunOptions) -> Result<RunSummary> {
+fn run_stages(
+    cfg: &Config,
+    run_dir: &Path,
+    device: Device,
+    opts: &RunOptions,
+) -> Result<RunSummary> {
     let seed = cfg.experiment.seed;
     let system = cfg.system.build()?;
     let dim = system.dim();
@@ -259,7 +302,8 @@ fn run_stages(cfg: &Config, run_dir: &Path, device: Device, opts: &RunOptions) -
     let ckpt_dir = run_dir.join("checkpoints");
     std::fs::create_dir_all(&ckpt_dir).map_err(io_err("cannot create", &ckpt_dir))?;
     let metrics_path = run_dir.join("metrics.jsonl");
-    let mut metrics = std::fs::File::create(&metrics_path).map_err(io_err("cannot create", &metrics_path))?;
+    let mut metrics =
+        std::fs::File::create(&metrics_path).map_err(io_err("cannot create", &metrics_path))?;
     let mut trained: Vec<(ModelKind, nn::VarStore, Box<dyn DynamicsModel>)> = Vec::new();
     let mut models = BTreeMap::new();
     let mut outcomes: Vec<(ModelKind, TrainOutcome)> = Vec::new();
@@ -314,17 +358,22 @@ fn run_stages(cfg: &Config, run_dir: &Path, device: Device, opts: &RunOptions) -
         outcomes.push((kind, outcome));
         trained.push((kind, vs, model));
     }
-    let model_refs: Vec<(ModelKind, &dyn DynamicsModel)> = trained.iter().map(|(k, _, m)| (*k, m.as_ref())).collect();
+    let model_refs: Vec<(ModelKind, &dyn DynamicsModel)> =
+        trained.iter().map(|(k, _, m)| (*k, m.as_ref())).collect();
 
     // 3. evaluation
     let t = Instant::now();
     let mut energy = BTreeMap::new();
     let mut protocol_rollouts = Vec::new();
-    for (name, p) in [("paper", &cfg.eval.paper), ("corrected", &cfg.eval.corrected)] {
+    for (name, p) in [
+        ("paper", &cfg.eval.paper),
+        ("corrected", &cfg.eval.corrected),
+    ] {
         if !p.enabled {
             continue;
         }
-        let (outcome, rollouts) = eval::run_protocol(name, p, system.as_ref(), &model_refs, seed, device)?;
+        let (outcome, rollouts) =
+            eval::run_protocol(name, p, system.as_ref(), &model_refs, seed, device)?;
         for (model, e) in &outcome.models {
             tracing::info!(
                 protocol = name,
@@ -339,7 +388,10 @@ fn run_stages(cfg: &Config, run_dir: &Path, device: Device, opts: &RunOptions) -
     }
     let figure = eval::figure_rollout(&cfg.eval.figure, system.as_ref(), &model_refs, device)?;
     timings.eval = t.elapsed().as_secs_f64();
-    tracing::info!(seconds = format_args!("{:.3}", timings.eval), "evaluation done");
+    tracing::info!(
+        seconds = format_args!("{:.3}", timings.eval),
+        "evaluation done"
+    );
 
     write_rollouts(run_dir, dim, &figure, &protocol_rollouts)?;
 
@@ -347,7 +399,13 @@ fn run_stages(cfg: &Config, run_dir: &Path, device: Device, opts: &RunOptions) -
     let t = Instant::now();
     let plot_dir = run_dir.join("plots");
     std::fs::create_dir_all(&plot_dir).map_err(io_err("cannot create", &plot_dir))?;
-    plot_figure(&plot_dir.join("figure2.png"), system.as_ref(), &figure, &model_refs, device)?;
+    plot_figure(
+        &plot_dir.join("figure2.png"),
+        system.as_ref(),
+        &figure,
+        &model_refs,
+        device,
+    )?;
     plot_losses(&plot_dir.join("loss_curves.png"), &outcomes)?;
     for (name, outcome) in &energy {
         plot_protocol(&plot_dir.join(format!("energy_{name}.png")), name, outcome)?;
@@ -369,12 +427,21 @@ fn run_stages(cfg: &Config, run_dir: &Path, device: Device, opts: &RunOptions) -
     })
 }
 
-fn write_rollouts(run_dir: &Path, dim: usize, figure: &FigureRollout, protocols: &[(&str, ProtocolRollouts)]) -> Result<()> {
+fn write_rollouts(
+    run_dir: &Path,
+    dim: usize,
+    figure: &FigureRollout,
+    protocols: &[(&str, ProtocolRollouts)],
+) -> Result<()> {
     let dir = run_dir.join("rollouts");
     std::fs::create_dir_all(&dir).map_err(io_err("cannot create", &dir))?;
     let n = figure.t.len();
-    let arr = |v: &[f64]| ndarray::Array2::from_shape_vec((n, dim), v.to_vec()).expect("rollout shape");
-    write_npy(&dir.join("figure_t.npy"), &ndarray::Array1::from(figure.t.clone()))?;
+    let arr =
+        |v: &[f64]| ndarray::Array2::from_shape_vec((n, dim), v.to_vec()).expect("rollout shape");
+    write_npy(
+        &dir.join("figure_t.npy"),
+        &ndarray::Array1::from(figure.t.clone()),
+    )?;
     write_npy(&dir.join("figure_truth.npy"), &arr(&figure.truth))?;
     for (kind, r) in &figure.models {
         let a = match r {
@@ -418,30 +485,57 @@ fn plot_figure(
 ) -> Result<()> {
     let dim = system.dim();
     let n = dim / 2;
-    let qp = |v: &[f64]| -> (Vec<f64>, Vec<f64>) { (v.chunks(dim).map(|x| x[0]).collect(), v.chunks(dim).map(|x| x[n]).collect()) };
-    let paths: Vec<(&str, plotters::style::RGBColor, &[f64])> = std::iter::once(("Ground truth", plots::TRUTH, fig.truth.as_slice()))
-        .chain(fig.models.iter().filter_map(|(k, r)| r.as_ref().ok().map(|v| (label_of(*k), color_of(*k), v.as_slice()))))
-        .collect();
+    let qp = |v: &[f64]| -> (Vec<f64>, Vec<f64>) {
+        (
+            v.chunks(dim).map(|x| x[0]).collect(),
+            v.chunks(dim).map(|x| x[n]).collect(),
+        )
+    };
+    let paths: Vec<(&str, plotters::style::RGBColor, &[f64])> =
+        std::iter::once(("Ground truth", plots::TRUTH, fig.truth.as_slice()))
+            .chain(fig.models.iter().filter_map(|(k, r)| {
+                r.as_ref()
+                    .ok()
+                    .map(|v| (label_of(*k), color_of(*k), v.as_slice()))
+            }))
+            .collect();
     let phase: Vec<(Vec<f64>, Vec<f64>)> = paths.iter().map(|(_, _, v)| qp(v)).collect();
     let coord_mse: Vec<Vec<f64>> = paths
         .iter()
         .map(|(_, _, v)| {
             v.chunks(dim)
                 .zip(fig.truth.chunks(dim))
-                .map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>() / dim as f64)
+                .map(|(a, b)| {
+                    a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>() / dim as f64
+                })
                 .collect()
         })
         .collect();
-    let energies: Vec<Vec<f64>> = paths.iter().map(|(_, _, v)| v.chunks(dim).map(|x| system.energy(x)).collect()).collect();
-    let hnn = models.iter().find(|(k, _)| *k == ModelKind::Hnn).map(|(_, m)| *m);
+    let energies: Vec<Vec<f64>> = paths
+        .iter()
+        .map(|(_, _, v)| v.chunks(dim).map(|x| system.energy(x)).collect())
+        .collect();
+    let hnn = models
+        .iter()
+        .find(|(k, _)| *k == ModelKind::Hnn)
+        .map(|(_, m)| *m);
     let conserved: Vec<Vec<f64>> = match hnn {
         Some(m) => paths
             .iter()
             .map(|(_, _, v)| {
                 let x: Vec<f32> = v.iter().map(|&a| a as f32).collect();
-                let x = Tensor::from_slice(&x).view([-1, dim as i64]).to_device(device);
-                let h = m.conserved_quantity(&x).expect("an HNN has H").to_device(Device::Cpu);
-                Vec::<f32>::try_from(&h).expect("f32").into_iter().map(f64::from).collect()
+                let x = Tensor::from_slice(&x)
+                    .view([-1, dim as i64])
+                    .to_device(device);
+                let h = m
+                    .conserved_quantity(&x)
+                    .expect("an HNN has H")
+                    .to_device(Device::Cpu);
+                Vec::<f32>::try_from(&h)
+                    .expect("f32")
+                    .into_iter()
+                    .map(f64::from)
+                    .collect()
             })
             .collect(),
         None => vec![],
@@ -456,7 +550,12 @@ fn plot_figure(
             .iter()
             .zip(ys)
             .skip(usize::from(skip_truth))
-            .map(|((label, color, _), y)| plots::Series { label, color: *color, x: t, y })
+            .map(|((label, color, _), y)| plots::Series {
+                label,
+                color: *color,
+                x: t,
+                y,
+            })
             .collect()
     }
     let series = |ys, skip| over_time(&paths, ys, &fig.t, skip);
@@ -468,7 +567,12 @@ fn plot_figure(
             series: paths
                 .iter()
                 .zip(&phase)
-                .map(|((label, color, _), (q, p))| plots::Series { label, color: *color, x: q, y: p })
+                .map(|((label, color, _), (q, p))| plots::Series {
+                    label,
+                    color: *color,
+                    x: q,
+                    y: p,
+                })
                 .collect(),
             log_y: false,
         },
@@ -501,26 +605,47 @@ fn plot_figure(
 }
 
 fn plot_losses(path: &Path, outcomes: &[(ModelKind, TrainOutcome)]) -> Result<()> {
-    let cols: Vec<(String, plotters::style::RGBColor, Vec<f64>, Vec<f64>, Vec<f64>)> = outcomes
+    struct Curves {
+        label: &'static str,
+        color: plotters::style::RGBColor,
+        steps: Vec<f64>,
+        train: Vec<f64>,
+        test: Vec<f64>,
+    }
+    let curves: Vec<Curves> = outcomes
         .iter()
-        .map(|(k, o)| {
-            (
-                label_of(*k).to_string(),
-                color_of(*k),
-                o.history.iter().map(|r| r.step as f64).collect(),
-                o.history.iter().map(|r| r.train_loss).collect(),
-                o.history.iter().map(|r| r.test_loss).collect(),
-            )
+        .map(|(k, o)| Curves {
+            label: label_of(*k),
+            color: color_of(*k),
+            steps: o.history.iter().map(|r| r.step as f64).collect(),
+            train: o.history.iter().map(|r| r.train_loss).collect(),
+            test: o.history.iter().map(|r| r.test_loss).collect(),
         })
         .collect();
-    let mk = |title, pick: fn(&(String, plotters::style::RGBColor, Vec<f64>, Vec<f64>, Vec<f64>)) -> &Vec<f64>| plots::Panel {
+    let panel = |title, pick: fn(&Curves) -> &[f64]| plots::Panel {
         title,
         x_label: "step",
         y_label: "MSE of dx/dt",
-        series: cols.iter().map(|c| plots::Series { label: &c.0, color: c.1, x: &c.2, y: pick(c) }).collect(),
+        series: curves
+            .iter()
+            .map(|c| plots::Series {
+                label: c.label,
+                color: c.color,
+                x: &c.steps,
+                y: pick(c),
+            })
+            .collect(),
         log_y: true,
     };
-    plots::draw_row(path, &[mk("Train loss", |c| &c.3), mk("Test loss", |c| &c.4)], 900, 400)
+    plots::draw_row(
+        path,
+        &[
+            panel("Train loss", |c| &c.train),
+            panel("Test loss", |c| &c.test),
+        ],
+        900,
+        400,
+    )
 }
 
 fn plot_protocol(path: &Path, name: &str, outcome: &ProtocolOutcome) -> Result<()> {
@@ -529,7 +654,13 @@ fn plot_protocol(path: &Path, name: &str, outcome: &ProtocolOutcome) -> Result<(
         .iter()
         .map(|(m, e)| {
             let failed: Vec<usize> = e.failed.iter().map(|f| f.0).collect();
-            (*m, (0..outcome.model_horizons.len()).filter(|i| !failed.contains(i)).map(|i| i as f64).collect())
+            (
+                *m,
+                (0..outcome.model_horizons.len())
+                    .filter(|i| !failed.contains(i))
+                    .map(|i| i as f64)
+                    .collect(),
+            )
         })
         .collect();
     let title = format!("Energy MSE per trajectory ({name} protocol)");
@@ -537,13 +668,28 @@ fn plot_protocol(path: &Path, name: &str, outcome: &ProtocolOutcome) -> Result<(
         .models
         .iter()
         .map(|(m, e)| {
-            let kind = if *m == "hnn" { ModelKind::Hnn } else { ModelKind::Baseline };
-            plots::Series { label: label_of(kind), color: color_of(kind), x: &xs[m], y: &e.per_trajectory }
+            let kind = if *m == "hnn" {
+                ModelKind::Hnn
+            } else {
+                ModelKind::Baseline
+            };
+            plots::Series {
+                label: label_of(kind),
+                color: color_of(kind),
+                x: &xs[m],
+                y: &e.per_trajectory,
+            }
         })
         .collect();
     plots::draw_row(
         path,
-        &[plots::Panel { title: &title, x_label: "trajectory", y_label: "energy MSE", series, log_y: true }],
+        &[plots::Panel {
+            title: &title,
+            x_label: "trajectory",
+            y_label: "energy MSE",
+            series,
+            log_y: true,
+        }],
         700,
         400,
     )

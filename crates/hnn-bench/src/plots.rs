@@ -53,7 +53,11 @@ fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     if log {
         return (lo / 2.0, hi * 2.0);
     }
-    let pad = if hi > lo { 0.05 * (hi - lo) } else { 0.5 * lo.abs().max(1e-3) };
+    let pad = if hi > lo {
+        0.05 * (hi - lo)
+    } else {
+        0.5 * lo.abs().max(1e-3)
+    };
     (lo - pad, hi + pad)
 }
 
@@ -72,7 +76,10 @@ pub fn draw_row(path: &Path, panels: &[Panel<'_>], width: u32, height: u32) -> R
     let areas = root.split_evenly((1, panels.len()));
     for (area, panel) in areas.iter().zip(panels) {
         let xs = range(panel.series.iter().flat_map(|s| s.x.iter().copied()), false);
-        let ys = range(panel.series.iter().flat_map(|s| s.y.iter().copied()), panel.log_y);
+        let ys = range(
+            panel.series.iter().flat_map(|s| s.y.iter().copied()),
+            panel.log_y,
+        );
         let mut builder = ChartBuilder::on(area);
         builder
             .caption(panel.title, ("sans-serif", 20))
@@ -104,7 +111,9 @@ pub fn draw_row(path: &Path, panels: &[Panel<'_>], width: u32, height: u32) -> R
                         .draw_series(LineSeries::new(finite(s), color.stroke_width(2)))
                         .map_err(|e| plot_err(path, e))?
                         .label(s.label)
-                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+                        .legend(move |(x, y)| {
+                            PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                        });
                 }
                 chart
                     .configure_series_labels()
@@ -117,9 +126,17 @@ pub fn draw_row(path: &Path, panels: &[Panel<'_>], width: u32, height: u32) -> R
             }};
         }
         if panel.log_y {
-            draw!(builder.build_cartesian_2d(xs.0..xs.1, (ys.0..ys.1).log_scale()).map_err(|e| plot_err(path, e))?);
+            draw!(
+                builder
+                    .build_cartesian_2d(xs.0..xs.1, (ys.0..ys.1).log_scale())
+                    .map_err(|e| plot_err(path, e))?
+            );
         } else {
-            draw!(builder.build_cartesian_2d(xs.0..xs.1, ys.0..ys.1).map_err(|e| plot_err(path, e))?);
+            draw!(
+                builder
+                    .build_cartesian_2d(xs.0..xs.1, ys.0..ys.1)
+                    .map_err(|e| plot_err(path, e))?
+            );
         }
     }
     root.present().map_err(|e| plot_err(path, e))?;

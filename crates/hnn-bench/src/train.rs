@@ -32,7 +32,9 @@ impl TrainData {
     ) -> Self {
         let t = |a: &ndarray::Array2<f64>| {
             let v: Vec<f32> = a.iter().map(|&v| v as f32).collect();
-            Tensor::from_slice(&v).view([a.nrows() as i64, a.ncols() as i64]).to_device(device)
+            Tensor::from_slice(&v)
+                .view([a.nrows() as i64, a.ncols() as i64])
+                .to_device(device)
         };
         Self {
             x: t(x),
@@ -108,14 +110,16 @@ pub fn train(
         let (x, dx) = if cfg.batch_size == 0 || cfg.batch_size as i64 >= n {
             (data.x.shallow_clone(), data.dx.shallow_clone())
         } else {
-            let idx = Tensor::randperm(n, (Kind::Int64, device)).narrow(0, 0, cfg.batch_size as i64);
+            let idx =
+                Tensor::randperm(n, (Kind::Int64, device)).narrow(0, 0, cfg.batch_size as i64);
             (data.x.index_select(0, &idx), data.dx.index_select(0, &idx))
         };
         let loss = mse(&model.time_derivative(&x, true), &dx);
         opt.backward_step(&loss);
         if step % cfg.log_every == 0 || step == cfg.steps {
             let train_loss = loss.double_value(&[]);
-            let test_loss = mse(&model.time_derivative(&data.x_test, false), &data.dx_test).double_value(&[]);
+            let test_loss =
+                mse(&model.time_derivative(&data.x_test, false), &data.dx_test).double_value(&[]);
             let row = LogRow {
                 step,
                 train_loss,

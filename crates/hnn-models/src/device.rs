@@ -47,7 +47,9 @@ pub fn resolve_device(choice: &DeviceChoice) -> Result<Device> {
             if tch::Cuda::is_available() && *n < tch::Cuda::device_count() as usize {
                 Ok(Device::Cuda(*n))
             } else {
-                Err(ModelError::CudaUnavailable { requested: String::from(choice.clone()) })
+                Err(ModelError::CudaUnavailable {
+                    requested: String::from(choice.clone()),
+                })
             }
         }
     }
@@ -59,8 +61,14 @@ mod tests {
 
     #[test]
     fn parses_device_strings() {
-        assert_eq!(DeviceChoice::try_from("auto".to_string()).unwrap(), DeviceChoice::Auto);
-        assert_eq!(DeviceChoice::try_from("cuda:1".to_string()).unwrap(), DeviceChoice::Cuda(1));
+        assert_eq!(
+            DeviceChoice::try_from("auto".to_string()).unwrap(),
+            DeviceChoice::Auto
+        );
+        assert_eq!(
+            DeviceChoice::try_from("cuda:1".to_string()).unwrap(),
+            DeviceChoice::Cuda(1)
+        );
         assert!(DeviceChoice::try_from("gpu".to_string()).is_err());
         assert_eq!(resolve_device(&DeviceChoice::Cpu).unwrap(), Device::Cpu);
     }

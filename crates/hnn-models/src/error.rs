@@ -5,7 +5,9 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ModelError {
     /// `device = "cuda"` was asked for but libtorch sees no CUDA device.
-    #[error("device `{requested}` requested but CUDA is not available (libtorch sees no GPU or is the CPU-only build; run scripts/setup-libtorch.sh --cuda on a GPU machine)")]
+    #[error(
+        "device `{requested}` requested but CUDA is not available (libtorch sees no GPU or is the CPU-only build; run scripts/setup-libtorch.sh --cuda on a GPU machine)"
+    )]
     CudaUnavailable { requested: String },
     /// A device string that is not `auto`, `cpu`, `cuda` or `cuda:N`.
     #[error("unknown device `{0}` (expected \"auto\", \"cpu\", \"cuda\" or \"cuda:N\")")]

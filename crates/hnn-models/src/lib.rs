@@ -16,5 +16,7 @@ mod model;
 pub use device::{DeviceChoice, resolve_device};
 pub use error::{ModelError, Result};
 pub use mlp::{Activation, Mlp, MlpConfig};
-pub use model::{Baseline, DynamicsModel, GradientMethod, Hnn, ModelKind, load_checkpoint, save_checkpoint};
+pub use model::{
+    Baseline, DynamicsModel, GradientMethod, Hnn, ModelKind, load_checkpoint, save_checkpoint,
+};
 pub use tch;

@@ -33,7 +33,10 @@ impl MlpConfig {
         if self.hidden.is_empty() || self.hidden.iter().any(|&h| h <= 0) {
             return Err(ModelError::Config {
                 key: "hidden",
-                reason: format!("expected at least one positive layer width, got {:?}", self.hidden),
+                reason: format!(
+                    "expected at least one positive layer width, got {:?}",
+                    self.hidden
+                ),
             });
         }
         Ok(())

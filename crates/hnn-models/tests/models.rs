@@ -1,4 +1,6 @@
-use hnn_models::{Baseline, DynamicsModel, GradientMethod, Hnn, MlpConfig, load_checkpoint, save_checkpoint};
+use hnn_models::{
+    Baseline, DynamicsModel, GradientMethod, Hnn, MlpConfig, load_checkpoint, save_checkpoint,
+};
 use tch::{Device, Kind, Tensor, nn};
 
 fn setup() {
@@ -10,7 +12,10 @@ fn explicit_gradient_equals_autograd() {
     setup();
     tch::manual_seed(3);
     let vs = nn::VarStore::new(Device::Cpu);
-    let cfg = MlpConfig { hidden: vec![16, 12, 8], ..MlpConfig::default() };
+    let cfg = MlpConfig {
+        hidden: vec![16, 12, 8],
+        ..MlpConfig::default()
+    };
     let mut hnn = Hnn::new(&(vs.root() / "hnn"), 4, &cfg, GradientMethod::Explicit).unwrap();
     let x = Tensor::randn([32, 4], (Kind::Float, Device::Cpu));
     let a = hnn.time_derivative(&x, false);
@@ -21,7 +26,9 @@ fn explicit_gradient_equals_autograd() {
     // and the training gradients of a loss on the field agree too
     let target = Tensor::randn([32, 4], (Kind::Float, Device::Cpu));
     let grads = |m: &Hnn| {
-        let loss = (m.time_derivative(&x, true) - &target).square().mean(Kind::Float);
+        let loss = (m.time_derivative(&x, true) - &target)
+            .square()
+            .mean(Kind::Float);
         let vars = vs.trainable_variables();
         Tensor::run_backward(&[loss], &vars, false, false)
     };
@@ -40,18 +47,29 @@ fn hnn_field_is_symplectic_gradient_of_its_h() {
     setup();
     tch::manual_seed(0);
     let vs = nn::VarStore::new(Device::Cpu);
-    let hnn = Hnn::new(&vs.root(), 2, &MlpConfig::default(), GradientMethod::Explicit).unwrap();
+    let hnn = Hnn::new(
+        &vs.root(),
+        2,
+        &MlpConfig::default(),
+        GradientMethod::Explicit,
+    )
+    .unwrap();
     let x = Tensor::from_slice(&[0.3f32, -0.2]).view([1, 2]);
     let f = hnn.time_derivative(&x, false);
     let (dq, dp) = (f.double_value(&[0, 0]), f.double_value(&[0, 1]));
     // central differences of H
     let h = |q: f32, p: f32| {
-        hnn.conserved_quantity(&Tensor::from_slice(&[q, p]).view([1, 2])).unwrap().double_value(&[0])
+        hnn.conserved_quantity(&Tensor::from_slice(&[q, p]).view([1, 2]))
+            .unwrap()
+            .double_value(&[0])
     };
     let e = 1e-2f32;
     let dh_dq = (h(0.3 + e, -0.2) - h(0.3 - e, -0.2)) / (2.0 * e as f64);
     let dh_dp = (h(0.3, -0.2 + e) - h(0.3, -0.2 - e)) / (2.0 * e as f64);
-    assert!((dq - dh_dp).abs() < 1e-3 && (dp + dh_dq).abs() < 1e-3, "{dq} {dp} vs {dh_dp} {dh_dq}");
+    assert!(
+        (dq - dh_dp).abs() < 1e-3 && (dp + dh_dq).abs() < 1e-3,
+        "{dq} {dp} vs {dh_dp} {dh_dq}"
+    );
     // field is orthogonal to grad H: H is conserved along it
     assert!((dq * dh_dq + dp * dh_dp).abs() < 1e-3);
 }
@@ -67,7 +85,13 @@ fn mlp_layout_follows_the_paper() {
     names.sort();
     assert_eq!(
         names,
-        ["baseline.mlp.l0.bias", "baseline.mlp.l0.weight", "baseline.mlp.l1.bias", "baseline.mlp.l1.weight", "baseline.mlp.l2.weight"]
+        [
+            "baseline.mlp.l0.bias",
+            "baseline.mlp.l0.weight",
+            "baseline.mlp.l1.bias",
+            "baseline.mlp.l1.weight",
+            "baseline.mlp.l2.weight"
+        ]
     );
     // orthogonal init: W W^T = I for the square hidden layer
     let w = &vars["baseline.mlp.l1.weight"];
@@ -84,14 +108,32 @@ fn checkpoint_round_trip_restores_predictions() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("hnn.safetensors");
     let vs = nn::VarStore::new(Device::Cpu);
-    let hnn = Hnn::new(&(vs.root() / "hnn"), 2, &MlpConfig::default(), GradientMethod::Explicit).unwrap();
+    let hnn = Hnn::new(
+        &(vs.root() / "hnn"),
+        2,
+        &MlpConfig::default(),
+        GradientMethod::Explicit,
+    )
+    .unwrap();
     let x = Tensor::randn([5, 2], (Kind::Float, Device::Cpu));
     let before = hnn.time_derivative(&x, false);
     save_checkpoint(&vs, &path).unwrap();
     tch::manual_seed(99);
     let mut vs2 = nn::VarStore::new(Device::Cpu);
-    let hnn2 = Hnn::new(&(vs2.root() / "hnn"), 2, &MlpConfig::default(), GradientMethod::Explicit).unwrap();
-    assert!((hnn2.time_derivative(&x, false) - &before).abs().max().double_value(&[]) > 1e-3);
+    let hnn2 = Hnn::new(
+        &(vs2.root() / "hnn"),
+        2,
+        &MlpConfig::default(),
+        GradientMethod::Explicit,
+    )
+    .unwrap();
+    assert!(
+        (hnn2.time_derivative(&x, false) - &before)
+            .abs()
+            .max()
+            .double_value(&[])
+            > 1e-3
+    );
     load_checkpoint(&mut vs2, &path).unwrap();
     assert_eq!(hnn2.time_derivative(&x, false), before);
     let missing = load_checkpoint(&mut vs2, &dir.join("nope.safetensors")).unwrap_err();
@@ -102,6 +144,12 @@ fn checkpoint_round_trip_restores_predictions() {
 #[test]
 fn odd_dimension_is_rejected_for_an_hnn() {
     let vs = nn::VarStore::new(Device::Cpu);
-    let err = Hnn::new(&vs.root(), 3, &MlpConfig::default(), GradientMethod::Explicit).unwrap_err();
+    let err = Hnn::new(
+        &vs.root(),
+        3,
+        &MlpConfig::default(),
+        GradientMethod::Explicit,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("even"), "{err}");
 }

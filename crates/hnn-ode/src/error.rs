@@ -5,10 +5,14 @@ use thiserror::Error;
 pub enum OdeError {
     /// The adaptive step size fell below `10 * ulp(t)` (scipy's "required step size is less
     /// than spacing between numbers").
-    #[error("step size underflow at t = {t}: h = {h:e} is below the spacing of floating-point numbers near t")]
+    #[error(
+        "step size underflow at t = {t}: h = {h:e} is below the spacing of floating-point numbers near t"
+    )]
     StepSizeUnderflow { t: f64, h: f64 },
     /// The solver exceeded its step budget.
-    #[error("more than {max_steps} steps without reaching the end of the interval (stopped at t = {t})")]
+    #[error(
+        "more than {max_steps} steps without reaching the end of the interval (stopped at t = {t})"
+    )]
     TooManySteps { t: f64, max_steps: usize },
     /// The state or the field became NaN or infinite.
     #[error("non-finite state or derivative at t = {t}")]

@@ -34,7 +34,7 @@ impl Rk4 {
         n_steps: usize,
     ) -> Result<Vec<f64>> {
         let d = field.dim();
-        if d == 0 || y0s.len() % d != 0 {
+        if d == 0 || !y0s.len().is_multiple_of(d) {
             return Err(OdeError::DimensionMismatch {
                 expected: d,
                 got: y0s.len(),
@@ -53,7 +53,8 @@ impl Rk4 {
         let mut out = Vec::with_capacity(m * (n_steps + 1));
         out.extend_from_slice(y0s);
         let mut y = y0s.to_vec();
-        let (mut k1, mut k2, mut k3, mut k4) = (vec![0.0; m], vec![0.0; m], vec![0.0; m], vec![0.0; m]);
+        let (mut k1, mut k2, mut k3, mut k4) =
+            (vec![0.0; m], vec![0.0; m], vec![0.0; m], vec![0.0; m]);
         let mut tmp = vec![0.0; m];
         let mut ts = vec![t0; n];
         for step in 0..n_steps {

@@ -20,10 +20,29 @@ const A: [[f64; 5]; 6] = [
     [1.0 / 5.0, 0.0, 0.0, 0.0, 0.0],
     [3.0 / 40.0, 9.0 / 40.0, 0.0, 0.0, 0.0],
     [44.0 / 45.0, -56.0 / 15.0, 32.0 / 9.0, 0.0, 0.0],
-    [19372.0 / 6561.0, -25360.0 / 2187.0, 64448.0 / 6561.0, -212.0 / 729.0, 0.0],
-    [9017.0 / 3168.0, -355.0 / 33.0, 46732.0 / 5247.0, 49.0 / 176.0, -5103.0 / 18656.0],
+    [
+        19372.0 / 6561.0,
+        -25360.0 / 2187.0,
+        64448.0 / 6561.0,
+        -212.0 / 729.0,
+        0.0,
+    ],
+    [
+        9017.0 / 3168.0,
+        -355.0 / 33.0,
+        46732.0 / 5247.0,
+        49.0 / 176.0,
+        -5103.0 / 18656.0,
+    ],
 ];
-const B: [f64; 6] = [35.0 / 384.0, 0.0, 500.0 / 1113.0, 125.0 / 192.0, -2187.0 / 6784.0, 11.0 / 84.0];
+const B: [f64; 6] = [
+    35.0 / 384.0,
+    0.0,
+    500.0 / 1113.0,
+    125.0 / 192.0,
+    -2187.0 / 6784.0,
+    11.0 / 84.0,
+];
 const E: [f64; 7] = [
     -71.0 / 57600.0,
     0.0,
@@ -35,13 +54,43 @@ const E: [f64; 7] = [
 ];
 /// Dense-output coefficients: `y(t_old + x h) = y_old + h * sum_j (K^T P)[:, j] x^(j+1)`.
 const P: [[f64; 4]; 7] = [
-    [1.0, -8048581381.0 / 2820520608.0, 8663915743.0 / 2820520608.0, -12715105075.0 / 11282082432.0],
+    [
+        1.0,
+        -8048581381.0 / 2820520608.0,
+        8663915743.0 / 2820520608.0,
+        -12715105075.0 / 11282082432.0,
+    ],
     [0.0, 0.0, 0.0, 0.0],
-    [0.0, 131558114200.0 / 32700410799.0, -68118460800.0 / 10900136933.0, 87487479700.0 / 32700410799.0],
-    [0.0, -1754552775.0 / 470086768.0, 14199869525.0 / 1410260304.0, -10690763975.0 / 1880347072.0],
-    [0.0, 127303824393.0 / 49829197408.0, -318862633887.0 / 49829197408.0, 701980252875.0 / 199316789632.0],
-    [0.0, -282668133.0 / 205662961.0, 2019193451.0 / 616988883.0, -1453857185.0 / 822651844.0],
-    [0.0, 40617522.0 / 29380423.0, -110615467.0 / 29380423.0, 69997945.0 / 29380423.0],
+    [
+        0.0,
+        131558114200.0 / 32700410799.0,
+        -68118460800.0 / 10900136933.0,
+        87487479700.0 / 32700410799.0,
+    ],
+    [
+        0.0,
+        -1754552775.0 / 470086768.0,
+        14199869525.0 / 1410260304.0,
+        -10690763975.0 / 1880347072.0,
+    ],
+    [
+        0.0,
+        127303824393.0 / 49829197408.0,
+        -318862633887.0 / 49829197408.0,
+        701980252875.0 / 199316789632.0,
+    ],
+    [
+        0.0,
+        -282668133.0 / 205662961.0,
+        2019193451.0 / 616988883.0,
+        -1453857185.0 / 822651844.0,
+    ],
+    [
+        0.0,
+        40617522.0 / 29380423.0,
+        -110615467.0 / 29380423.0,
+        69997945.0 / 29380423.0,
+    ],
 ];
 const SAFETY: f64 = 0.9;
 const MIN_FACTOR: f64 = 0.2;
@@ -115,7 +164,11 @@ fn rms(v: impl Iterator<Item = f64>, n: usize) -> f64 {
 
 /// Smallest step scipy allows at `t`: ten units in the last place, in the direction of travel.
 fn min_step(t: f64, direction: f64) -> f64 {
-    let next = if direction > 0.0 { next_up(t) } else { next_down(t) };
+    let next = if direction > 0.0 {
+        next_up(t)
+    } else {
+        next_down(t)
+    };
     10.0 * (next - t).abs()
 }
 
@@ -178,21 +231,21 @@ impl Rk45 {
                 reason: "must be finite and positive",
             });
         }
-        if !(self.max_step > 0.0) {
+        if self.max_step.is_nan() || self.max_step <= 0.0 {
             return Err(OdeError::InvalidOption {
                 name: "max_step",
                 value: self.max_step,
                 reason: "must be positive",
             });
         }
-        if let Some(h) = self.first_step {
-            if !(h.is_finite() && h > 0.0) {
-                return Err(OdeError::InvalidOption {
-                    name: "first_step",
-                    value: h,
-                    reason: "must be finite and positive",
-                });
-            }
+        if let Some(h) = self.first_step
+            && !(h.is_finite() && h > 0.0)
+        {
+            return Err(OdeError::InvalidOption {
+                name: "first_step",
+                value: h,
+                reason: "must be finite and positive",
+            });
         }
         Ok(())
     }
@@ -208,7 +261,11 @@ impl Rk45 {
         let problem = IvpProblem { t_span, y0, t_eval };
         self.solve_batch(field, &[problem])
             .pop()
-            .unwrap_or_else(|| Err(OdeError::InvalidTimes { reason: "no problem".into() }))
+            .unwrap_or_else(|| {
+                Err(OdeError::InvalidTimes {
+                    reason: "no problem".into(),
+                })
+            })
     }
 
     /// Solves many problems in lock-step, calling [`VectorField::eval_batch`] once per stage for
@@ -289,7 +346,13 @@ impl Rk45 {
                 }
                 tr.y_new = y_new;
             }
-            self.eval_into(field, &mut trajs, &active, |_, tr| (tr.t + tr.h, tr.y_new.clone()), 6);
+            self.eval_into(
+                field,
+                &mut trajs,
+                &active,
+                |_, tr| (tr.t + tr.h, tr.y_new.clone()),
+                6,
+            );
             for &i in &active {
                 self.finish_attempt(&mut trajs[i], d);
             }
@@ -368,19 +431,34 @@ impl Rk45 {
         }
     }
 
-    fn select_initial_steps<F: VectorField>(&self, field: &F, trajs: &mut [Traj<'_>], idx: &[usize]) {
+    fn select_initial_steps<F: VectorField>(
+        &self,
+        field: &F,
+        trajs: &mut [Traj<'_>],
+        idx: &[usize],
+    ) {
         let d = field.dim();
         let mut h0s = vec![0.0; trajs.len()];
         let mut d1s = vec![0.0; trajs.len()];
         for &i in idx {
             let tr = &trajs[i];
             let interval = (tr.problem.t_span.1 - tr.problem.t_span.0).abs();
-            let d0 = rms(tr.y.iter().map(|y| y / (self.atol + y.abs() * self.rtol)), d);
-            let d1 = rms(
-                tr.k[..d].iter().zip(&tr.y).map(|(f, y)| f / (self.atol + y.abs() * self.rtol)),
+            let d0 = rms(
+                tr.y.iter().map(|y| y / (self.atol + y.abs() * self.rtol)),
                 d,
             );
-            let h0 = if d0 < 1e-5 || d1 < 1e-5 { 1e-6 } else { 0.01 * d0 / d1 };
+            let d1 = rms(
+                tr.k[..d]
+                    .iter()
+                    .zip(&tr.y)
+                    .map(|(f, y)| f / (self.atol + y.abs() * self.rtol)),
+                d,
+            );
+            let h0 = if d0 < 1e-5 || d1 < 1e-5 {
+                1e-6
+            } else {
+                0.01 * d0 / d1
+            };
             h0s[i] = h0.min(interval);
             d1s[i] = d1;
         }
@@ -391,7 +469,11 @@ impl Rk45 {
             idx,
             |i, tr| {
                 let h0 = h0s[i] * tr.direction;
-                let y1 = tr.y.iter().zip(&tr.k[..d]).map(|(y, f)| y + h0 * f).collect();
+                let y1 =
+                    tr.y.iter()
+                        .zip(&tr.k[..d])
+                        .map(|(y, f)| y + h0 * f)
+                        .collect();
                 (tr.t + h0, y1)
             },
             1,
@@ -426,7 +508,10 @@ impl Rk45 {
             tr.rejected = false;
         }
         if tr.h_abs < tr.min_step {
-            tr.status = Status::Failed(OdeError::StepSizeUnderflow { t: tr.t, h: tr.h_abs });
+            tr.status = Status::Failed(OdeError::StepSizeUnderflow {
+                t: tr.t,
+                h: tr.h_abs,
+            });
             return;
         }
         let mut t_new = tr.t + tr.h_abs * tr.direction;
@@ -489,7 +574,11 @@ impl Rk45 {
                 for (j, pj) in P.iter().enumerate() {
                     let kjc = tr.k[j * d + c];
                     if kjc != 0.0 {
-                        acc += kjc * (pj[0] * powers[0] + pj[1] * powers[1] + pj[2] * powers[2] + pj[3] * powers[3]);
+                        acc += kjc
+                            * (pj[0] * powers[0]
+                                + pj[1] * powers[1]
+                                + pj[2] * powers[2]
+                                + pj[3] * powers[3]);
                     }
                 }
                 tr.out.push(tr.y[c] + h * acc);
@@ -504,10 +593,13 @@ impl Rk45 {
             tr.status = Status::Failed(OdeError::NonFinite { t: tr.t });
         } else if tr.direction * (tr.t - tr.problem.t_span.1) >= 0.0 {
             tr.status = Status::Done;
-        } else if let Some(max) = self.max_steps {
-            if tr.stats.n_accepted >= max {
-                tr.status = Status::Failed(OdeError::TooManySteps { t: tr.t, max_steps: max });
-            }
+        } else if let Some(max) = self.max_steps
+            && tr.stats.n_accepted >= max
+        {
+            tr.status = Status::Failed(OdeError::TooManySteps {
+                t: tr.t,
+                max_steps: max,
+            });
         }
     }
 }
@@ -523,7 +615,10 @@ fn running(trajs: &[Traj<'_>]) -> Vec<usize> {
 
 fn check_problem(d: usize, p: &IvpProblem<'_>, direction: f64) -> Result<()> {
     if p.y0.len() != d {
-        return Err(OdeError::DimensionMismatch { expected: d, got: p.y0.len() });
+        return Err(OdeError::DimensionMismatch {
+            expected: d,
+            got: p.y0.len(),
+        });
     }
     let (t0, t1) = p.t_span;
     if !(t0.is_finite() && t1.is_finite()) || t0 == t1 {
@@ -543,7 +638,9 @@ fn check_problem(d: usize, p: &IvpProblem<'_>, direction: f64) -> Result<()> {
         }
         if i > 0 && direction * (te - p.t_eval[i - 1]) <= 0.0 {
             return Err(OdeError::InvalidTimes {
-                reason: format!("t_eval is not strictly ordered in the direction of integration at index {i}"),
+                reason: format!(
+                    "t_eval is not strictly ordered in the direction of integration at index {i}"
+                ),
             });
         }
     }

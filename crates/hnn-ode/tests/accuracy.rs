@@ -21,16 +21,26 @@ fn van_der_pol() -> FnField<impl Fn(f64, &[f64], &mut [f64])> {
 #[test]
 fn rk45_matches_spring_closed_form_at_tight_tolerance() {
     let t_eval: Vec<f64> = (0..=400).map(|i| i as f64 * 0.05).collect();
-    let solver = Rk45 { rtol: 1e-9, atol: 1e-9, ..Rk45::default() };
-    let sol = solver.solve(&spring(), (0.0, 20.0), &[1.0, 0.0], &t_eval).unwrap();
+    let solver = Rk45 {
+        rtol: 1e-9,
+        atol: 1e-9,
+        ..Rk45::default()
+    };
+    let sol = solver
+        .solve(&spring(), (0.0, 20.0), &[1.0, 0.0], &t_eval)
+        .unwrap();
     let mut worst: f64 = 0.0;
     for (i, &t) in sol.t.iter().enumerate() {
         let y = sol.state(i);
-        worst = worst.max((y[0] - (2.0 * t).cos()).abs()).max((y[1] + (2.0 * t).sin()).abs());
+        worst = worst
+            .max((y[0] - (2.0 * t).cos()).abs())
+            .max((y[1] + (2.0 * t).sin()).abs());
     }
     assert!(worst < 1e-7, "max deviation from the closed form {worst:e}");
     // and the tolerance is actually what bounds it: a loose solve is much worse
-    let loose = Rk45::default().solve(&spring(), (0.0, 20.0), &[1.0, 0.0], &[20.0]).unwrap();
+    let loose = Rk45::default()
+        .solve(&spring(), (0.0, 20.0), &[1.0, 0.0], &[20.0])
+        .unwrap();
     assert!((loose.y[0] - 40f64.cos()).abs() > 1e-5);
 }
 
@@ -39,33 +49,83 @@ fn rk45_matches_spring_closed_form_at_tight_tolerance() {
 /// Same algorithm means the same number of field evaluations and the same states to rounding.
 #[test]
 fn rk45_reproduces_scipy_step_for_step() {
-    let cases: [(f64, f64, usize, [f64; 2], [f64; 2]); 3] = [
-        (1e-3, 1e-6, 272, [-0.45032261684563174, -0.893059156660759], [-0.6754058497713673, -0.7368650173855225]),
-        (1e-6, 1e-9, 1436, [-0.44648481783267735, -0.8947892939693866], [-0.6669362766639394, -0.7451082540629155]),
-        (1e-12, 1e-6, 962, [-0.446484985503948, -0.8947869744556282], [-0.6669346090845912, -0.745101995393774]),
+    /// (rtol, atol, scipy's nfev, state at t = 7.3, state at t = 20)
+    type Case = (f64, f64, usize, [f64; 2], [f64; 2]);
+    let cases: [Case; 3] = [
+        (
+            1e-3,
+            1e-6,
+            272,
+            [-0.45032261684563174, -0.893059156660759],
+            [-0.6754058497713673, -0.7368650173855225],
+        ),
+        (
+            1e-6,
+            1e-9,
+            1436,
+            [-0.44648481783267735, -0.8947892939693866],
+            [-0.6669362766639394, -0.7451082540629155],
+        ),
+        (
+            1e-12,
+            1e-6,
+            962,
+            [-0.446484985503948, -0.8947869744556282],
+            [-0.6669346090845912, -0.745101995393774],
+        ),
     ];
     for (rtol, atol, nfev, at_7_3, at_20) in cases {
-        let solver = Rk45 { rtol, atol, ..Rk45::default() };
-        let sol = solver.solve(&spring(), (0.0, 20.0), &[1.0, 0.0], &[0.0, 7.3, 20.0]).unwrap();
-        assert_eq!(sol.stats.n_fev, nfev, "nfev at rtol {rtol:e}, atol {atol:e}");
+        let solver = Rk45 {
+            rtol,
+            atol,
+            ..Rk45::default()
+        };
+        let sol = solver
+            .solve(&spring(), (0.0, 20.0), &[1.0, 0.0], &[0.0, 7.3, 20.0])
+            .unwrap();
+        assert_eq!(
+            sol.stats.n_fev, nfev,
+            "nfev at rtol {rtol:e}, atol {atol:e}"
+        );
         for (got, want) in [(sol.state(1), at_7_3), (sol.state(2), at_20)] {
             for c in 0..2 {
-                assert!((got[c] - want[c]).abs() < 1e-12, "rtol {rtol:e}: {got:?} vs scipy {want:?}");
+                assert!(
+                    (got[c] - want[c]).abs() < 1e-12,
+                    "rtol {rtol:e}: {got:?} vs scipy {want:?}"
+                );
             }
         }
         assert_eq!(sol.state(0), &[1.0, 0.0]);
     }
     // A nonlinear field, forwards and backwards.
-    let solver = Rk45 { rtol: 1e-5, atol: 1e-8, ..Rk45::default() };
-    let fwd = solver.solve(&van_der_pol(), (0.0, 15.0), &[2.0, 0.0], &[15.0]).unwrap();
+    let solver = Rk45 {
+        rtol: 1e-5,
+        atol: 1e-8,
+        ..Rk45::default()
+    };
+    let fwd = solver
+        .solve(&van_der_pol(), (0.0, 15.0), &[2.0, 0.0], &[15.0])
+        .unwrap();
     assert_eq!(fwd.stats.n_fev, 692);
-    assert!((fwd.y[0] - 0.830391344010018).abs() < 1e-11 && (fwd.y[1] + 1.3134082045179114).abs() < 1e-11);
-    let back = solver.solve(&van_der_pol(), (15.0, 0.0), &[2.0, 0.0], &[10.0, 0.0]).unwrap();
+    assert!(
+        (fwd.y[0] - 0.830391344010018).abs() < 1e-11
+            && (fwd.y[1] + 1.3134082045179114).abs() < 1e-11
+    );
+    let back = solver
+        .solve(&van_der_pol(), (15.0, 0.0), &[2.0, 0.0], &[10.0, 0.0])
+        .unwrap();
     assert_eq!(back.stats.n_fev, 428);
-    let want = [[0.7271197744979032, -0.8094064870714288], [-0.0008132389008221634, 0.01207547983277435]];
-    for i in 0..2 {
-        for c in 0..2 {
-            assert!((back.state(i)[c] - want[i][c]).abs() < 1e-11, "{:?}", back.state(i));
+    let want = [
+        [0.7271197744979032, -0.8094064870714288],
+        [-0.0008132389008221634, 0.01207547983277435],
+    ];
+    for (i, w) in want.iter().enumerate() {
+        for (got, w) in back.state(i).iter().zip(w) {
+            assert!(
+                (got - w).abs() < 1e-11,
+                "{:?} vs scipy {w:?}",
+                back.state(i)
+            );
         }
     }
 }
@@ -74,15 +134,28 @@ fn rk45_reproduces_scipy_step_for_step() {
 fn rk45_batch_equals_separate_solves() {
     let starts = [[1.0, 0.0], [0.3, -0.7], [2.0, 1.0], [-0.1, 0.05]];
     let spans = [(0.0, 5.0), (0.0, 9.0), (1.0, 3.0), (0.0, 0.5)];
-    let evals: Vec<Vec<f64>> = spans.iter().map(|&(a, b)| (0..=10).map(|i| a + (b - a) * i as f64 / 10.0).collect()).collect();
-    let problems: Vec<IvpProblem<'_>> = (0..4)
-        .map(|i| IvpProblem { t_span: spans[i], y0: &starts[i], t_eval: &evals[i] })
+    let evals: Vec<Vec<f64>> = spans
+        .iter()
+        .map(|&(a, b)| (0..=10).map(|i| a + (b - a) * i as f64 / 10.0).collect())
         .collect();
-    let solver = Rk45 { rtol: 1e-7, atol: 1e-9, ..Rk45::default() };
+    let problems: Vec<IvpProblem<'_>> = (0..4)
+        .map(|i| IvpProblem {
+            t_span: spans[i],
+            y0: &starts[i],
+            t_eval: &evals[i],
+        })
+        .collect();
+    let solver = Rk45 {
+        rtol: 1e-7,
+        atol: 1e-9,
+        ..Rk45::default()
+    };
     let field = van_der_pol();
     let batch = solver.solve_batch(&field, &problems);
     for (i, res) in batch.into_iter().enumerate() {
-        let alone = solver.solve(&field, spans[i], &starts[i], &evals[i]).unwrap();
+        let alone = solver
+            .solve(&field, spans[i], &starts[i], &evals[i])
+            .unwrap();
         assert_eq!(res.unwrap(), alone, "problem {i}");
     }
 }
@@ -107,13 +180,30 @@ impl<F: VectorField> VectorField for Counting<F> {
 
 #[test]
 fn rk45_batch_makes_one_field_call_per_stage() {
-    let field = Counting { inner: spring(), calls: std::cell::Cell::new(0) };
+    let field = Counting {
+        inner: spring(),
+        calls: std::cell::Cell::new(0),
+    };
     let starts: Vec<[f64; 2]> = (0..16).map(|i| [1.0 + 0.01 * i as f64, 0.0]).collect();
-    let problems: Vec<IvpProblem<'_>> =
-        starts.iter().map(|y0| IvpProblem { t_span: (0.0, 10.0), y0, t_eval: &[10.0] }).collect();
+    let problems: Vec<IvpProblem<'_>> = starts
+        .iter()
+        .map(|y0| IvpProblem {
+            t_span: (0.0, 10.0),
+            y0,
+            t_eval: &[10.0],
+        })
+        .collect();
     let out = Rk45::default().solve_batch(&field, &problems);
-    let max_fev = out.iter().map(|r| r.as_ref().unwrap().stats.n_fev).max().unwrap();
-    assert_eq!(field.calls.get(), max_fev, "one batched call per stage, not one per problem");
+    let max_fev = out
+        .iter()
+        .map(|r| r.as_ref().unwrap().stats.n_fev)
+        .max()
+        .unwrap();
+    assert_eq!(
+        field.calls.get(),
+        max_fev,
+        "one batched call per stage, not one per problem"
+    );
 }
 
 #[test]
@@ -132,14 +222,38 @@ fn rk45_reports_step_size_underflow_with_t_and_h() {
 #[test]
 fn rk45_rejects_bad_options_and_times() {
     let f = spring();
-    let bad_rtol = Rk45 { rtol: 0.0, ..Rk45::default() };
-    assert!(matches!(bad_rtol.solve(&f, (0.0, 1.0), &[1.0, 0.0], &[1.0]), Err(OdeError::InvalidOption { name: "rtol", .. })));
-    let bad_atol = Rk45 { atol: -1.0, ..Rk45::default() };
-    assert!(matches!(bad_atol.solve(&f, (0.0, 1.0), &[1.0, 0.0], &[1.0]), Err(OdeError::InvalidOption { name: "atol", .. })));
+    let bad_rtol = Rk45 {
+        rtol: 0.0,
+        ..Rk45::default()
+    };
+    assert!(matches!(
+        bad_rtol.solve(&f, (0.0, 1.0), &[1.0, 0.0], &[1.0]),
+        Err(OdeError::InvalidOption { name: "rtol", .. })
+    ));
+    let bad_atol = Rk45 {
+        atol: -1.0,
+        ..Rk45::default()
+    };
+    assert!(matches!(
+        bad_atol.solve(&f, (0.0, 1.0), &[1.0, 0.0], &[1.0]),
+        Err(OdeError::InvalidOption { name: "atol", .. })
+    ));
     let ok = Rk45::default();
-    assert!(matches!(ok.solve(&f, (0.0, 1.0), &[1.0, 0.0], &[2.0]), Err(OdeError::InvalidTimes { .. })));
-    assert!(matches!(ok.solve(&f, (0.0, 1.0), &[1.0, 0.0], &[0.5, 0.2]), Err(OdeError::InvalidTimes { .. })));
-    assert!(matches!(ok.solve(&f, (0.0, 1.0), &[1.0], &[1.0]), Err(OdeError::DimensionMismatch { expected: 2, got: 1 })));
+    assert!(matches!(
+        ok.solve(&f, (0.0, 1.0), &[1.0, 0.0], &[2.0]),
+        Err(OdeError::InvalidTimes { .. })
+    ));
+    assert!(matches!(
+        ok.solve(&f, (0.0, 1.0), &[1.0, 0.0], &[0.5, 0.2]),
+        Err(OdeError::InvalidTimes { .. })
+    ));
+    assert!(matches!(
+        ok.solve(&f, (0.0, 1.0), &[1.0], &[1.0]),
+        Err(OdeError::DimensionMismatch {
+            expected: 2,
+            got: 1
+        })
+    ));
 }
 
 #[test]
@@ -152,18 +266,28 @@ fn rk4_is_fourth_order() {
     };
     let (e1, e2, e3) = (err(0.05), err(0.025), err(0.0125));
     for ratio in [e1 / e2, e2 / e3] {
-        assert!((14.0..18.5).contains(&ratio), "error ratio {ratio} when h halves (errors {e1:e} {e2:e} {e3:e})");
+        assert!(
+            (14.0..18.5).contains(&ratio),
+            "error ratio {ratio} when h halves (errors {e1:e} {e2:e} {e3:e})"
+        );
     }
 }
 
 #[test]
 fn rk4_batch_equals_single() {
     let y0s = [1.0, 0.0, 0.2, 0.4, -1.0, 0.5];
-    let batch = Rk4 { h: 0.01 }.integrate_batch(&van_der_pol(), 0.0, &y0s, 100).unwrap();
+    let batch = Rk4 { h: 0.01 }
+        .integrate_batch(&van_der_pol(), 0.0, &y0s, 100)
+        .unwrap();
     for i in 0..3 {
-        let alone = Rk4 { h: 0.01 }.integrate(&van_der_pol(), 0.0, &y0s[2 * i..2 * i + 2], 100).unwrap();
+        let alone = Rk4 { h: 0.01 }
+            .integrate(&van_der_pol(), 0.0, &y0s[2 * i..2 * i + 2], 100)
+            .unwrap();
         for step in 0..=100 {
-            assert_eq!(&batch[step * 6 + 2 * i..step * 6 + 2 * i + 2], &alone[2 * step..2 * step + 2]);
+            assert_eq!(
+                &batch[step * 6 + 2 * i..step * 6 + 2 * i + 2],
+                &alone[2 * step..2 * step + 2]
+            );
         }
     }
 }
@@ -185,19 +309,34 @@ impl SeparableField for SpringSep {
 fn leapfrog_energy_error_stays_bounded() {
     let h = 0.05;
     let n = 100_000;
-    let out = Leapfrog { h }.integrate(&SpringSep, &[1.0], &[0.0], n).unwrap();
+    let out = Leapfrog { h }
+        .integrate(&SpringSep, &[1.0], &[0.0], n)
+        .unwrap();
     let energy_err = |i: usize| (out[2 * i].powi(2) + out[2 * i + 1].powi(2) - 1.0).abs();
     let early = (0..10_000).map(energy_err).fold(0.0, f64::max);
     let late = (90_000..=n).map(energy_err).fold(0.0, f64::max);
     // O(h^2) oscillation, no secular drift over 5000 periods.
-    assert!(early < 0.01 && late < 0.01, "early {early:e}, late {late:e}");
-    assert!(late < 1.05 * early, "energy error grew from {early:e} to {late:e}");
+    assert!(
+        early < 0.01 && late < 0.01,
+        "early {early:e}, late {late:e}"
+    );
+    assert!(
+        late < 1.05 * early,
+        "energy error grew from {early:e} to {late:e}"
+    );
     // RK4 with the same step drifts: its error keeps growing.
     let rk = Rk4 { h }.integrate(&spring(), 0.0, &[1.0, 0.0], n).unwrap();
     let rk_err = |i: usize| (rk[2 * i].powi(2) + rk[2 * i + 1].powi(2) - 1.0).abs();
-    assert!(rk_err(n) > 5.0 * rk_err(10_000), "RK4 should drift: {:e} vs {:e}", rk_err(n), rk_err(10_000));
+    assert!(
+        rk_err(n) > 5.0 * rk_err(10_000),
+        "RK4 should drift: {:e} vs {:e}",
+        rk_err(n),
+        rk_err(10_000)
+    );
     // Time-reversible: stepping back returns to the start.
     let last = &out[2 * n..];
-    let back = Leapfrog { h: -h }.integrate(&SpringSep, &last[..1], &last[1..], n).unwrap();
+    let back = Leapfrog { h: -h }
+        .integrate(&SpringSep, &last[..1], &last[1..], n)
+        .unwrap();
     assert!((back[2 * n] - 1.0).abs() < 1e-8 && back[2 * n + 1].abs() < 1e-8);
 }

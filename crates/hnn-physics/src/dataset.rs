@@ -69,28 +69,58 @@ impl Default for DataSpec {
 impl DataSpec {
     /// Checks every field; the error names the offending one.
     pub fn validate(&self) -> Result<()> {
-        let bad = |name, value: String, reason| Err(PhysicsError::InvalidParameter { name, value, reason });
+        let bad = |name, value: String, reason| {
+            Err(PhysicsError::InvalidParameter {
+                name,
+                value,
+                reason,
+            })
+        };
         if self.trajectories < 2 {
-            return bad("trajectories", self.trajectories.to_string(), "need at least 2 (one train, one test)");
+            return bad(
+                "trajectories",
+                self.trajectories.to_string(),
+                "need at least 2 (one train, one test)",
+            );
         }
         let [t0, t1] = self.t_span;
         if !(t0.is_finite() && t1.is_finite() && t1 > t0) {
-            return bad("t_span", format!("[{t0}, {t1}]"), "expected [start, end] with end > start");
+            return bad(
+                "t_span",
+                format!("[{t0}, {t1}]"),
+                "expected [start, end] with end > start",
+            );
         }
         if self.points < 2 {
-            return bad("points", self.points.to_string(), "need at least 2 samples per trajectory");
+            return bad(
+                "points",
+                self.points.to_string(),
+                "need at least 2 samples per trajectory",
+            );
         }
         if !(self.noise_std.is_finite() && self.noise_std >= 0.0) {
-            return bad("noise_std", self.noise_std.to_string(), "must be finite and >= 0");
+            return bad(
+                "noise_std",
+                self.noise_std.to_string(),
+                "must be finite and >= 0",
+            );
         }
         if !(self.rtol.is_finite() && self.rtol >= 100.0 * f64::EPSILON) {
-            return bad("rtol", self.rtol.to_string(), "must be finite and >= 2.2e-14");
+            return bad(
+                "rtol",
+                self.rtol.to_string(),
+                "must be finite and >= 2.2e-14",
+            );
         }
         if !(self.atol.is_finite() && self.atol > 0.0) {
             return bad("atol", self.atol.to_string(), "must be finite and > 0");
         }
         if !(self.test_fraction > 0.0 && self.test_fraction < 1.0) {
-            return bad("test_fraction", self.test_fraction.to_string(), "must be strictly between 0 and 1");
+            return bad(
+                "test_fraction",
+                self.test_fraction.to_string(),
+                "must be strictly between 0 and 1",
+            );
         }
         let n_test = self.test_trajectories();
         if n_test == 0 || n_test == self.trajectories {
@@ -121,7 +151,9 @@ pub fn linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
         1 => vec![a],
         _ => {
             let step = (b - a) / (n - 1) as f64;
-            (0..n).map(|i| if i == n - 1 { b } else { a + step * i as f64 }).collect()
+            (0..n)
+                .map(|i| if i == n - 1 { b } else { a + step * i as f64 })
+                .collect()
         }
     }
 }
@@ -151,8 +183,12 @@ impl Dataset {
         let x = self.x.select(Axis(0), trajectories);
         let dx = self.dx.select(Axis(0), trajectories);
         let (n, p, d) = x.dim();
-        let x = x.into_shape_with_order((n * p, d)).expect("contiguous after select");
-        let dx = dx.into_shape_with_order((n * p, d)).expect("contiguous after select");
+        let x = x
+            .into_shape_with_order((n * p, d))
+            .expect("contiguous after select");
+        let dx = dx
+            .into_shape_with_order((n * p, d))
+            .expect("contiguous after select");
         (x, dx)
     }
 
@@ -169,7 +205,10 @@ impl Dataset {
     /// Writes `t.npy`, `states.npy`, `x.npy`, `dx.npy` (all trajectories) and the flattened
     /// `x_train.npy`, `dx_train.npy`, `x_test.npy`, `dx_test.npy` into `dir`.
     pub fn write_npy(&self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir).map_err(|source| PhysicsError::Io { path: dir.to_path_buf(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| PhysicsError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let (xtr, dxtr) = self.train_samples();
         let (xte, dxte) = self.test_samples();
         write(dir, "t.npy", |w| self.t.write_npy(w))?;
@@ -190,7 +229,10 @@ fn write(
     f: impl FnOnce(std::io::BufWriter<std::fs::File>) -> Result<(), ndarray_npy::WriteNpyError>,
 ) -> Result<()> {
     let path = dir.join(name);
-    let file = std::fs::File::create(&path).map_err(|source| PhysicsError::Io { path: path.clone(), source })?;
+    let file = std::fs::File::create(&path).map_err(|source| PhysicsError::Io {
+        path: path.clone(),
+        source,
+    })?;
     f(std::io::BufWriter::new(file)).map_err(|source| PhysicsError::WriteNpy { path, source })
 }
 
@@ -213,7 +255,10 @@ pub fn generate(system: &dyn Hamiltonian, spec: &DataSpec, seed: u64) -> Result<
             let y0 = system.sample_initial_state(&mut rng);
             let sol = solver
                 .solve(&field, (spec.t_span[0], spec.t_span[1]), &y0, &t)
-                .map_err(|source| PhysicsError::Integration { trajectory: i, source })?;
+                .map_err(|source| PhysicsError::Integration {
+                    trajectory: i,
+                    source,
+                })?;
             let states = sol.y;
             let mut dx = vec![0.0; states.len()];
             for (s, ds) in states.chunks(d).zip(dx.chunks_mut(d)) {
@@ -244,10 +289,17 @@ pub fn generate(system: &dyn Hamiltonian, spec: &DataSpec, seed: u64) -> Result<
     let n_test = spec.test_trajectories();
     let all: Vec<usize> = (0..spec.trajectories).collect();
     let (train, test) = match spec.test_position {
-        TestPosition::Last => (all[..spec.trajectories - n_test].to_vec(), all[spec.trajectories - n_test..].to_vec()),
+        TestPosition::Last => (
+            all[..spec.trajectories - n_test].to_vec(),
+            all[spec.trajectories - n_test..].to_vec(),
+        ),
         TestPosition::First => (all[n_test..].to_vec(), all[..n_test].to_vec()),
     };
-    tracing::debug!(trajectories = spec.trajectories, points = t.len(), "dataset generated");
+    tracing::debug!(
+        trajectories = spec.trajectories,
+        points = t.len(),
+        "dataset generated"
+    );
     Ok(Dataset {
         t: Array1::from(t),
         states,
@@ -266,7 +318,11 @@ mod tests {
     #[test]
     fn spring_dataset_follows_the_closed_form() {
         let spring = MassSpring::default();
-        let spec = DataSpec { rtol: 1e-10, atol: 1e-10, ..DataSpec::default() };
+        let spec = DataSpec {
+            rtol: 1e-10,
+            atol: 1e-10,
+            ..DataSpec::default()
+        };
         let data = generate(&spring, &spec, 0).unwrap();
         assert_eq!(data.x.dim(), (50, 30, 2));
         assert_eq!((data.train.len(), data.test.len()), (25, 25));
@@ -278,8 +334,8 @@ mod tests {
             assert!((0.1..=1.0).contains(&r));
             for k in 0..30 {
                 let exact = spring.exact(x0, data.t[k]);
-                for c in 0..2 {
-                    assert!((data.states[[i, k, c]] - exact[c]).abs() < 1e-8);
+                for (c, e) in exact.iter().enumerate() {
+                    assert!((data.states[[i, k, c]] - e).abs() < 1e-8);
                 }
                 // targets are the noise-free field: dq = 2p, dp = -2q
                 assert!((data.dx[[i, k, 0]] - 2.0 * data.states[[i, k, 1]]).abs() < 1e-12);
@@ -317,12 +373,48 @@ mod tests {
     #[test]
     fn invalid_specs_name_the_field() {
         for (spec, key) in [
-            (DataSpec { trajectories: 0, ..DataSpec::default() }, "trajectories"),
-            (DataSpec { points: 1, ..DataSpec::default() }, "points"),
-            (DataSpec { t_span: [1.0, 1.0], ..DataSpec::default() }, "t_span"),
-            (DataSpec { noise_std: -0.1, ..DataSpec::default() }, "noise_std"),
-            (DataSpec { rtol: 0.0, ..DataSpec::default() }, "rtol"),
-            (DataSpec { test_fraction: 1.0, ..DataSpec::default() }, "test_fraction"),
+            (
+                DataSpec {
+                    trajectories: 0,
+                    ..DataSpec::default()
+                },
+                "trajectories",
+            ),
+            (
+                DataSpec {
+                    points: 1,
+                    ..DataSpec::default()
+                },
+                "points",
+            ),
+            (
+                DataSpec {
+                    t_span: [1.0, 1.0],
+                    ..DataSpec::default()
+                },
+                "t_span",
+            ),
+            (
+                DataSpec {
+                    noise_std: -0.1,
+                    ..DataSpec::default()
+                },
+                "noise_std",
+            ),
+            (
+                DataSpec {
+                    rtol: 0.0,
+                    ..DataSpec::default()
+                },
+                "rtol",
+            ),
+            (
+                DataSpec {
+                    test_fraction: 1.0,
+                    ..DataSpec::default()
+                },
+                "test_fraction",
+            ),
         ] {
             let err = spec.validate().unwrap_err().to_string();
             assert!(err.contains(&format!("`{key}`")), "{err}");
@@ -331,7 +423,15 @@ mod tests {
 
     #[test]
     fn npy_files_round_trip() {
-        let data = generate(&MassSpring::default(), &DataSpec { trajectories: 4, ..DataSpec::default() }, 1).unwrap();
+        let data = generate(
+            &MassSpring::default(),
+            &DataSpec {
+                trajectories: 4,
+                ..DataSpec::default()
+            },
+            1,
+        )
+        .unwrap();
         let dir = std::env::temp_dir().join(format!("hnn-physics-npy-{}", std::process::id()));
         data.write_npy(&dir).unwrap();
         let x: Array2<f64> = ndarray_npy::read_npy(dir.join("x_train.npy")).unwrap();

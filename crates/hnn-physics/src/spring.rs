@@ -41,7 +41,11 @@ impl MassSpring {
             reason,
         };
         if !(self.k.is_finite() && self.k > 0.0) {
-            return Err(bad("k", self.k, "the spring constant must be positive and finite"));
+            return Err(bad(
+                "k",
+                self.k,
+                "the spring constant must be positive and finite",
+            ));
         }
         if !(self.m.is_finite() && self.m > 0.0) {
             return Err(bad("m", self.m, "the mass must be positive and finite"));
@@ -112,7 +116,11 @@ mod tests {
 
     #[test]
     fn gradient_matches_central_differences() {
-        let s = MassSpring { k: 3.0, m: 0.7, radius: [0.1, 1.0] };
+        let s = MassSpring {
+            k: 3.0,
+            m: 0.7,
+            radius: [0.1, 1.0],
+        };
         for x in [[0.3, -0.4], [1.2, 0.9], [-2.0, 0.1]] {
             let mut g = [0.0; 2];
             s.gradient(&x, &mut g);
@@ -158,9 +166,19 @@ mod tests {
 
     #[test]
     fn validation_names_the_parameter() {
-        let err = MassSpring { m: 0.0, ..MassSpring::default() }.validate().unwrap_err();
+        let err = MassSpring {
+            m: 0.0,
+            ..MassSpring::default()
+        }
+        .validate()
+        .unwrap_err();
         assert!(err.to_string().contains("`m`"), "{err}");
-        let err = MassSpring { radius: [1.0, 0.5], ..MassSpring::default() }.validate().unwrap_err();
+        let err = MassSpring {
+            radius: [1.0, 0.5],
+            ..MassSpring::default()
+        }
+        .validate()
+        .unwrap_err();
         assert!(err.to_string().contains("radius"), "{err}");
     }
 }
