@@ -168,7 +168,7 @@ pub fn report(s: &RunSummary) -> String {
     );
     out += "| model | train loss | test loss | energy MSE, paper protocol | energy MSE, corrected protocol |\n";
     out += "|---|---|---|---|---|\n";
-    for (i, (name, m)) in s.models.iter().enumerate() {
+    for (name, m) in &s.models {
         let e = |p: &str| {
             s.energy
                 .get(p)
@@ -191,8 +191,7 @@ pub fn report(s: &RunSummary) -> String {
             e("corrected")
         );
         if let Some(p) = &s.paper {
-            let j = if *name == "hnn" { 1 } else { 0 };
-            let _ = i;
+            let j = usize::from(*name == "hnn");
             out += &format!(
                 "| {name} (paper) | {:.4e} | {:.4e} | {} | |\n",
                 p.train_loss[j],
