@@ -90,9 +90,9 @@ fn smoke_run_writes_a_complete_run_directory() {
             assert!(e.is_finite() && e >= 0.0, "{p} {m}: {e}");
         }
     }
-    // 3 logged steps per model
+    // steps 1, 10, 20, 30 logged for each model
     let lines = std::fs::read_to_string(d.join("metrics.jsonl")).unwrap();
-    assert_eq!(lines.lines().count(), 6);
+    assert_eq!(lines.lines().count(), 8);
     let log = std::fs::read_to_string(d.join("log.txt")).unwrap();
     assert!(
         log.contains("trained") && log.contains("energy MSE"),

@@ -118,7 +118,7 @@ pub struct TrainConfig {
     pub weight_decay: f64,
     /// Minibatch size; 0 means the full training set every step.
     pub batch_size: usize,
-    /// Log train/test loss every this many steps (and at the last step).
+    /// Log train/test loss every this many steps (and at the first and the last step).
     pub log_every: usize,
 }
 

@@ -61,6 +61,18 @@ fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// Tick labels without trailing ".0" and with at most three significant decimals.
+fn tick(v: &f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e6 {
+        format!("{v:.0}")
+    } else if v.abs() >= 1e-3 && v.abs() < 1e5 {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        format!("{v:.1e}")
+    }
+}
+
 fn plot_err(path: &Path, e: impl std::fmt::Display) -> BenchError {
     BenchError::Plot {
         path: path.to_path_buf(),
@@ -80,6 +92,12 @@ pub fn draw_row(path: &Path, panels: &[Panel<'_>], width: u32, height: u32) -> R
             panel.series.iter().flat_map(|s| s.y.iter().copied()),
             panel.log_y,
         );
+        // headroom above the data for the legend
+        let ys = if panel.log_y {
+            (ys.0, ys.1 * (ys.1 / ys.0).powf(0.45))
+        } else {
+            (ys.0, ys.1 + 0.4 * (ys.1 - ys.0))
+        };
         let mut builder = ChartBuilder::on(area);
         builder
             .caption(panel.title, ("sans-serif", 20))
@@ -99,7 +117,9 @@ pub fn draw_row(path: &Path, panels: &[Panel<'_>], width: u32, height: u32) -> R
                 chart
                     .configure_mesh()
                     .x_desc(panel.x_label)
+                    .x_label_formatter(&tick)
                     .y_desc(panel.y_label)
+                    .y_label_formatter(&tick)
                     .label_style(("sans-serif", 13))
                     .axis_desc_style(("sans-serif", 15))
                     .light_line_style(RGBColor(235, 235, 235))

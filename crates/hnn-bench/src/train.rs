@@ -116,7 +116,7 @@ pub fn train(
         };
         let loss = mse(&model.time_derivative(&x, true), &dx);
         opt.backward_step(&loss);
-        if step % cfg.log_every == 0 || step == cfg.steps {
+        if step == 1 || step % cfg.log_every == 0 || step == cfg.steps {
             let train_loss = loss.double_value(&[]);
             let test_loss =
                 mse(&model.time_derivative(&data.x_test, false), &data.dx_test).double_value(&[]);

@@ -17,4 +17,4 @@ mod spring;
 
 pub use error::{PhysicsError, Result};
 pub use hamiltonian::{Hamiltonian, HamiltonianField};
-pub use spring::MassSpring;
+pub use spring::{Direction, MassSpring};

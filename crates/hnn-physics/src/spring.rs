@@ -6,11 +6,22 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Hamiltonian, PhysicsError, Result};
 
+/// How the direction of an initial state in the `(q, p)` plane is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    /// The official code's: a point uniform in the square `[-1, 1]^2`, rescaled to the radius.
+    /// Directions are not uniform: the diagonals are about twice as likely as the axes.
+    Square,
+    /// A uniformly random angle.
+    Uniform,
+}
+
 /// Ideal mass-spring, `H = k q^2 / 2 + p^2 / (2 m)`.
 ///
 /// The defaults `k = 2`, `m = 1/2` give the official code's `H = q^2 + p^2` (the paper writes
-/// `q^2/2 + p^2/2`). Initial states have a uniformly random direction in the `(q, p)` plane and
-/// a radius drawn uniformly from `radius` (`[0.1, 1]` officially, so `H` in `[0.01, 1]`).
+/// `q^2/2 + p^2/2`). Initial states lie at a radius drawn uniformly from `radius` (`[0.1, 1]`
+/// officially, so `H` in `[0.01, 1]`) in a direction drawn as `direction` says.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MassSpring {
@@ -20,6 +31,8 @@ pub struct MassSpring {
     pub m: f64,
     /// Range `[min, max]` of the initial radius `sqrt(q^2 + p^2)`.
     pub radius: [f64; 2],
+    /// Distribution of the initial direction.
+    pub direction: Direction,
 }
 
 impl Default for MassSpring {
@@ -28,6 +41,7 @@ impl Default for MassSpring {
             k: 2.0,
             m: 0.5,
             radius: [0.1, 1.0],
+            direction: Direction::Square,
         }
     }
 }
@@ -90,10 +104,26 @@ impl Hamiltonian for MassSpring {
         grad[1] = x[1] / self.m;
     }
     fn sample_initial_state(&self, rng: &mut dyn RngCore) -> Vec<f64> {
-        let angle = rng.random::<f64>() * 2.0 * PI;
+        // Same order of draws as the official code: direction first, then radius.
+        let (c, s) = match self.direction {
+            Direction::Uniform => {
+                let angle = rng.random::<f64>() * 2.0 * PI;
+                (angle.cos(), angle.sin())
+            }
+            Direction::Square => loop {
+                let (x, y) = (
+                    2.0 * rng.random::<f64>() - 1.0,
+                    2.0 * rng.random::<f64>() - 1.0,
+                );
+                let n = x.hypot(y);
+                if n > 0.0 {
+                    break (x / n, y / n);
+                }
+            },
+        };
         let [lo, hi] = self.radius;
         let r = lo + (hi - lo) * rng.random::<f64>();
-        vec![r * angle.cos(), r * angle.sin()]
+        vec![r * c, r * s]
     }
 }
 
@@ -119,7 +149,7 @@ mod tests {
         let s = MassSpring {
             k: 3.0,
             m: 0.7,
-            radius: [0.1, 1.0],
+            ..MassSpring::default()
         };
         for x in [[0.3, -0.4], [1.2, 0.9], [-2.0, 0.1]] {
             let mut g = [0.0; 2];
@@ -154,13 +184,29 @@ mod tests {
     }
 
     #[test]
-    fn initial_states_have_the_configured_radius() {
-        let s = MassSpring::default();
-        let mut rng = stream(0, Purpose::Dataset, 0);
-        for _ in 0..1000 {
-            let x = s.sample_initial_state(&mut rng);
-            let r = x[0].hypot(x[1]);
-            assert!((0.1..=1.0).contains(&r), "radius {r}");
+    fn initial_states_have_the_configured_radius_and_direction_law() {
+        for direction in [Direction::Square, Direction::Uniform] {
+            let s = MassSpring {
+                direction,
+                ..MassSpring::default()
+            };
+            let mut rng = stream(0, Purpose::Dataset, 0);
+            let mut diagonal = 0;
+            let n = 20_000;
+            for _ in 0..n {
+                let x = s.sample_initial_state(&mut rng);
+                let r = x[0].hypot(x[1]);
+                assert!((0.1..=1.0).contains(&r), "radius {r}");
+                // within 22.5 degrees of a diagonal: half of all directions if uniform
+                let a = x[1].atan2(x[0]).rem_euclid(PI / 2.0);
+                diagonal += usize::from((a - PI / 4.0).abs() < PI / 8.0);
+            }
+            let frac = diagonal as f64 / n as f64;
+            match direction {
+                Direction::Uniform => assert!((frac - 0.5).abs() < 0.02, "{frac}"),
+                // square-normalised: the fraction of the square within pi/8 of a diagonal, 1 - tan(pi/8)
+                Direction::Square => assert!((frac - 0.586).abs() < 0.02, "{frac}"),
+            }
         }
     }
 
