@@ -52,7 +52,7 @@ trap 'rm -rf "$work"' EXIT
 staging="$work/torch"
 
 if [[ "$flavour" == "cpu" ]]; then
-  "$python" -m pip download --quiet --no-deps --only-binary=:all: -d "$work/wheels" \
+  "$python" -m pip download --quiet --root-user-action=ignore --no-deps --only-binary=:all: -d "$work/wheels" \
     "torch==$TORCH_VERSION" "nvidia-cuda-runtime==$CUDART_VERSION" "nvidia-cuda-cupti==$CUPTI_VERSION"
   "$python" - "$work/wheels" "$staging" <<'PY'
 import pathlib, shutil, sys, zipfile
@@ -95,7 +95,7 @@ for pattern in ("libtorch_cuda*.so", "libc10_cuda.so", "libcaffe2_nvrtc.so",
         path.unlink()
 PY
 else
-  "$python" -m pip install --quiet --no-compile --target "$work/site" "torch==$TORCH_VERSION"
+  "$python" -m pip install --quiet --root-user-action=ignore --no-compile --target "$work/site" "torch==$TORCH_VERSION"
   mkdir -p "$staging"
   mv "$work/site/torch/lib" "$staging/lib"
   mv "$work/site/torch/include" "$staging/include"

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use hnn_models::{DeviceChoice, GradientMethod, MlpConfig, ModelKind};
 use hnn_physics::dataset::DataSpec;
-use hnn_physics::{Hamiltonian, MassSpring};
+use hnn_physics::{Hamiltonian, MassSpring, Pendulum};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{BenchError, Result};
@@ -61,6 +61,7 @@ fn default_device() -> DeviceChoice {
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum SystemConfig {
     MassSpring(MassSpring),
+    Pendulum(Pendulum),
 }
 
 impl SystemConfig {
@@ -68,6 +69,10 @@ impl SystemConfig {
     pub fn build(&self) -> hnn_physics::Result<Box<dyn Hamiltonian>> {
         Ok(match self {
             SystemConfig::MassSpring(s) => {
+                s.validate()?;
+                Box::new(*s)
+            }
+            SystemConfig::Pendulum(s) => {
                 s.validate()?;
                 Box::new(*s)
             }
@@ -638,6 +643,24 @@ mod tests {
         }
         let e = err("[experiment]\nname = \"s\"\n[system]\nkind = \"mass-spring\"\nm = -1.0\n");
         assert!(e.contains("system.m"), "{e}");
+    }
+
+    #[test]
+    fn the_pendulum_is_a_system_kind() {
+        let c = parse(
+            "[experiment]\nname = \"p\"\n[system]\nkind = \"pendulum\"\ng = 9.8\n",
+            Path::new("x"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.system,
+            SystemConfig::Pendulum(Pendulum {
+                g: 9.8,
+                ..Pendulum::default()
+            })
+        );
+        let e = err("[experiment]\nname = \"p\"\n[system]\nkind = \"pendulum\"\ng = 0.0\n");
+        assert!(e.contains("system.g"), "{e}");
     }
 
     #[test]

@@ -38,6 +38,20 @@ pub fn for_system(system: &str) -> Option<(PaperRow, OfficialCost)> {
                 eval: 30.0,
             },
         )),
+        "pendulum" => Some((
+            PaperRow {
+                train_loss: [3.2606e-2, 3.2787e-2],
+                test_loss: [3.5273e-2, 3.5586e-2],
+                energy_mse: [4.1519e-2, 2.4852e-2],
+                energy_mse_se: [9.6e-3, 5.4e-3],
+            },
+            OfficialCost {
+                data: 4.2,
+                train_baseline: 31.0,
+                train_hnn: 65.0,
+                eval: 21.0,
+            },
+        )),
         _ => None,
     }
 }

@@ -12,9 +12,12 @@
 pub mod dataset;
 mod error;
 mod hamiltonian;
+mod pendulum;
 pub mod rng;
 mod spring;
 
 pub use error::{PhysicsError, Result};
 pub use hamiltonian::{Hamiltonian, HamiltonianField};
-pub use spring::{Direction, MassSpring};
+pub use pendulum::Pendulum;
+pub use rng::Direction;
+pub use spring::MassSpring;

@@ -4,8 +4,11 @@
 //! selected by a stream number, so that item `i` of a parallel loop always sees the same numbers
 //! whatever the thread count or the order in which items run.
 
-use rand::SeedableRng;
+use std::f64::consts::PI;
+
+use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
 /// Purposes of random streams, so two uses of one seed never share numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,4 +25,43 @@ pub fn stream(seed: u64, purpose: Purpose, index: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(((purpose as u64) << 48) ^ index);
     rng
+}
+
+/// How the direction of an initial state in the `(q, p)` plane is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    /// The official code's: a point uniform in the square `[-1, 1]^2`, rescaled to the radius.
+    /// Directions are not uniform: the diagonals are about twice as likely as the axes.
+    Square,
+    /// A uniformly random angle.
+    Uniform,
+}
+
+/// A point of the `(q, p)` plane at a radius uniform in `[radius[0], radius[1]]`, in a direction
+/// drawn as `direction` says; draws in the official code's order (direction, then radius).
+pub fn sample_on_annulus(
+    rng: &mut dyn RngCore,
+    direction: Direction,
+    radius: [f64; 2],
+) -> Vec<f64> {
+    let (c, s) = match direction {
+        Direction::Uniform => {
+            let angle = rng.random::<f64>() * 2.0 * PI;
+            (angle.cos(), angle.sin())
+        }
+        Direction::Square => loop {
+            let (x, y) = (
+                2.0 * rng.random::<f64>() - 1.0,
+                2.0 * rng.random::<f64>() - 1.0,
+            );
+            let n = x.hypot(y);
+            if n > 0.0 {
+                break (x / n, y / n);
+            }
+        },
+    };
+    let [lo, hi] = radius;
+    let r = lo + (hi - lo) * rng.random::<f64>();
+    vec![r * c, r * s]
 }

@@ -1,21 +1,9 @@
-use std::f64::consts::PI;
-
 use hnn_ode::SeparableField;
-use rand::{Rng, RngCore};
+use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
+use crate::rng::{Direction, sample_on_annulus};
 use crate::{Hamiltonian, PhysicsError, Result};
-
-/// How the direction of an initial state in the `(q, p)` plane is drawn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Direction {
-    /// The official code's: a point uniform in the square `[-1, 1]^2`, rescaled to the radius.
-    /// Directions are not uniform: the diagonals are about twice as likely as the axes.
-    Square,
-    /// A uniformly random angle.
-    Uniform,
-}
 
 /// Ideal mass-spring, `H = k q^2 / 2 + p^2 / (2 m)`.
 ///
@@ -104,26 +92,7 @@ impl Hamiltonian for MassSpring {
         grad[1] = x[1] / self.m;
     }
     fn sample_initial_state(&self, rng: &mut dyn RngCore) -> Vec<f64> {
-        // Same order of draws as the official code: direction first, then radius.
-        let (c, s) = match self.direction {
-            Direction::Uniform => {
-                let angle = rng.random::<f64>() * 2.0 * PI;
-                (angle.cos(), angle.sin())
-            }
-            Direction::Square => loop {
-                let (x, y) = (
-                    2.0 * rng.random::<f64>() - 1.0,
-                    2.0 * rng.random::<f64>() - 1.0,
-                );
-                let n = x.hypot(y);
-                if n > 0.0 {
-                    break (x / n, y / n);
-                }
-            },
-        };
-        let [lo, hi] = self.radius;
-        let r = lo + (hi - lo) * rng.random::<f64>();
-        vec![r * c, r * s]
+        sample_on_annulus(rng, self.direction, self.radius)
     }
 }
 
@@ -143,6 +112,7 @@ impl SeparableField for MassSpring {
 mod tests {
     use super::*;
     use crate::rng::{Purpose, stream};
+    use std::f64::consts::PI;
 
     #[test]
     fn gradient_matches_central_differences() {
