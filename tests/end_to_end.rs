@@ -205,3 +205,36 @@ fn a_bad_config_among_several_stops_everything() {
     );
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+#[test]
+fn two_body_smoke_run_trains_on_minibatches_and_draws_orbits() {
+    let out = temp_dir("orbits");
+    let o = run(&root().join("tests/smoke-two-body.toml"), &out);
+    assert!(
+        o.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let dirs = run_dirs(&out, "smoke-two-body");
+    assert_eq!(dirs.len(), 1);
+    let d = &dirs[0];
+    for f in [
+        "plots/orbits.png",
+        "plots/orbit_energy.png",
+        "rollouts/paper_hnn.npy",
+        "checkpoints/hnn.safetensors",
+    ] {
+        assert!(d.join(f).is_file(), "missing {f}");
+    }
+    assert!(
+        !d.join("plots/figure2.png").exists(),
+        "orbits get Figure 3, not the phase-space row"
+    );
+    let s = summary(d);
+    assert_eq!(s["system"], "two-body");
+    let e = s["energy"]["paper"]["models"]["hnn"]["energy_mse"]["mean"]
+        .as_f64()
+        .unwrap();
+    assert!(e.is_finite() && e >= 0.0);
+    std::fs::remove_dir_all(&out).unwrap();
+}

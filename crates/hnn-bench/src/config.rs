@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use hnn_models::{DeviceChoice, GradientMethod, MlpConfig, ModelKind};
 use hnn_physics::dataset::DataSpec;
-use hnn_physics::{Hamiltonian, MassSpring, Pendulum};
+use hnn_physics::{Hamiltonian, MassSpring, NBody, Pendulum};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{BenchError, Result};
@@ -62,6 +62,7 @@ fn default_device() -> DeviceChoice {
 pub enum SystemConfig {
     MassSpring(MassSpring),
     Pendulum(Pendulum),
+    NBody(NBody),
 }
 
 impl SystemConfig {
@@ -75,6 +76,10 @@ impl SystemConfig {
             SystemConfig::Pendulum(s) => {
                 s.validate()?;
                 Box::new(*s)
+            }
+            SystemConfig::NBody(s) => {
+                s.validate()?;
+                Box::new(s.clone())
             }
         })
     }
@@ -283,6 +288,7 @@ fn corrected_protocol<'de, D: Deserializer<'de>>(
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FigureConfig {
+    /// Initial state; empty means one drawn from the system's own distribution (seeded).
     pub x0: Vec<f64>,
     pub t_span: [f64; 2],
     pub points: usize,
@@ -498,10 +504,13 @@ impl Config {
             }
         }
         let f = &self.eval.figure;
-        if f.x0.len() != dim || f.x0.iter().any(|v| !v.is_finite()) {
+        if !f.x0.is_empty() && (f.x0.len() != dim || f.x0.iter().any(|v| !v.is_finite())) {
             return Err(bad(
                 "eval.figure.x0",
-                format!("expected {dim} finite numbers, got {:?}", f.x0),
+                format!(
+                    "expected {dim} finite numbers (or [] to draw one from the system), got {:?}",
+                    f.x0
+                ),
             ));
         }
         let [t0, t1] = f.t_span;
@@ -661,6 +670,27 @@ mod tests {
         );
         let e = err("[experiment]\nname = \"p\"\n[system]\nkind = \"pendulum\"\ng = 0.0\n");
         assert!(e.contains("system.g"), "{e}");
+    }
+
+    #[test]
+    fn n_body_systems_are_checked_before_any_work() {
+        let base = "[experiment]\nname = \"o\"\n[system]\nkind = \"n-body\"\n";
+        let c = parse(&format!("{base}[eval.figure]\nx0 = []\n"), Path::new("x")).unwrap();
+        assert_eq!(c.system, SystemConfig::NBody(NBody::default()));
+        for (extra, key) in [
+            ("bodies = 1\n", "system.bodies"),
+            ("mass = -1.0\n", "system.mass"),
+            ("bodies = 3\n", "system.init"),
+        ] {
+            let e = err(&format!("{base}{extra}[eval.figure]\nx0 = []\n"));
+            assert!(e.contains(key), "{key}: {e}");
+        }
+        // a 2-D x0 for an 8-D system
+        let e = err(base);
+        assert!(
+            e.contains("eval.figure.x0") && e.contains("expected 8"),
+            "{e}"
+        );
     }
 
     #[test]

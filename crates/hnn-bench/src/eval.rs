@@ -326,6 +326,7 @@ pub fn figure_rollout(
     cfg: &crate::config::FigureConfig,
     system: &dyn Hamiltonian,
     models: &[(ModelKind, &dyn DynamicsModel)],
+    seed: u64,
     device: Device,
 ) -> Result<FigureRollout> {
     let t = linspace(cfg.t_span[0], cfg.t_span[1], cfg.points);
@@ -335,8 +336,14 @@ pub fn figure_rollout(
         ..Rk45::default()
     };
     let span = (cfg.t_span[0], cfg.t_span[1]);
+    let x0 = if cfg.x0.is_empty() {
+        // a stream index past any protocol's states
+        system.sample_initial_state(&mut stream(seed, Purpose::Evaluation, u64::MAX))
+    } else {
+        cfg.x0.clone()
+    };
     let truth = solver
-        .solve(&HamiltonianField(system), span, &cfg.x0, &t)
+        .solve(&HamiltonianField(system), span, &x0, &t)
         .map_err(|source| BenchError::Truth {
             protocol: "figure".into(),
             trajectory: 0,
@@ -347,7 +354,7 @@ pub fn figure_rollout(
         .iter()
         .map(|&(kind, model)| {
             let r = solver
-                .solve(&ModelField { model, device }, span, &cfg.x0, &t)
+                .solve(&ModelField { model, device }, span, &x0, &t)
                 .map(|s| s.y)
                 .map_err(|e| e.to_string());
             (kind, r)

@@ -386,7 +386,8 @@ fn run_stages(
         energy.insert(name, outcome);
         protocol_rollouts.push((name, rollouts));
     }
-    let figure = eval::figure_rollout(&cfg.eval.figure, system.as_ref(), &model_refs, device)?;
+    let figure =
+        eval::figure_rollout(&cfg.eval.figure, system.as_ref(), &model_refs, seed, device)?;
     timings.eval = t.elapsed().as_secs_f64();
     tracing::info!(
         seconds = format_args!("{:.3}", timings.eval),
@@ -399,13 +400,17 @@ fn run_stages(
     let t = Instant::now();
     let plot_dir = run_dir.join("plots");
     std::fs::create_dir_all(&plot_dir).map_err(io_err("cannot create", &plot_dir))?;
-    plot_figure(
-        &plot_dir.join("figure2.png"),
-        system.as_ref(),
-        &figure,
-        &model_refs,
-        device,
-    )?;
+    if system.body_positions(&figure.truth[..dim]).is_some() {
+        plot_orbits(&plot_dir, system.as_ref(), &figure)?;
+    } else {
+        plot_figure(
+            &plot_dir.join("figure2.png"),
+            system.as_ref(),
+            &figure,
+            &model_refs,
+            device,
+        )?;
+    }
     plot_losses(&plot_dir.join("loss_curves.png"), &outcomes)?;
     for (name, outcome) in &energy {
         plot_protocol(&plot_dir.join(format!("energy_{name}.png")), name, outcome)?;
@@ -602,6 +607,112 @@ fn plot_figure(
     });
     let width = 420 * panels.len() as u32;
     plots::draw_row(path, &panels, width, 400)
+}
+
+/// The paper's Figure 3: each model's body paths, and kinetic, potential and total energy.
+fn plot_orbits(dir: &Path, system: &dyn Hamiltonian, fig: &FigureRollout) -> Result<()> {
+    use plotters::style::RGBColor;
+    const BODY: [RGBColor; 6] = [
+        RGBColor(40, 70, 220),
+        RGBColor(220, 40, 40),
+        RGBColor(30, 150, 60),
+        RGBColor(200, 130, 0),
+        RGBColor(130, 50, 170),
+        RGBColor(0, 150, 160),
+    ];
+    let dim = system.dim();
+    let paths: Vec<(&str, RGBColor, &[f64])> =
+        std::iter::once(("Ground truth", plots::TRUTH, fig.truth.as_slice()))
+            .chain(fig.models.iter().filter_map(|(k, r)| {
+                r.as_ref()
+                    .ok()
+                    .map(|v| (label_of(*k), color_of(*k), v.as_slice()))
+            }))
+            .collect();
+    // body i of path m: (x(t), y(t))
+    let bodies: Vec<Vec<(Vec<f64>, Vec<f64>)>> = paths
+        .iter()
+        .map(|(_, _, v)| {
+            let pos: Vec<Vec<[f64; 2]>> = v
+                .chunks(dim)
+                .map(|x| system.body_positions(x).unwrap_or_default())
+                .collect();
+            let n = pos.first().map_or(0, |p| p.len());
+            (0..n)
+                .map(|i| {
+                    (
+                        pos.iter().map(|p| p[i][0]).collect(),
+                        pos.iter().map(|p| p[i][1]).collect(),
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    let names: Vec<String> = (0..bodies.first().map_or(0, |b| b.len()))
+        .map(|i| format!("body {}", i + 1))
+        .collect();
+    let panels: Vec<plots::Panel<'_>> = paths
+        .iter()
+        .zip(&bodies)
+        .map(|((label, _, _), bs)| plots::Panel {
+            title: label,
+            x_label: "x",
+            y_label: "y",
+            series: bs
+                .iter()
+                .enumerate()
+                .map(|(i, (x, y))| plots::Series {
+                    label: &names[i],
+                    color: BODY[i % BODY.len()],
+                    x,
+                    y,
+                })
+                .collect(),
+            log_y: false,
+        })
+        .collect();
+    plots::draw_row(
+        &dir.join("orbits.png"),
+        &panels,
+        420 * panels.len() as u32,
+        420,
+    )?;
+
+    let parts: Vec<[Vec<f64>; 3]> = paths
+        .iter()
+        .map(|(_, _, v)| {
+            let mut out = [Vec::new(), Vec::new(), Vec::new()];
+            for x in v.chunks(dim) {
+                let [k, p] = system.energy_parts(x).unwrap_or([f64::NAN, f64::NAN]);
+                out[0].push(k);
+                out[1].push(p);
+                out[2].push(system.energy(x));
+            }
+            out
+        })
+        .collect();
+    let titles = ["Kinetic energy", "Potential energy", "Total energy"];
+    let panels: Vec<plots::Panel<'_>> = titles
+        .iter()
+        .enumerate()
+        .map(|(j, title)| plots::Panel {
+            title,
+            x_label: "time",
+            y_label: "energy",
+            series: paths
+                .iter()
+                .zip(&parts)
+                .map(|((label, color, _), e)| plots::Series {
+                    label,
+                    color: *color,
+                    x: &fig.t,
+                    y: &e[j],
+                })
+                .collect(),
+            log_y: false,
+        })
+        .collect();
+    plots::draw_row(&dir.join("orbit_energy.png"), &panels, 1260, 400)
 }
 
 fn plot_losses(path: &Path, outcomes: &[(ModelKind, TrainOutcome)]) -> Result<()> {

@@ -52,6 +52,34 @@ pub fn for_system(system: &str) -> Option<(PaperRow, OfficialCost)> {
                 eval: 21.0,
             },
         )),
+        "two-body" => Some((
+            PaperRow {
+                train_loss: [3.2682e-5, 2.9959e-6],
+                test_loss: [2.9575e-5, 2.8218e-6],
+                energy_mse: [6.3276e-2, 3.8751e-5],
+                energy_mse_se: [3.4e-2, 5.0e-6],
+            },
+            OfficialCost {
+                data: 22.0,
+                train_baseline: 53.0,
+                train_hnn: 70.0, // measured 41-98 s
+                eval: 3.2,
+            },
+        )),
+        "three-body" => Some((
+            PaperRow {
+                train_loss: [9.5573e-2, 8.0346e-2],
+                test_loss: [3.8000e-1, 4.8809e-1],
+                energy_mse: [1.0906e2, 4.1926e-2],
+                energy_mse_se: [77.0, 3.4e-2],
+            },
+            OfficialCost {
+                data: 34.0,
+                train_baseline: 114.0,
+                train_hnn: 179.0,
+                eval: 6.7,
+            },
+        )),
         _ => None,
     }
 }

@@ -365,6 +365,26 @@ mod tests {
         let (a, b) = (run(1), run(2));
         assert_eq!(a.x, b.x);
         assert_eq!(a.dx, b.dx);
+        // the same for the three-body system
+        let three = crate::NBody::three_body();
+        let spec3 = DataSpec {
+            trajectories: 40,
+            t_span: [0.0, 5.0],
+            points: 20,
+            noise_std: 0.0,
+            rtol: 1e-9,
+            ..DataSpec::default()
+        };
+        let on = |threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| generate(&three, &spec3, 0).unwrap())
+        };
+        let (c1, c2) = (on(1), on(2));
+        assert_eq!(c1.x, c2.x);
+        assert!(c1.x.iter().all(|v| v.is_finite()));
         // and a different seed gives different data
         let c = generate(&spring, &spec, 8).unwrap();
         assert_ne!(a.x, c.x);

@@ -27,6 +27,17 @@ pub trait Hamiltonian: Send + Sync {
     /// Draws an initial state from the system's data distribution.
     fn sample_initial_state(&self, rng: &mut dyn RngCore) -> Vec<f64>;
 
+    /// Positions of the bodies in the plane, for plots of their paths (`None`: not a system
+    /// of bodies).
+    fn body_positions(&self, _x: &[f64]) -> Option<Vec<[f64; 2]>> {
+        None
+    }
+
+    /// Kinetic and potential energy, for systems that separate them.
+    fn energy_parts(&self, _x: &[f64]) -> Option<[f64; 2]> {
+        None
+    }
+
     /// State dimension `2n`.
     fn dim(&self) -> usize {
         2 * self.dof()

@@ -12,12 +12,14 @@
 pub mod dataset;
 mod error;
 mod hamiltonian;
+mod nbody;
 mod pendulum;
 pub mod rng;
 mod spring;
 
 pub use error::{PhysicsError, Result};
 pub use hamiltonian::{Hamiltonian, HamiltonianField};
+pub use nbody::{NBody, OrbitInit};
 pub use pendulum::Pendulum;
 pub use rng::Direction;
 pub use spring::MassSpring;

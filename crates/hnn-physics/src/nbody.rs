@@ -1,0 +1,455 @@
+use std::f64::consts::PI;
+
+use rand::{Rng, RngCore};
+use rand_distr::StandardNormal;
+use serde::{Deserialize, Serialize};
+
+use crate::rng::{Direction, sample_on_annulus};
+use crate::{Hamiltonian, PhysicsError, Result};
+
+/// How initial orbits are drawn (the official two- and three-body generators).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OrbitInit {
+    /// Two bodies only: body 1 at a position whose two components are uniform in `radius`,
+    /// body 2 mirrored through the origin; circular-orbit velocities perpendicular to the
+    /// positions, all scaled by one common factor `1 + velocity_noise * N(0, 1)`.
+    Mirrored,
+    /// Any number of bodies on a regular polygon of radius uniform in `radius` and random
+    /// rotation, with circular-orbit velocities; each velocity component then multiplied by
+    /// its own `1 + velocity_noise * U[-1, 1]` (the three-body task for N = 3).
+    Polygon,
+}
+
+/// Gravitational N-body problem in the plane, equal masses.
+///
+/// `H = sum_i |p_i|^2 / (2 m_i) - sum_{i<j} G m_i m_j / |r_i - r_j|`, every pair once (the
+/// official code accumulates the potential outside its pair loop, which is wrong for N > 2).
+///
+/// State ordering, as the official code feeds its models:
+/// `q = (x_1..x_N, y_1..y_N)`, `p = (px_1..px_N, py_1..py_N)` with `p = m v`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NBody {
+    /// Number of bodies, at least 2.
+    pub bodies: usize,
+    /// Mass of every body.
+    pub mass: f64,
+    /// Gravitational constant.
+    pub gravity: f64,
+    pub init: OrbitInit,
+    /// `Mirrored`: range of each position component; `Polygon`: range of the radius.
+    pub radius: [f64; 2],
+    /// Size of the velocity perturbation (0.05 for two bodies, 0.2 for three officially).
+    pub velocity_noise: f64,
+}
+
+impl Default for NBody {
+    /// The official two-body task.
+    fn default() -> Self {
+        Self {
+            bodies: 2,
+            mass: 1.0,
+            gravity: 1.0,
+            init: OrbitInit::Mirrored,
+            radius: [0.5, 1.5],
+            velocity_noise: 0.05,
+        }
+    }
+}
+
+impl NBody {
+    /// The official three-body task.
+    pub fn three_body() -> Self {
+        Self {
+            bodies: 3,
+            init: OrbitInit::Polygon,
+            radius: [0.9, 1.2],
+            velocity_noise: 0.2,
+            ..Self::default()
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let bad = |name, value: String, reason| {
+            Err(PhysicsError::InvalidParameter {
+                name,
+                value,
+                reason,
+            })
+        };
+        if self.bodies < 2 {
+            return bad(
+                "bodies",
+                self.bodies.to_string(),
+                "an N-body system needs N >= 2",
+            );
+        }
+        if self.init == OrbitInit::Mirrored && self.bodies != 2 {
+            return bad(
+                "init",
+                "\"mirrored\"".into(),
+                "mirrored orbits need exactly 2 bodies; use \"polygon\"",
+            );
+        }
+        if !(self.mass.is_finite() && self.mass > 0.0) {
+            return bad(
+                "mass",
+                self.mass.to_string(),
+                "masses must be positive and finite",
+            );
+        }
+        if !(self.gravity.is_finite() && self.gravity > 0.0) {
+            return bad(
+                "gravity",
+                self.gravity.to_string(),
+                "must be positive and finite",
+            );
+        }
+        let [lo, hi] = self.radius;
+        if !(lo.is_finite() && hi.is_finite() && 0.0 < lo && lo <= hi) {
+            return bad(
+                "radius",
+                format!("[{lo}, {hi}]"),
+                "expected [min, max] with 0 < min <= max",
+            );
+        }
+        if !(self.velocity_noise.is_finite() && self.velocity_noise >= 0.0) {
+            return bad(
+                "velocity_noise",
+                self.velocity_noise.to_string(),
+                "must be >= 0 and finite",
+            );
+        }
+        Ok(())
+    }
+
+    fn xy(&self, x: &[f64], i: usize) -> (f64, f64) {
+        (x[i], x[self.bodies + i])
+    }
+
+    /// Kinetic energy.
+    pub fn kinetic(&self, x: &[f64]) -> f64 {
+        let p = &x[2 * self.bodies..];
+        p.iter().map(|v| v * v).sum::<f64>() / (2.0 * self.mass)
+    }
+
+    /// Potential energy, summed over every pair once.
+    pub fn potential(&self, x: &[f64]) -> f64 {
+        let n = self.bodies;
+        let gmm = self.gravity * self.mass * self.mass;
+        let mut v = 0.0;
+        for i in 0..n {
+            let (xi, yi) = self.xy(x, i);
+            for j in i + 1..n {
+                let (xj, yj) = self.xy(x, j);
+                v -= gmm / (xi - xj).hypot(yi - yj);
+            }
+        }
+        v
+    }
+
+    /// Total momentum `(sum px, sum py)`.
+    pub fn momentum(&self, x: &[f64]) -> [f64; 2] {
+        let n = self.bodies;
+        let p = &x[2 * n..];
+        [p[..n].iter().sum(), p[n..].iter().sum()]
+    }
+
+    /// Total angular momentum about the origin.
+    pub fn angular_momentum(&self, x: &[f64]) -> f64 {
+        let n = self.bodies;
+        (0..n)
+            .map(|i| x[i] * x[3 * n + i] - x[n + i] * x[2 * n + i])
+            .sum()
+    }
+
+    /// Speed of a circular orbit at radius `r` for N equal masses on a regular polygon.
+    fn circular_speed(&self, r: f64) -> f64 {
+        let n = self.bodies;
+        let s: f64 = (1..n)
+            .map(|k| 1.0 / (4.0 * (PI * k as f64 / n as f64).sin()))
+            .sum();
+        (self.gravity * self.mass * s / r).sqrt()
+    }
+
+    /// Builds a state from per-body positions and velocities.
+    fn state(&self, pos: &[[f64; 2]], vel: &[[f64; 2]]) -> Vec<f64> {
+        let n = self.bodies;
+        let mut x = vec![0.0; 4 * n];
+        for i in 0..n {
+            x[i] = pos[i][0];
+            x[n + i] = pos[i][1];
+            x[2 * n + i] = self.mass * vel[i][0];
+            x[3 * n + i] = self.mass * vel[i][1];
+        }
+        x
+    }
+}
+
+fn rotate([x, y]: [f64; 2], theta: f64) -> [f64; 2] {
+    let (s, c) = theta.sin_cos();
+    [c * x - s * y, s * x + c * y]
+}
+
+impl Hamiltonian for NBody {
+    fn name(&self) -> &str {
+        match self.bodies {
+            2 => "two-body",
+            3 => "three-body",
+            _ => "n-body",
+        }
+    }
+    fn dof(&self) -> usize {
+        2 * self.bodies
+    }
+    fn energy(&self, x: &[f64]) -> f64 {
+        self.kinetic(x) + self.potential(x)
+    }
+    fn body_positions(&self, x: &[f64]) -> Option<Vec<[f64; 2]>> {
+        Some(
+            (0..self.bodies)
+                .map(|i| [x[i], x[self.bodies + i]])
+                .collect(),
+        )
+    }
+    fn energy_parts(&self, x: &[f64]) -> Option<[f64; 2]> {
+        Some([self.kinetic(x), self.potential(x)])
+    }
+    fn gradient(&self, x: &[f64], grad: &mut [f64]) {
+        let n = self.bodies;
+        let gmm = self.gravity * self.mass * self.mass;
+        grad[..2 * n].fill(0.0);
+        for i in 0..n {
+            let (xi, yi) = self.xy(x, i);
+            for j in i + 1..n {
+                let (xj, yj) = self.xy(x, j);
+                let (dx, dy) = (xi - xj, yi - yj);
+                let r2 = dx * dx + dy * dy;
+                let f = gmm / (r2 * r2.sqrt());
+                grad[i] += f * dx;
+                grad[j] -= f * dx;
+                grad[n + i] += f * dy;
+                grad[n + j] -= f * dy;
+            }
+        }
+        for (g, p) in grad[2 * n..].iter_mut().zip(&x[2 * n..]) {
+            *g = p / self.mass;
+        }
+    }
+    fn sample_initial_state(&self, rng: &mut dyn RngCore) -> Vec<f64> {
+        let n = self.bodies;
+        let [lo, hi] = self.radius;
+        match self.init {
+            OrbitInit::Mirrored => {
+                let p1 = [
+                    lo + (hi - lo) * rng.random::<f64>(),
+                    lo + (hi - lo) * rng.random::<f64>(),
+                ];
+                let r = p1[0].hypot(p1[1]);
+                let speed = self.circular_speed(r);
+                let dir = rotate([p1[0] / r, p1[1] / r], PI / 2.0);
+                let z: f64 = rng.sample(StandardNormal);
+                let k = speed * (1.0 + self.velocity_noise * z);
+                let v1 = [dir[0] * k, dir[1] * k];
+                self.state(&[p1, [-p1[0], -p1[1]]], &[v1, [-v1[0], -v1[1]]])
+            }
+            OrbitInit::Polygon => {
+                let p = sample_on_annulus(rng, Direction::Square, self.radius);
+                let p1 = [p[0], p[1]];
+                let r = p1[0].hypot(p1[1]);
+                let speed = self.circular_speed(r);
+                let step = 2.0 * PI / n as f64;
+                let pos: Vec<[f64; 2]> = (0..n).map(|k| rotate(p1, step * k as f64)).collect();
+                let v1 = rotate([p1[0] / r * speed, p1[1] / r * speed], PI / 2.0);
+                let vel: Vec<[f64; 2]> = (0..n)
+                    .map(|k| {
+                        let v = rotate(v1, step * k as f64);
+                        let a = 1.0 + self.velocity_noise * (2.0 * rng.random::<f64>() - 1.0);
+                        let b = 1.0 + self.velocity_noise * (2.0 * rng.random::<f64>() - 1.0);
+                        [v[0] * a, v[1] * b]
+                    })
+                    .collect();
+                self.state(&pos, &vel)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::HamiltonianField;
+    use crate::rng::{Purpose, stream};
+    use hnn_ode::Rk45;
+
+    #[test]
+    fn potential_of_three_bodies_is_the_sum_over_the_three_pairs() {
+        let s = NBody {
+            mass: 1.5,
+            gravity: 0.7,
+            ..NBody::three_body()
+        };
+        // bodies at (0,0), (3,0), (0,4): pair distances 3, 4, 5
+        let x = [0.0, 3.0, 0.0, 0.0, 0.0, 4.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6];
+        let gmm = 0.7 * 1.5 * 1.5;
+        let want = -gmm * (1.0 / 3.0 + 1.0 / 4.0 + 1.0 / 5.0);
+        assert!(
+            (s.potential(&x) - want).abs() < 1e-14,
+            "{} vs {want}",
+            s.potential(&x)
+        );
+        let ke = (0.01 + 0.04 + 0.09 + 0.16 + 0.25 + 0.36) / (2.0 * 1.5);
+        assert!((s.energy(&x) - (want + ke)).abs() < 1e-14);
+    }
+
+    #[test]
+    fn gradient_matches_central_differences() {
+        for sys in [
+            NBody::default(),
+            NBody::three_body(),
+            NBody {
+                bodies: 5,
+                init: OrbitInit::Polygon,
+                mass: 0.8,
+                ..NBody::default()
+            },
+        ] {
+            let mut rng = stream(3, Purpose::Dataset, 1);
+            let x = sys.sample_initial_state(&mut rng);
+            let mut g = vec![0.0; x.len()];
+            sys.gradient(&x, &mut g);
+            for i in 0..x.len() {
+                let eps = 1e-6;
+                let (mut a, mut b) = (x.clone(), x.clone());
+                a[i] += eps;
+                b[i] -= eps;
+                let fd = (sys.energy(&a) - sys.energy(&b)) / (2.0 * eps);
+                assert!(
+                    (fd - g[i]).abs() < 1e-6 * (1.0 + g[i].abs()),
+                    "{} component {i}: {fd} vs {}",
+                    sys.name(),
+                    g[i]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn rk45_ground_truth_conserves_energy_and_momenta() {
+        for sys in [NBody::default(), NBody::three_body()] {
+            let mut rng = stream(0, Purpose::Dataset, 0);
+            let x0 = sys.sample_initial_state(&mut rng);
+            let (e0, m0, l0) = (
+                sys.energy(&x0),
+                sys.momentum(&x0),
+                sys.angular_momentum(&x0),
+            );
+            let t_end = if sys.bodies == 2 { 20.0 } else { 5.0 };
+            let t_eval: Vec<f64> = (0..=50).map(|k| t_end * k as f64 / 50.0).collect();
+            let sol = Rk45 {
+                rtol: 1e-9,
+                atol: 1e-9,
+                ..Rk45::default()
+            }
+            .solve(&HamiltonianField(&sys), (0.0, t_end), &x0, &t_eval)
+            .unwrap();
+            for (k, t) in t_eval.iter().enumerate() {
+                let x = sol.state(k);
+                assert!(
+                    (sys.energy(x) - e0).abs() < 1e-6,
+                    "{} energy at t={}: {} vs {e0}",
+                    sys.name(),
+                    t,
+                    sys.energy(x)
+                );
+                let m = sys.momentum(x);
+                assert!(
+                    (m[0] - m0[0]).abs() < 1e-7 && (m[1] - m0[1]).abs() < 1e-7,
+                    "momentum {m:?} vs {m0:?}"
+                );
+                assert!((sys.angular_momentum(x) - l0).abs() < 1e-6);
+            }
+        }
+    }
+
+    #[test]
+    fn official_initial_conditions() {
+        // two-body: mirrored, speed 1/(2 sqrt r) up to the common noise factor, zero momentum
+        let two = NBody {
+            velocity_noise: 0.0,
+            ..NBody::default()
+        };
+        let mut rng = stream(0, Purpose::Dataset, 4);
+        let x = two.sample_initial_state(&mut rng);
+        // q = (x1, x2, y1, y2), p = (px1, px2, py1, py2)
+        assert_eq!((x[1], x[3]), (-x[0], -x[2]));
+        assert!((0.5..=1.5).contains(&x[0]) && (0.5..=1.5).contains(&x[2]));
+        let r = x[0].hypot(x[2]);
+        assert!((x[4].hypot(x[6]) - 1.0 / (2.0 * r.sqrt())).abs() < 1e-12);
+        assert!(
+            (x[0] * x[4] + x[2] * x[6]).abs() < 1e-12,
+            "velocity perpendicular to position"
+        );
+        assert_eq!(two.momentum(&x), [0.0, 0.0]);
+        // three-body: equilateral triangle, speed sqrt(sin(pi/3) / (2 cos^2(pi/6))) / sqrt(r)
+        let three = NBody {
+            velocity_noise: 0.0,
+            ..NBody::three_body()
+        };
+        let x = three.sample_initial_state(&mut rng);
+        let r = x[0].hypot(x[3]);
+        assert!((0.9..=1.2).contains(&r));
+        let official = ((PI / 3.0).sin() / (2.0 * (PI / 6.0).cos().powi(2))).sqrt() / r.sqrt();
+        for i in 0..3 {
+            assert!((x[i].hypot(x[3 + i]) - r).abs() < 1e-12);
+            assert!((x[6 + i].hypot(x[9 + i]) - official).abs() < 1e-12);
+        }
+        // a circular orbit stays circular: radius constant along the exact flow
+        let sol = Rk45 {
+            rtol: 1e-10,
+            atol: 1e-10,
+            ..Rk45::default()
+        }
+        .solve(&HamiltonianField(&three), (0.0, 3.0), &x, &[3.0])
+        .unwrap();
+        assert!((sol.y[0].hypot(sol.y[3]) - r).abs() < 1e-6);
+    }
+
+    #[test]
+    fn invalid_parameters_are_named() {
+        for (sys, key) in [
+            (
+                NBody {
+                    bodies: 1,
+                    ..NBody::default()
+                },
+                "bodies",
+            ),
+            (
+                NBody {
+                    mass: 0.0,
+                    ..NBody::default()
+                },
+                "mass",
+            ),
+            (
+                NBody {
+                    bodies: 3,
+                    ..NBody::default()
+                },
+                "init",
+            ),
+            (
+                NBody {
+                    radius: [0.0, 1.0],
+                    ..NBody::default()
+                },
+                "radius",
+            ),
+        ] {
+            let e = sys.validate().unwrap_err().to_string();
+            assert!(e.contains(&format!("`{key}`")), "{e}");
+        }
+    }
+}
