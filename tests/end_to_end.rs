@@ -19,12 +19,17 @@ fn temp_dir(tag: &str) -> PathBuf {
 }
 
 fn run(config: &Path, out: &Path) -> Output {
+    run_with(config, out, &[])
+}
+
+fn run_with(config: &Path, out: &Path, extra: &[&str]) -> Output {
     bin()
         .arg("--config")
         .arg(config)
         .arg("--output-dir")
         .arg(out)
         .arg("--no-progress")
+        .args(extra)
         .output()
         .unwrap()
 }
@@ -112,7 +117,7 @@ fn same_config_and_seed_reproduce_the_numbers_and_never_overwrite() {
     let out = temp_dir("repro");
     let cfg = root().join("tests/smoke.toml");
     for _ in 0..2 {
-        let o = run(&cfg, &out);
+        let o = run_with(&cfg, &out, &["--rerun"]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     let dirs = run_dirs(&out, "smoke");
@@ -236,5 +241,49 @@ fn two_body_smoke_run_trains_on_minibatches_and_draws_orbits() {
         .as_f64()
         .unwrap();
     assert!(e.is_finite() && e >= 0.0);
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn finished_runs_are_reused_and_a_table_covers_a_directory_of_configs() {
+    let out = temp_dir("resume");
+    let configs = out.join("configs");
+    std::fs::create_dir_all(&configs).unwrap();
+    for f in ["smoke.toml", "smoke-two-body.toml"] {
+        std::fs::copy(root().join("tests").join(f), configs.join(f)).unwrap();
+    }
+    // first only the spring: as if a batch was interrupted after it
+    let o = run(&configs.join("smoke.toml"), &out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // then the whole directory: the spring run is reused, the orbit run is new
+    let o = run(&configs, &out);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(stderr.contains("reusing"), "{stderr}");
+    assert_eq!(run_dirs(&out, "smoke").len(), 1);
+    assert_eq!(run_dirs(&out, "smoke-two-body").len(), 1);
+    let table = std::fs::read_to_string(out.join("table1.md")).unwrap();
+    for s in [
+        "smoke (seed 0)",
+        "smoke-two-body (seed 0)",
+        "3.713e-2",
+        "energy MSE, corrected protocol",
+    ] {
+        assert!(table.contains(s), "table lacks {s:?}:\n{table}");
+    }
+    // a changed config is not a finished run of the new config
+    let changed = std::fs::read_to_string(configs.join("smoke.toml"))
+        .unwrap()
+        .replace("steps = 30", "steps = 31");
+    std::fs::write(configs.join("smoke.toml"), changed).unwrap();
+    let o = run(&configs.join("smoke.toml"), &out);
+    assert!(o.status.success());
+    assert_eq!(run_dirs(&out, "smoke").len(), 2);
+    // an empty directory is an error
+    let empty = out.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let o = run(&empty, &out);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no .toml files"));
     std::fs::remove_dir_all(&out).unwrap();
 }

@@ -16,9 +16,14 @@ use crate::{RunOptions, RunSummary, config};
 #[derive(Debug, Parser)]
 #[command(name = "hnn-bench", version)]
 pub struct Args {
-    /// Experiment config (TOML); repeat to run several experiments in order.
-    #[arg(long = "config", short = 'c', required = true, value_name = "FILE")]
+    /// Experiment config (TOML), or a directory of them; repeat to run several in order.
+    /// After the runs, `table1.md` beside them puts every result next to the paper's.
+    #[arg(long = "config", short = 'c', required = true, value_name = "FILE|DIR")]
     pub configs: Vec<PathBuf>,
+    /// Run again even when a finished run with the same resolved config exists (by default
+    /// such a run is reused, so an interrupted batch resumes where it stopped).
+    #[arg(long)]
+    pub rerun: bool,
     /// Write run directories here instead of each config's `experiment.output_dir`.
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
@@ -93,9 +98,16 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let paths = match expand(&args.configs) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     // Validate everything before any work, so a typo in the last config costs nothing.
     let mut configs = Vec::new();
-    for path in &args.configs {
+    for path in &paths {
         match config::load(path).and_then(|c| {
             hnn_models::resolve_device(&c.experiment.device).map_err(|e| {
                 crate::error::BenchError::Config {
@@ -115,7 +127,33 @@ pub fn main() -> ExitCode {
         }
     }
     let mut failed = false;
+    let mut finished: Vec<(PathBuf, serde_json::Value)> = Vec::new();
     for (path, cfg) in &configs {
+        let root = args
+            .output_dir
+            .clone()
+            .unwrap_or_else(|| cfg.experiment.output_dir.clone());
+        if !args.rerun
+            && let Some(dir) = crate::table::find_finished_run(&root, cfg)
+        {
+            tracing::info!(run_dir = %dir.display(), "reusing the finished run of {} (same resolved config; --rerun to run again)", path.display());
+            match std::fs::read_to_string(dir.join("summary.json"))
+                .map_err(|e| e.to_string())
+                .and_then(|s| serde_json::from_str(&s).map_err(|e| e.to_string()))
+            {
+                Ok(summary) => {
+                    if let Ok(report) = std::fs::read_to_string(dir.join("report.md")) {
+                        println!("{report}");
+                    }
+                    finished.push((dir, summary));
+                    continue;
+                }
+                Err(e) => tracing::warn!(
+                    "cannot read {}/summary.json ({e}); running again",
+                    dir.display()
+                ),
+            }
+        }
         let slot = log_file.clone();
         let opts = RunOptions {
             output_dir: args.output_dir.clone(),
@@ -135,6 +173,10 @@ pub fn main() -> ExitCode {
                     failed = true;
                 }
                 println!("{report}");
+                finished.push((
+                    summary.run_dir.clone(),
+                    serde_json::to_value(&summary).expect("summary serialises"),
+                ));
             }
             Err(e) => {
                 eprintln!("error: {} failed: {e}", path.display());
@@ -143,11 +185,50 @@ pub fn main() -> ExitCode {
         }
         *log_file.0.lock().expect("log file lock") = None;
     }
+    if !finished.is_empty() {
+        let root = args
+            .output_dir
+            .clone()
+            .unwrap_or_else(|| configs[0].1.experiment.output_dir.clone());
+        let path = root.join("table1.md");
+        match std::fs::write(&path, crate::table::table1(&finished)) {
+            Ok(()) => tracing::info!(path = %path.display(), "table written"),
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                failed = true;
+            }
+        }
+    }
     if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Config files, with each directory replaced by its `*.toml` files in name order.
+fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| format!("cannot read config directory {}: {e}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            if files.is_empty() {
+                return Err(format!(
+                    "config directory {} has no .toml files",
+                    p.display()
+                ));
+            }
+            files.sort();
+            out.extend(files);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
 }
 
 fn pm(mean: f64, se: f64) -> String {

@@ -21,6 +21,7 @@ pub mod error;
 pub mod eval;
 pub mod plots;
 pub mod reference;
+pub mod table;
 pub mod train;
 
 use std::collections::BTreeMap;
