@@ -52,7 +52,7 @@ trap 'rm -rf "$work"' EXIT
 staging="$work/torch"
 
 if [[ "$flavour" == "cpu" ]]; then
-  "$python" -m pip download --quiet --root-user-action=ignore --no-deps --only-binary=:all: -d "$work/wheels" \
+  "$python" -m pip download --quiet --no-deps --only-binary=:all: -d "$work/wheels" \
     "torch==$TORCH_VERSION" "nvidia-cuda-runtime==$CUDART_VERSION" "nvidia-cuda-cupti==$CUPTI_VERSION"
   "$python" - "$work/wheels" "$staging" <<'PY'
 import pathlib, shutil, sys, zipfile

@@ -481,6 +481,17 @@ fn label_of(kind: ModelKind) -> &'static str {
     }
 }
 
+/// The truth and every model that finished the figure trajectory, with label and colour.
+fn labelled_paths(fig: &FigureRollout) -> Vec<(&'static str, plotters::style::RGBColor, &[f64])> {
+    std::iter::once(("Ground truth", plots::TRUTH, fig.truth.as_slice()))
+        .chain(fig.models.iter().filter_map(|(k, r)| {
+            r.as_ref()
+                .ok()
+                .map(|v| (label_of(*k), color_of(*k), v.as_slice()))
+        }))
+        .collect()
+}
+
 /// The paper's Figure 2 row for the example trajectory.
 fn plot_figure(
     path: &Path,
@@ -497,14 +508,7 @@ fn plot_figure(
             v.chunks(dim).map(|x| x[n]).collect(),
         )
     };
-    let paths: Vec<(&str, plotters::style::RGBColor, &[f64])> =
-        std::iter::once(("Ground truth", plots::TRUTH, fig.truth.as_slice()))
-            .chain(fig.models.iter().filter_map(|(k, r)| {
-                r.as_ref()
-                    .ok()
-                    .map(|v| (label_of(*k), color_of(*k), v.as_slice()))
-            }))
-            .collect();
+    let paths = labelled_paths(fig);
     let phase: Vec<(Vec<f64>, Vec<f64>)> = paths.iter().map(|(_, _, v)| qp(v)).collect();
     let coord_mse: Vec<Vec<f64>> = paths
         .iter()
@@ -622,14 +626,7 @@ fn plot_orbits(dir: &Path, system: &dyn Hamiltonian, fig: &FigureRollout) -> Res
         RGBColor(0, 150, 160),
     ];
     let dim = system.dim();
-    let paths: Vec<(&str, RGBColor, &[f64])> =
-        std::iter::once(("Ground truth", plots::TRUTH, fig.truth.as_slice()))
-            .chain(fig.models.iter().filter_map(|(k, r)| {
-                r.as_ref()
-                    .ok()
-                    .map(|v| (label_of(*k), color_of(*k), v.as_slice()))
-            }))
-            .collect();
+    let paths = labelled_paths(fig);
     // body i of path m: (x(t), y(t))
     let bodies: Vec<Vec<(Vec<f64>, Vec<f64>)>> = paths
         .iter()

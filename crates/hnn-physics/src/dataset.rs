@@ -356,11 +356,7 @@ mod tests {
         let spring = MassSpring::default();
         let spec = DataSpec::default();
         let run = |threads| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap()
-                .install(|| generate(&spring, &spec, 7).unwrap())
+            crate::testing::with_threads(threads, || generate(&spring, &spec, 7).unwrap())
         };
         let (a, b) = (run(1), run(2));
         assert_eq!(a.x, b.x);
@@ -376,11 +372,7 @@ mod tests {
             ..DataSpec::default()
         };
         let on = |threads| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap()
-                .install(|| generate(&three, &spec3, 0).unwrap())
+            crate::testing::with_threads(threads, || generate(&three, &spec3, 0).unwrap())
         };
         let (c1, c2) = (on(1), on(2));
         assert_eq!(c1.x, c2.x);

@@ -16,6 +16,8 @@ mod nbody;
 mod pendulum;
 pub mod rng;
 mod spring;
+#[cfg(test)]
+mod testing;
 
 pub use error::{PhysicsError, Result};
 pub use hamiltonian::{Hamiltonian, HamiltonianField};

@@ -317,21 +317,7 @@ mod tests {
         ] {
             let mut rng = stream(3, Purpose::Dataset, 1);
             let x = sys.sample_initial_state(&mut rng);
-            let mut g = vec![0.0; x.len()];
-            sys.gradient(&x, &mut g);
-            for i in 0..x.len() {
-                let eps = 1e-6;
-                let (mut a, mut b) = (x.clone(), x.clone());
-                a[i] += eps;
-                b[i] -= eps;
-                let fd = (sys.energy(&a) - sys.energy(&b)) / (2.0 * eps);
-                assert!(
-                    (fd - g[i]).abs() < 1e-6 * (1.0 + g[i].abs()),
-                    "{} component {i}: {fd} vs {}",
-                    sys.name(),
-                    g[i]
-                );
-            }
+            crate::testing::assert_gradient_matches_energy(&sys, &x, 1e-6);
         }
     }
 

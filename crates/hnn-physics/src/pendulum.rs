@@ -122,16 +122,7 @@ mod tests {
             ..Pendulum::default()
         };
         for x in [[0.3, -0.4], [2.5, 0.9], [-3.0, 0.1]] {
-            let mut g = [0.0; 2];
-            p.gradient(&x, &mut g);
-            for i in 0..2 {
-                let eps = 1e-6;
-                let (mut a, mut b) = (x, x);
-                a[i] += eps;
-                b[i] -= eps;
-                let fd = (p.energy(&a) - p.energy(&b)) / (2.0 * eps);
-                assert!((fd - g[i]).abs() < 1e-7, "component {i}: {fd} vs {}", g[i]);
-            }
+            crate::testing::assert_gradient_matches_energy(&p, &x, 1e-7);
         }
     }
 

@@ -122,16 +122,7 @@ mod tests {
             ..MassSpring::default()
         };
         for x in [[0.3, -0.4], [1.2, 0.9], [-2.0, 0.1]] {
-            let mut g = [0.0; 2];
-            s.gradient(&x, &mut g);
-            for i in 0..2 {
-                let eps = 1e-6;
-                let (mut a, mut b) = (x, x);
-                a[i] += eps;
-                b[i] -= eps;
-                let fd = (s.energy(&a) - s.energy(&b)) / (2.0 * eps);
-                assert!((fd - g[i]).abs() < 1e-8, "component {i}: {fd} vs {}", g[i]);
-            }
+            crate::testing::assert_gradient_matches_energy(&s, &x, 1e-8);
         }
     }
 
