@@ -382,6 +382,53 @@ mod tests {
         assert_ne!(a.x, c.x);
     }
 
+    /// `H = p^2/2 - q^4`: `dp/dt = 4 q^3` blows up in finite time from `q = 1`.
+    struct Blowup;
+    impl Hamiltonian for Blowup {
+        fn name(&self) -> &str {
+            "blow-up"
+        }
+        fn dof(&self) -> usize {
+            1
+        }
+        fn energy(&self, x: &[f64]) -> f64 {
+            0.5 * x[1] * x[1] - x[0].powi(4)
+        }
+        fn gradient(&self, x: &[f64], g: &mut [f64]) {
+            g[0] = -4.0 * x[0].powi(3);
+            g[1] = x[1];
+        }
+        fn sample_initial_state(&self, _rng: &mut dyn rand::RngCore) -> Vec<f64> {
+            vec![1.0, 1.0]
+        }
+    }
+
+    #[test]
+    fn a_failed_integration_is_an_error_naming_the_trajectory_and_time() {
+        let spec = DataSpec {
+            trajectories: 4,
+            t_span: [0.0, 3.0],
+            ..DataSpec::default()
+        };
+        let err = generate(&Blowup, &spec, 0).unwrap_err();
+        match &err {
+            PhysicsError::Integration {
+                trajectory,
+                source: hnn_ode::OdeError::StepSizeUnderflow { t, .. },
+            } => {
+                assert!(*trajectory < 4);
+                // q' = p, p' = 4 q^3 from (1, 1) reaches infinity near t = 0.65
+                assert!(*t > 0.3 && *t < 1.0, "t = {t}");
+            }
+            other => panic!("expected an integration error, got {other:?}"),
+        }
+        let msg = err.to_string();
+        assert!(
+            msg.contains("trajectory") && msg.contains("at t ="),
+            "{msg}"
+        );
+    }
+
     #[test]
     fn invalid_specs_name_the_field() {
         for (spec, key) in [
