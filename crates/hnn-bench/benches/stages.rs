@@ -25,24 +25,7 @@ fn bench(c: &mut Criterion) {
     let (xt, dxt) = data.test_samples();
     let tensors = TrainData::from_arrays(&x, &dx, &xt, &dxt, Device::Cpu);
     cfg.train.steps = 200;
-    let mut trained = Vec::new();
-    for kind in [ModelKind::Baseline, ModelKind::Hnn] {
-        c.bench_function(&format!("train {}: 200 steps", kind.as_str()), |b| {
-            b.iter(|| {
-                tch::manual_seed(0);
-                let vs = nn::VarStore::new(Device::Cpu);
-                let m = hnn_bench::build_model(kind, &vs, 2, &cfg).unwrap();
-                train(
-                    m.as_ref(),
-                    &vs,
-                    &tensors,
-                    &cfg.train,
-                    &ProgressBar::hidden(),
-                    |_| {},
-                )
-                .unwrap()
-            })
-        });
+    let fit = |kind| {
         tch::manual_seed(0);
         let vs = nn::VarStore::new(Device::Cpu);
         let m = hnn_bench::build_model(kind, &vs, 2, &cfg).unwrap();
@@ -55,7 +38,14 @@ fn bench(c: &mut Criterion) {
             |_| {},
         )
         .unwrap();
-        trained.push((kind, vs, m));
+        (kind, vs, m)
+    };
+    let mut trained = Vec::new();
+    for kind in [ModelKind::Baseline, ModelKind::Hnn] {
+        c.bench_function(&format!("train {}: 200 steps", kind.as_str()), |b| {
+            b.iter(|| fit(kind))
+        });
+        trained.push(fit(kind));
     }
     let models: Vec<(ModelKind, &dyn DynamicsModel)> =
         trained.iter().map(|(k, _, m)| (*k, m.as_ref())).collect();

@@ -68,20 +68,13 @@ pub enum SystemConfig {
 impl SystemConfig {
     /// Checks the parameters and builds the system.
     pub fn build(&self) -> hnn_physics::Result<Box<dyn Hamiltonian>> {
-        Ok(match self {
-            SystemConfig::MassSpring(s) => {
-                s.validate()?;
-                Box::new(*s)
-            }
-            SystemConfig::Pendulum(s) => {
-                s.validate()?;
-                Box::new(*s)
-            }
-            SystemConfig::NBody(s) => {
-                s.validate()?;
-                Box::new(s.clone())
-            }
-        })
+        let system: Box<dyn Hamiltonian> = match self {
+            SystemConfig::MassSpring(s) => Box::new(*s),
+            SystemConfig::Pendulum(s) => Box::new(*s),
+            SystemConfig::NBody(s) => Box::new(s.clone()),
+        };
+        system.validate()?;
+        Ok(system)
     }
 }
 

@@ -209,10 +209,11 @@ pub fn run_experiment(cfg: &Config, config_path: &Path, opts: &RunOptions) -> Re
         tch::set_num_threads(cfg.experiment.threads as i32);
     }
     let started = utc_stamp();
+    let commit = git_commit();
     let meta = |status: &'static str, error: Option<String>, wall: Option<f64>| Meta {
         hnn_version: env!("CARGO_PKG_VERSION"),
         libtorch: env!("HNN_LIBTORCH_VERSION"),
-        git_commit: git_commit(),
+        git_commit: commit.clone(),
         config_path,
         device: format!("{device:?}"),
         torch_threads: tch::get_num_threads(),

@@ -24,6 +24,11 @@ pub trait Hamiltonian: Send + Sync {
     /// Exact gradient `dH/dx` (`[dH/dq..., dH/dp...]`) into `grad`.
     fn gradient(&self, x: &[f64], grad: &mut [f64]);
 
+    /// Checks the system's parameters; the error names the offending one.
+    fn validate(&self) -> crate::Result<()> {
+        Ok(())
+    }
+
     /// Draws an initial state from the system's data distribution.
     fn sample_initial_state(&self, rng: &mut dyn RngCore) -> Vec<f64>;
 

@@ -70,60 +70,6 @@ impl NBody {
         }
     }
 
-    pub fn validate(&self) -> Result<()> {
-        let bad = |name, value: String, reason| {
-            Err(PhysicsError::InvalidParameter {
-                name,
-                value,
-                reason,
-            })
-        };
-        if self.bodies < 2 {
-            return bad(
-                "bodies",
-                self.bodies.to_string(),
-                "an N-body system needs N >= 2",
-            );
-        }
-        if self.init == OrbitInit::Mirrored && self.bodies != 2 {
-            return bad(
-                "init",
-                "\"mirrored\"".into(),
-                "mirrored orbits need exactly 2 bodies; use \"polygon\"",
-            );
-        }
-        if !(self.mass.is_finite() && self.mass > 0.0) {
-            return bad(
-                "mass",
-                self.mass.to_string(),
-                "masses must be positive and finite",
-            );
-        }
-        if !(self.gravity.is_finite() && self.gravity > 0.0) {
-            return bad(
-                "gravity",
-                self.gravity.to_string(),
-                "must be positive and finite",
-            );
-        }
-        let [lo, hi] = self.radius;
-        if !(lo.is_finite() && hi.is_finite() && 0.0 < lo && lo <= hi) {
-            return bad(
-                "radius",
-                format!("[{lo}, {hi}]"),
-                "expected [min, max] with 0 < min <= max",
-            );
-        }
-        if !(self.velocity_noise.is_finite() && self.velocity_noise >= 0.0) {
-            return bad(
-                "velocity_noise",
-                self.velocity_noise.to_string(),
-                "must be >= 0 and finite",
-            );
-        }
-        Ok(())
-    }
-
     fn xy(&self, x: &[f64], i: usize) -> (f64, f64) {
         (x[i], x[self.bodies + i])
     }
@@ -193,6 +139,59 @@ fn rotate([x, y]: [f64; 2], theta: f64) -> [f64; 2] {
 }
 
 impl Hamiltonian for NBody {
+    fn validate(&self) -> Result<()> {
+        let bad = |name, value: String, reason| {
+            Err(PhysicsError::InvalidParameter {
+                name,
+                value,
+                reason,
+            })
+        };
+        if self.bodies < 2 {
+            return bad(
+                "bodies",
+                self.bodies.to_string(),
+                "an N-body system needs N >= 2",
+            );
+        }
+        if self.init == OrbitInit::Mirrored && self.bodies != 2 {
+            return bad(
+                "init",
+                "\"mirrored\"".into(),
+                "mirrored orbits need exactly 2 bodies; use \"polygon\"",
+            );
+        }
+        if !(self.mass.is_finite() && self.mass > 0.0) {
+            return bad(
+                "mass",
+                self.mass.to_string(),
+                "masses must be positive and finite",
+            );
+        }
+        if !(self.gravity.is_finite() && self.gravity > 0.0) {
+            return bad(
+                "gravity",
+                self.gravity.to_string(),
+                "must be positive and finite",
+            );
+        }
+        let [lo, hi] = self.radius;
+        if !(lo.is_finite() && hi.is_finite() && 0.0 < lo && lo <= hi) {
+            return bad(
+                "radius",
+                format!("[{lo}, {hi}]"),
+                "expected [min, max] with 0 < min <= max",
+            );
+        }
+        if !(self.velocity_noise.is_finite() && self.velocity_noise >= 0.0) {
+            return bad(
+                "velocity_noise",
+                self.velocity_noise.to_string(),
+                "must be >= 0 and finite",
+            );
+        }
+        Ok(())
+    }
     fn name(&self) -> &str {
         match self.bodies {
             2 => "two-body",

@@ -2,7 +2,7 @@ use hnn_ode::SeparableField;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use crate::rng::{Direction, sample_on_annulus};
+use crate::rng::{Direction, check_radius, sample_on_annulus};
 use crate::{Hamiltonian, PhysicsError, Result};
 
 /// Ideal pendulum in the paper's form (Eq. 5), `H = 2 m g l (1 - cos q) + l^2 p^2 / (2 m)`.
@@ -38,8 +38,14 @@ impl Default for Pendulum {
 }
 
 impl Pendulum {
-    /// Checks the parameters.
-    pub fn validate(&self) -> Result<()> {
+    /// Small-angle angular frequency: `omega^2 = V''(0) * T''(0) = (2 m g l) (l^2 / m)`.
+    pub fn small_angle_omega(&self) -> f64 {
+        (2.0 * self.m * self.g * self.l * self.l * self.l / self.m).sqrt()
+    }
+}
+
+impl Hamiltonian for Pendulum {
+    fn validate(&self) -> Result<()> {
         for (name, v) in [("g", self.g), ("m", self.m), ("l", self.l)] {
             if !(v.is_finite() && v > 0.0) {
                 return Err(PhysicsError::InvalidParameter {
@@ -49,24 +55,8 @@ impl Pendulum {
                 });
             }
         }
-        let [lo, hi] = self.radius;
-        if !(lo.is_finite() && hi.is_finite() && 0.0 <= lo && lo <= hi) {
-            return Err(PhysicsError::InvalidParameter {
-                name: "radius",
-                value: format!("[{lo}, {hi}]"),
-                reason: "expected [min, max] with 0 <= min <= max",
-            });
-        }
-        Ok(())
+        check_radius("radius", self.radius)
     }
-
-    /// Small-angle angular frequency: `omega^2 = V''(0) * T''(0) = (2 m g l) (l^2 / m)`.
-    pub fn small_angle_omega(&self) -> f64 {
-        (2.0 * self.m * self.g * self.l * self.l * self.l / self.m).sqrt()
-    }
-}
-
-impl Hamiltonian for Pendulum {
     fn name(&self) -> &str {
         "pendulum"
     }

@@ -38,6 +38,19 @@ pub enum Direction {
     Uniform,
 }
 
+/// Checks a `[min, max]` radius range (`0 <= min <= max`, finite), naming the parameter.
+pub fn check_radius(name: &'static str, [lo, hi]: [f64; 2]) -> crate::Result<()> {
+    if lo.is_finite() && hi.is_finite() && 0.0 <= lo && lo <= hi {
+        Ok(())
+    } else {
+        Err(crate::PhysicsError::InvalidParameter {
+            name,
+            value: format!("[{lo}, {hi}]"),
+            reason: "expected [min, max] with 0 <= min <= max",
+        })
+    }
+}
+
 /// A point of the `(q, p)` plane at a radius uniform in `[radius[0], radius[1]]`, in a direction
 /// drawn as `direction` says; draws in the official code's order (direction, then radius).
 pub fn sample_on_annulus(

@@ -2,7 +2,7 @@ use hnn_ode::SeparableField;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use crate::rng::{Direction, sample_on_annulus};
+use crate::rng::{Direction, check_radius, sample_on_annulus};
 use crate::{Hamiltonian, PhysicsError, Result};
 
 /// Ideal mass-spring, `H = k q^2 / 2 + p^2 / (2 m)`.
@@ -35,34 +35,6 @@ impl Default for MassSpring {
 }
 
 impl MassSpring {
-    /// Checks the parameters.
-    pub fn validate(&self) -> Result<()> {
-        let bad = |name, value: f64, reason| PhysicsError::InvalidParameter {
-            name,
-            value: value.to_string(),
-            reason,
-        };
-        if !(self.k.is_finite() && self.k > 0.0) {
-            return Err(bad(
-                "k",
-                self.k,
-                "the spring constant must be positive and finite",
-            ));
-        }
-        if !(self.m.is_finite() && self.m > 0.0) {
-            return Err(bad("m", self.m, "the mass must be positive and finite"));
-        }
-        let [lo, hi] = self.radius;
-        if !(lo.is_finite() && hi.is_finite() && 0.0 <= lo && lo <= hi) {
-            return Err(PhysicsError::InvalidParameter {
-                name: "radius",
-                value: format!("[{lo}, {hi}]"),
-                reason: "expected [min, max] with 0 <= min <= max",
-            });
-        }
-        Ok(())
-    }
-
     /// Angular frequency `sqrt(k / m)`.
     pub fn omega(&self) -> f64 {
         (self.k / self.m).sqrt()
@@ -78,6 +50,24 @@ impl MassSpring {
 }
 
 impl Hamiltonian for MassSpring {
+    fn validate(&self) -> Result<()> {
+        let bad = |name, value: f64, reason| PhysicsError::InvalidParameter {
+            name,
+            value: value.to_string(),
+            reason,
+        };
+        if !(self.k.is_finite() && self.k > 0.0) {
+            return Err(bad(
+                "k",
+                self.k,
+                "the spring constant must be positive and finite",
+            ));
+        }
+        if !(self.m.is_finite() && self.m > 0.0) {
+            return Err(bad("m", self.m, "the mass must be positive and finite"));
+        }
+        check_radius("radius", self.radius)
+    }
     fn name(&self) -> &str {
         "mass-spring"
     }
