@@ -287,3 +287,36 @@ fn finished_runs_are_reused_and_a_table_covers_a_directory_of_configs() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("no .toml files"));
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+#[test]
+fn seeds_flag_runs_each_seed_and_the_table_spans_them() {
+    let out = temp_dir("seeds");
+    let config = root().join("tests/smoke.toml");
+    let o = run_with(&config, &out, &["--seeds", "0-1,5"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let dirs = run_dirs(&out, "smoke");
+    let mut seeds: Vec<u64> = dirs
+        .iter()
+        .map(|d| summary(d)["seed"].as_u64().unwrap())
+        .collect();
+    seeds.sort();
+    assert_eq!(seeds, vec![0, 1, 5]);
+    // different seeds give different data and weights
+    let loss = |d: &PathBuf| summary(d)["models"]["hnn"]["test_loss"]["mean"].as_f64();
+    assert_ne!(loss(&dirs[0]), loss(&dirs[1]));
+    let table = std::fs::read_to_string(out.join("table1.md")).unwrap();
+    for s in [
+        "smoke (seed 1)",
+        "smoke (seed 5)",
+        "## Across seeds",
+        "| smoke | 0, 1, 5 | hnn |",
+    ] {
+        assert!(table.contains(s), "table lacks {s:?}:\n{table}");
+    }
+    // a malformed list is refused before any work
+    let o = run_with(&config, &out.join("bad"), &["--seeds", "3-1"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("runs backwards"));
+    assert!(!out.join("bad").exists());
+    std::fs::remove_dir_all(&out).unwrap();
+}

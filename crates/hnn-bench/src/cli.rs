@@ -10,7 +10,7 @@ use clap::Parser;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::prelude::*;
 
-use crate::{RunOptions, RunSummary, config};
+use crate::{RunOptions, config};
 
 /// Train and evaluate baseline and Hamiltonian neural networks on a physical system.
 #[derive(Debug, Parser)]
@@ -27,6 +27,11 @@ pub struct Args {
     /// Write run directories here instead of each config's `experiment.output_dir`.
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
+    /// Run every config once per seed, overriding `experiment.seed`: a list such as `0,3,7`,
+    /// an inclusive range such as `0-4`, or both (`0-4,10`). `table1.md` then adds the median
+    /// and range of every number across the seeds.
+    #[arg(long, value_name = "LIST", value_parser = parse_seeds)]
+    pub seeds: Option<Seeds>,
     /// Do not draw progress bars.
     #[arg(long)]
     pub no_progress: bool,
@@ -119,7 +124,16 @@ pub fn main() -> ExitCode {
             })?;
             Ok(c)
         }) {
-            Ok(c) => configs.push((path.clone(), c)),
+            Ok(c) => match &args.seeds {
+                None => configs.push((path.clone(), c)),
+                Some(seeds) => {
+                    for &seed in &seeds.0 {
+                        let mut c = c.clone();
+                        c.experiment.seed = seed;
+                        configs.push((path.clone(), c));
+                    }
+                }
+            },
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);
@@ -166,17 +180,15 @@ pub fn main() -> ExitCode {
         };
         match crate::run_experiment(cfg, path, &opts) {
             Ok(summary) => {
-                let report = report(&summary);
+                let json = serde_json::to_value(&summary).expect("summary serialises");
+                let report = crate::table::report(&summary.run_dir, &json);
                 let report_path = summary.run_dir.join("report.md");
                 if let Err(e) = std::fs::write(&report_path, &report) {
                     eprintln!("error: cannot write {}: {e}", report_path.display());
                     failed = true;
                 }
                 println!("{report}");
-                finished.push((
-                    summary.run_dir.clone(),
-                    serde_json::to_value(&summary).expect("summary serialises"),
-                ));
+                finished.push((summary.run_dir.clone(), json));
             }
             Err(e) => {
                 eprintln!("error: {} failed: {e}", path.display());
@@ -231,108 +243,56 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
-fn pm(mean: f64, se: f64) -> String {
-    if se.is_finite() {
-        format!("{mean:.4e} ± {se:.1e}")
-    } else {
-        format!("{mean:.4e}")
-    }
-}
+/// The seeds of `--seeds`, in the order given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seeds(pub Vec<u64>);
 
-/// A markdown report: our numbers beside the paper's, and stage times beside the official code's.
-pub fn report(s: &RunSummary) -> String {
-    let mut out = format!(
-        "## {} (seed {}) — {}\n\n",
-        s.experiment,
-        s.seed,
-        s.run_dir.display()
-    );
-    out += "| model | train loss | test loss | energy MSE, paper protocol | energy MSE, corrected protocol |\n";
-    out += "|---|---|---|---|---|\n";
-    for (name, m) in &s.models {
-        let e = |p: &str| {
-            s.energy
-                .get(p)
-                .and_then(|o| o.models.get(name))
-                .map(|e| {
-                    let failed = if e.failed.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({} failed)", e.failed.len())
-                    };
-                    pm(e.energy_mse.mean, e.energy_mse.se) + &failed
-                })
-                .unwrap_or_else(|| "—".into())
-        };
-        out += &format!(
-            "| {name} | {} | {} | {} | {} |\n",
-            pm(m.train_loss.mean, m.train_loss.se),
-            pm(m.test_loss.mean, m.test_loss.se),
-            e("paper"),
-            e("corrected")
-        );
-        if let Some(p) = &s.paper {
-            let j = usize::from(*name == "hnn");
-            out += &format!(
-                "| {name} (paper) | {:.4e} | {:.4e} | {} | |\n",
-                p.train_loss[j],
-                p.test_loss[j],
-                pm(p.energy_mse[j], p.energy_mse_se[j])
-            );
+/// Parses `--seeds`: comma-separated seeds and inclusive ranges `a-b`, no repeats.
+fn parse_seeds(spec: &str) -> Result<Seeds, String> {
+    let int = |t: &str| {
+        t.trim().parse::<u64>().map_err(|_| {
+            format!("{t:?} is not a non-negative integer (expected e.g. 0-4 or 0,3,7)")
+        })
+    };
+    let mut seeds = Vec::new();
+    for item in spec.split(',') {
+        match item.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (int(a)?, int(b)?);
+                if a > b {
+                    return Err(format!("range {item:?} runs backwards"));
+                }
+                seeds.extend(a..=b);
+            }
+            None => seeds.push(int(item)?),
         }
     }
-    if let (Some(b), Some(h)) = (
-        s.energy.get("paper").and_then(|o| {
-            Some((
-                o.models.get("baseline")?.energy_mse.mean,
-                o.models.get("hnn")?.energy_mse.mean,
-            ))
-        }),
-        s.paper,
-    ) {
-        out += &format!(
-            "\nBaseline/HNN energy-MSE ratio, paper protocol: {:.0}x (paper: {:.0}x)\n",
-            b.0 / b.1,
-            h.energy_mse[0] / h.energy_mse[1]
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(d) = seeds.iter().find(|s| !seen.insert(**s)) {
+        return Err(format!("seed {d} is listed twice"));
+    }
+    Ok(Seeds(seeds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_seeds;
+
+    #[test]
+    fn seeds_take_lists_and_inclusive_ranges() {
+        assert_eq!(parse_seeds("0-4").unwrap().0, vec![0, 1, 2, 3, 4]);
+        assert_eq!(parse_seeds("7,0-1, 3").unwrap().0, vec![7, 0, 1, 3]);
+        assert!(parse_seeds("4-2").unwrap_err().contains("backwards"));
+        assert!(
+            parse_seeds("0-2,1")
+                .unwrap_err()
+                .contains("seed 1 is listed twice")
         );
-    }
-    if let Some(c) = s.energy.get("corrected").and_then(|o| {
-        Some((
-            o.models.get("baseline")?.energy_mse.mean,
-            o.models.get("hnn")?.energy_mse.mean,
-        ))
-    }) {
-        out += &format!(
-            "Baseline/HNN energy-MSE ratio, corrected protocol: {:.0}x\n",
-            c.0 / c.1
+        assert!(
+            parse_seeds("a")
+                .unwrap_err()
+                .contains("\"a\" is not a non-negative integer")
         );
+        assert!(parse_seeds("").is_err());
     }
-    out += "\n| stage | wall seconds | official code here (REFERENCE.md §7) |\n|---|---|---|\n";
-    let off = s.official_cost_seconds;
-    let cell = |v: Option<f64>| v.map(|v| format!("{v}")).unwrap_or_else(|| "—".into());
-    out += &format!(
-        "| data | {:.3} | {} |\n",
-        s.timings.data,
-        cell(off.map(|o| o.data))
-    );
-    for (name, secs) in &s.timings.train {
-        let o = off.map(|o| {
-            if *name == "hnn" {
-                o.train_hnn
-            } else {
-                o.train_baseline
-            }
-        });
-        out += &format!("| train {name} | {secs:.2} | {} |\n", cell(o));
-    }
-    out += &format!(
-        "| evaluation | {:.3} | {} |\n",
-        s.timings.eval,
-        cell(off.map(|o| o.eval))
-    );
-    out += &format!(
-        "| plots | {:.3} | |\n| total | {:.2} | |\n",
-        s.timings.plots, s.timings.total
-    );
-    out
 }

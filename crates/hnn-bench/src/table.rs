@@ -1,4 +1,5 @@
-//! Reusing finished runs, and the Table 1 that puts several runs beside the paper's numbers.
+//! Reusing finished runs, and the markdown that puts runs beside the paper's numbers: one run's
+//! `report.md` and the several-run `table1.md`, both read from `summary.json`.
 
 use std::path::{Path, PathBuf};
 
@@ -26,10 +27,17 @@ pub fn find_finished_run(root: &Path, cfg: &Config) -> Option<PathBuf> {
     })
 }
 
+const MODELS: [&str; 2] = ["baseline", "hnn"];
+
 fn num(v: &Value) -> Option<f64> {
     v.as_f64()
 }
 
+fn name(s: &Value) -> &str {
+    s["experiment"].as_str().unwrap_or("?")
+}
+
+/// `mean ± se` of a `{mean, se}` object; "—" when absent.
 fn pm(v: &Value) -> String {
     match (num(&v["mean"]), num(&v["se"])) {
         (Some(m), Some(s)) => format!("{m:.3e} ± {s:.1e}"),
@@ -38,6 +46,7 @@ fn pm(v: &Value) -> String {
     }
 }
 
+/// The paper's value of `field` for model `j` (0 baseline, 1 HNN), with its ± where it has one.
 fn paper(s: &Value, field: &str, j: usize) -> String {
     let p = &s["paper"];
     match (num(&p[field][j]), num(&p[format!("{field}_se")][j])) {
@@ -45,6 +54,197 @@ fn paper(s: &Value, field: &str, j: usize) -> String {
         (Some(m), None) => format!("{m:.3e}"),
         _ => "—".into(),
     }
+}
+
+fn energy<'a>(s: &'a Value, protocol: &str, model: &str) -> &'a Value {
+    &s["energy"][protocol]["models"][model]
+}
+
+/// Energy MSE with its ±, and how many trajectories failed if any did.
+fn energy_cell(s: &Value, protocol: &str, model: &str) -> String {
+    let e = energy(s, protocol, model);
+    let failed = e["failed"].as_array().map_or(0, Vec::len);
+    let mut cell = pm(&e["energy_mse"]);
+    if failed > 0 {
+        cell += &format!(" ({failed} failed)");
+    }
+    cell
+}
+
+/// Baseline/HNN energy-MSE ratio under a protocol.
+fn ratio(s: &Value, protocol: &str) -> Option<f64> {
+    let b = num(&energy(s, protocol, "baseline")["energy_mse"]["mean"])?;
+    let h = num(&energy(s, protocol, "hnn")["energy_mse"]["mean"])?;
+    (h > 0.0).then(|| b / h)
+}
+
+fn paper_ratio(s: &Value) -> Option<f64> {
+    Some(num(&s["paper"]["energy_mse"][0])? / num(&s["paper"]["energy_mse"][1])?)
+}
+
+fn times(r: Option<f64>) -> String {
+    r.map_or_else(|| "—".into(), |r| format!("{r:.0}x"))
+}
+
+fn secs(v: &Value) -> String {
+    num(v).map_or_else(|| "—".into(), |x| format!("{x:.2}"))
+}
+
+/// One run's markdown report: its numbers beside the paper's, and each stage's wall time beside
+/// the official code's.
+pub fn report(run_dir: &Path, s: &Value) -> String {
+    let mut out = format!(
+        "## {} (seed {}) — {}\n\n",
+        name(s),
+        s["seed"],
+        run_dir.display()
+    );
+    out += "| model | train loss | test loss | energy MSE, paper protocol | energy MSE, corrected protocol |\n";
+    out += "|---|---|---|---|---|\n";
+    let has_paper = s["paper"].is_object();
+    for model in MODELS {
+        let m = &s["models"][model];
+        if !m.is_object() {
+            continue;
+        }
+        out += &format!(
+            "| {model} | {} | {} | {} | {} |\n",
+            pm(&m["train_loss"]),
+            pm(&m["test_loss"]),
+            energy_cell(s, "paper", model),
+            energy_cell(s, "corrected", model),
+        );
+        if has_paper {
+            let j = usize::from(model == "hnn");
+            out += &format!(
+                "| {model} (paper) | {} | {} | {} | |\n",
+                paper(s, "train_loss", j),
+                paper(s, "test_loss", j),
+                paper(s, "energy_mse", j),
+            );
+        }
+    }
+    if let Some(r) = ratio(s, "paper") {
+        out += &format!(
+            "\nBaseline/HNN energy-MSE ratio, paper protocol: {} (paper: {})\n",
+            times(Some(r)),
+            times(paper_ratio(s))
+        );
+    }
+    if let Some(r) = ratio(s, "corrected") {
+        out += &format!(
+            "Baseline/HNN energy-MSE ratio, corrected protocol: {}\n",
+            times(Some(r))
+        );
+    }
+    let t = &s["timings"];
+    let o = &s["official_cost_seconds"];
+    out += "\n| stage | wall seconds | official code here (REFERENCE.md §7) |\n|---|---|---|\n";
+    out += &format!("| data | {} | {} |\n", secs(&t["data"]), secs(&o["data"]));
+    for model in MODELS {
+        if t["train"][model].is_number() {
+            out += &format!(
+                "| train {model} | {} | {} |\n",
+                secs(&t["train"][model]),
+                secs(&o[format!("train_{model}")])
+            );
+        }
+    }
+    out += &format!(
+        "| evaluation | {} | {} |\n| plots | {} | |\n| total | {} | |\n",
+        secs(&t["eval"]),
+        secs(&o["eval"]),
+        secs(&t["plots"]),
+        secs(&t["total"])
+    );
+    out
+}
+
+/// `median [min – max]` of the values, or the single value.
+fn spread(mut v: Vec<f64>, fmt: impl Fn(f64) -> String) -> String {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return "—".into();
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    };
+    if n == 1 {
+        fmt(median)
+    } else {
+        format!("{} [{} – {}]", fmt(median), fmt(v[0]), fmt(v[n - 1]))
+    }
+}
+
+fn sci(x: f64) -> String {
+    format!("{x:.2e}")
+}
+
+/// Runs grouped by experiment name, in order of first appearance.
+fn by_experiment(runs: &[(PathBuf, Value)]) -> Vec<(&str, Vec<&Value>)> {
+    let mut groups: Vec<(&str, Vec<&Value>)> = Vec::new();
+    for (_, s) in runs {
+        match groups.iter_mut().find(|(n, _)| *n == name(s)) {
+            Some((_, g)) => g.push(s),
+            None => groups.push((name(s), vec![s])),
+        }
+    }
+    groups
+}
+
+/// The across-seeds section: for each experiment run under more than one seed, the median and
+/// range of every Table 1 number.
+fn across_seeds(runs: &[(PathBuf, Value)]) -> String {
+    let groups: Vec<_> = by_experiment(runs)
+        .into_iter()
+        .filter(|(_, g)| g.len() > 1)
+        .collect();
+    if groups.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\n## Across seeds: median [min – max]\n\nA single seed's result is one draw; these show \
+         how far the same config moves from seed to seed.\n\n",
+    );
+    out += "| task | seeds | model | train loss | test loss | paper's test loss | energy MSE, paper protocol | paper's | energy MSE, corrected protocol |\n";
+    out += "|---|---|---|---|---|---|---|---|---|\n";
+    for (task, g) in &groups {
+        let seeds: Vec<String> = g.iter().map(|s| s["seed"].to_string()).collect();
+        for model in MODELS {
+            if !g.iter().any(|s| s["models"][model].is_object()) {
+                continue;
+            }
+            let j = usize::from(model == "hnn");
+            let col = |f: &dyn Fn(&Value) -> Option<f64>| {
+                spread(g.iter().filter_map(|s| f(s)).collect(), sci)
+            };
+            out += &format!(
+                "| {task} | {} | {model} | {} | {} | {} | {} | {} | {} |\n",
+                seeds.join(", "),
+                col(&|s| num(&s["models"][model]["train_loss"]["mean"])),
+                col(&|s| num(&s["models"][model]["test_loss"]["mean"])),
+                paper(g[0], "test_loss", j),
+                col(&|s| num(&energy(s, "paper", model)["energy_mse"]["mean"])),
+                paper(g[0], "energy_mse", j),
+                col(&|s| num(&energy(s, "corrected", model)["energy_mse"]["mean"])),
+            );
+        }
+    }
+    out += "\n| task | ratio, paper protocol | paper | ratio, corrected protocol |\n|---|---|---|---|\n";
+    for (task, g) in &groups {
+        let x = |r: f64| format!("{r:.0}x");
+        out += &format!(
+            "| {task} | {} | {} | {} |\n",
+            spread(g.iter().filter_map(|s| ratio(s, "paper")).collect(), x),
+            times(paper_ratio(g[0])),
+            spread(g.iter().filter_map(|s| ratio(s, "corrected")).collect(), x),
+        );
+    }
+    out
 }
 
 /// Table 1 in markdown from `(run directory, summary.json)` pairs.
@@ -56,56 +256,37 @@ pub fn table1(runs: &[(PathBuf, Value)]) -> String {
     out += "| task | model | train loss | paper | test loss | paper | energy MSE, paper protocol | paper | energy MSE, corrected protocol |\n";
     out += "|---|---|---|---|---|---|---|---|---|\n";
     for (_, s) in runs {
-        let task = format!(
-            "{} (seed {})",
-            s["experiment"].as_str().unwrap_or("?"),
-            s["seed"]
-        );
-        let Some(models) = s["models"].as_object() else {
-            continue;
-        };
-        for name in ["baseline", "hnn"] {
-            let Some(m) = models.get(name) else { continue };
-            let j = usize::from(name == "hnn");
-            let energy = |p: &str| pm(&s["energy"][p]["models"][name]["energy_mse"]);
+        let task = format!("{} (seed {})", name(s), s["seed"]);
+        for model in MODELS {
+            let m = &s["models"][model];
+            if !m.is_object() {
+                continue;
+            }
+            let j = usize::from(model == "hnn");
             out += &format!(
-                "| {task} | {name} | {} | {} | {} | {} | {} | {} | {} |\n",
+                "| {task} | {model} | {} | {} | {} | {} | {} | {} | {} |\n",
                 pm(&m["train_loss"]),
                 paper(s, "train_loss", j),
                 pm(&m["test_loss"]),
                 paper(s, "test_loss", j),
-                energy("paper"),
+                energy_cell(s, "paper", model),
                 paper(s, "energy_mse", j),
-                energy("corrected"),
+                energy_cell(s, "corrected", model),
             );
         }
     }
     out += "\n## Baseline/HNN energy-MSE ratio\n\n| task | ours, paper protocol | paper | ours, corrected protocol |\n|---|---|---|---|\n";
     for (_, s) in runs {
-        let ratio = |p: &str| {
-            let e = &s["energy"][p]["models"];
-            match (
-                num(&e["baseline"]["energy_mse"]["mean"]),
-                num(&e["hnn"]["energy_mse"]["mean"]),
-            ) {
-                (Some(b), Some(h)) if h > 0.0 => format!("{:.0}x", b / h),
-                _ => "—".into(),
-            }
-        };
-        let theirs = match (
-            num(&s["paper"]["energy_mse"][0]),
-            num(&s["paper"]["energy_mse"][1]),
-        ) {
-            (Some(b), Some(h)) => format!("{:.0}x", b / h),
-            _ => "—".into(),
-        };
         out += &format!(
-            "| {} | {} | {theirs} | {} |\n",
-            s["experiment"].as_str().unwrap_or("?"),
-            ratio("paper"),
-            ratio("corrected")
+            "| {} (seed {}) | {} | {} | {} |\n",
+            name(s),
+            s["seed"],
+            times(ratio(s, "paper")),
+            times(paper_ratio(s)),
+            times(ratio(s, "corrected"))
         );
     }
+    out += &across_seeds(runs);
     out += "\n## Wall seconds per stage (official implementation on this machine: REFERENCE.md section 7)\n\n";
     out += "| task | data | official | train baseline | official | train HNN | official | evaluation | official | total |\n";
     out += "|---|---|---|---|---|---|---|---|---|---|\n";
@@ -113,24 +294,20 @@ pub fn table1(runs: &[(PathBuf, Value)]) -> String {
     for (_, s) in runs {
         let t = &s["timings"];
         let o = &s["official_cost_seconds"];
-        let f = |v: &Value| {
-            num(v)
-                .map(|x| format!("{x:.2}"))
-                .unwrap_or_else(|| "—".into())
-        };
         total += num(&t["total"]).unwrap_or(0.0);
         out += &format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            s["experiment"].as_str().unwrap_or("?"),
-            f(&t["data"]),
-            f(&o["data"]),
-            f(&t["train"]["baseline"]),
-            f(&o["train_baseline"]),
-            f(&t["train"]["hnn"]),
-            f(&o["train_hnn"]),
-            f(&t["eval"]),
-            f(&o["eval"]),
-            f(&t["total"]),
+            "| {} (seed {}) | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            name(s),
+            s["seed"],
+            secs(&t["data"]),
+            secs(&o["data"]),
+            secs(&t["train"]["baseline"]),
+            secs(&o["train_baseline"]),
+            secs(&t["train"]["hnn"]),
+            secs(&o["train_hnn"]),
+            secs(&t["eval"]),
+            secs(&o["eval"]),
+            secs(&t["total"]),
         );
     }
     out += &format!("\nSum of the runs' wall times: {total:.1} s.\n\nRuns:\n");
@@ -138,4 +315,60 @@ pub fn table1(runs: &[(PathBuf, Value)]) -> String {
         out += &format!("- {}\n", dir.display());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn run(seed: u64, hnn_test: f64, base_energy: f64, hnn_energy: f64) -> (PathBuf, Value) {
+        let loss = |m: f64| json!({"mean": m, "se": 0.1 * m});
+        let e = |m: f64| json!({"energy_mse": {"mean": m, "se": 0.1 * m}, "failed": []});
+        let s = json!({
+            "experiment": "toy", "seed": seed,
+            "models": {
+                "baseline": {"train_loss": loss(1.0), "test_loss": loss(2.0)},
+                "hnn": {"train_loss": loss(0.5), "test_loss": loss(hnn_test)},
+            },
+            "energy": {
+                "paper": {"models": {"baseline": e(base_energy), "hnn": e(hnn_energy)}},
+                "corrected": {"models": {"baseline": e(base_energy), "hnn": e(hnn_energy)}},
+            },
+            "timings": {"data": 0.1, "train": {"baseline": 1.0, "hnn": 2.0}, "eval": 0.5, "plots": 0.2, "total": 3.8},
+            "paper": null, "official_cost_seconds": null,
+        });
+        (PathBuf::from(format!("runs/toy/s{seed}")), s)
+    }
+
+    #[test]
+    fn across_seeds_gives_median_and_range_per_experiment() {
+        let runs = vec![
+            run(0, 3.0, 10.0, 1.0),
+            run(1, 1.0, 100.0, 1.0),
+            run(2, 2.0, 1000.0, 2.0),
+        ];
+        let t = table1(&runs);
+        assert!(t.contains("## Across seeds"), "{t}");
+        // HNN test loss: median 2, range 1 to 3
+        assert!(t.contains("2.00e0 [1.00e0 – 3.00e0]"), "{t}");
+        // ratios 10x, 100x, 500x
+        assert!(t.contains("| toy | 100x [10x – 500x] | — |"), "{t}");
+        // one seed: no across-seeds section
+        assert!(!table1(&runs[..1]).contains("Across seeds"));
+    }
+
+    #[test]
+    fn report_marks_failed_trajectories_and_missing_values() {
+        let (dir, mut s) = run(0, 1.0, 10.0, 1.0);
+        s["energy"]["paper"]["models"]["hnn"]["failed"] = json!([{"index": 3, "reason": "x"}]);
+        s["energy"]["corrected"] = Value::Null;
+        let r = report(&dir, &s);
+        assert!(r.contains("(1 failed)"), "{r}");
+        assert!(
+            r.contains("| baseline | 1.000e0 ± 1.0e-1 | 2.000e0 ± 2.0e-1 | 1.000e1 ± 1.0e0 | — |"),
+            "{r}"
+        );
+        assert!(r.contains("ratio, paper protocol: 10x (paper: —)"), "{r}");
+    }
 }

@@ -284,7 +284,16 @@ impl Rk45 {
 
         // f(t0, y0) for every valid problem.
         let started: Vec<usize> = running(&trajs);
-        self.eval_into(field, &mut trajs, &started, |_, tr| (tr.t, tr.y.clone()), 0);
+        self.eval_into(
+            field,
+            &mut trajs,
+            &started,
+            |_, tr, y| {
+                y.copy_from_slice(&tr.y);
+                tr.t
+            },
+            0,
+        );
         for &i in &started {
             let tr = &mut trajs[i];
             if tr.k[..d].iter().any(|v| !v.is_finite()) {
@@ -318,8 +327,8 @@ impl Rk45 {
                     field,
                     &mut trajs,
                     &active,
-                    |_, tr| {
-                        let mut y = tr.y.clone();
+                    |_, tr, y| {
+                        y.copy_from_slice(&tr.y);
                         for (j, &a) in A[s][..s].iter().enumerate() {
                             if a != 0.0 {
                                 let kj = &tr.k[j * d..(j + 1) * d];
@@ -328,29 +337,31 @@ impl Rk45 {
                                 }
                             }
                         }
-                        (tr.t + C[s] * tr.h, y)
+                        tr.t + C[s] * tr.h
                     },
                     s,
                 );
             }
             for &i in &active {
                 let tr = &mut trajs[i];
-                let mut y_new = tr.y.clone();
+                tr.y_new.copy_from_slice(&tr.y);
                 for (j, &b) in B.iter().enumerate() {
                     if b != 0.0 {
                         let kj = &tr.k[j * d..(j + 1) * d];
-                        for (yi, &kji) in y_new.iter_mut().zip(kj) {
+                        for (yi, &kji) in tr.y_new.iter_mut().zip(kj) {
                             *yi += tr.h * b * kji;
                         }
                     }
                 }
-                tr.y_new = y_new;
             }
             self.eval_into(
                 field,
                 &mut trajs,
                 &active,
-                |_, tr| (tr.t + tr.h, tr.y_new.clone()),
+                |_, tr, y| {
+                    y.copy_from_slice(&tr.y_new);
+                    tr.t + tr.h
+                },
                 6,
             );
             for &i in &active {
@@ -402,26 +413,26 @@ impl Rk45 {
         tr
     }
 
-    /// Evaluates the field for the listed problems at the state `make` builds, into stage `slot`.
+    /// Evaluates the field for the listed problems into stage `slot`. `make` writes a problem's
+    /// state straight into its row of the batch and returns the time.
     fn eval_into<F: VectorField>(
         &self,
         field: &F,
         trajs: &mut [Traj<'_>],
         idx: &[usize],
-        make: impl Fn(usize, &Traj<'_>) -> (f64, Vec<f64>),
+        make: impl Fn(usize, &Traj<'_>, &mut [f64]) -> f64,
         slot: usize,
     ) {
         if idx.is_empty() {
             return;
         }
         let d = field.dim();
-        let mut ts = Vec::with_capacity(idx.len());
-        let mut ys = Vec::with_capacity(idx.len() * d);
-        for &i in idx {
-            let (t, y) = make(i, &trajs[i]);
-            ts.push(t);
-            ys.extend_from_slice(&y);
-        }
+        let mut ys = vec![0.0; idx.len() * d];
+        let ts: Vec<f64> = idx
+            .iter()
+            .zip(ys.chunks_exact_mut(d))
+            .map(|(&i, y)| make(i, &trajs[i], y))
+            .collect();
         let mut dys = vec![0.0; idx.len() * d];
         field.eval_batch(&ts, &ys, &mut dys);
         for (n, &i) in idx.iter().enumerate() {
@@ -467,14 +478,12 @@ impl Rk45 {
             field,
             trajs,
             idx,
-            |i, tr| {
+            |i, tr, y1| {
                 let h0 = h0s[i] * tr.direction;
-                let y1 =
-                    tr.y.iter()
-                        .zip(&tr.k[..d])
-                        .map(|(y, f)| y + h0 * f)
-                        .collect();
-                (tr.t + h0, y1)
+                for ((out, y), f) in y1.iter_mut().zip(&tr.y).zip(&tr.k[..d]) {
+                    *out = y + h0 * f;
+                }
+                tr.t + h0
             },
             1,
         );
