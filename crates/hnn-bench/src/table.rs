@@ -82,8 +82,17 @@ fn paper_ratio(s: &Value) -> Option<f64> {
     Some(num(&s["paper"]["energy_mse"][0])? / num(&s["paper"]["energy_mse"][1])?)
 }
 
+/// A ratio as "1.7x" below 10 and "445x" above.
+fn ratio_text(r: f64) -> String {
+    if r < 10.0 {
+        format!("{r:.1}x")
+    } else {
+        format!("{r:.0}x")
+    }
+}
+
 fn times(r: Option<f64>) -> String {
-    r.map_or_else(|| "—".into(), |r| format!("{r:.0}x"))
+    r.map_or_else(|| "—".into(), ratio_text)
 }
 
 fn secs(v: &Value) -> String {
@@ -236,12 +245,17 @@ fn across_seeds(runs: &[(PathBuf, Value)]) -> String {
     }
     out += "\n| task | ratio, paper protocol | paper | ratio, corrected protocol |\n|---|---|---|---|\n";
     for (task, g) in &groups {
-        let x = |r: f64| format!("{r:.0}x");
         out += &format!(
             "| {task} | {} | {} | {} |\n",
-            spread(g.iter().filter_map(|s| ratio(s, "paper")).collect(), x),
+            spread(
+                g.iter().filter_map(|s| ratio(s, "paper")).collect(),
+                ratio_text
+            ),
             times(paper_ratio(g[0])),
-            spread(g.iter().filter_map(|s| ratio(s, "corrected")).collect(), x),
+            spread(
+                g.iter().filter_map(|s| ratio(s, "corrected")).collect(),
+                ratio_text
+            ),
         );
     }
     out
@@ -354,6 +368,9 @@ mod tests {
         assert!(t.contains("2.00e0 [1.00e0 – 3.00e0]"), "{t}");
         // ratios 10x, 100x, 500x
         assert!(t.contains("| toy | 100x [10x – 500x] | — |"), "{t}");
+        // small ratios keep a decimal
+        let small = table1(&[run(0, 1.0, 1.67, 1.0), run(1, 1.0, 12.0, 1.0)]);
+        assert!(small.contains("| toy | 6.8x [1.7x – 12x] | — |"), "{small}");
         // one seed: no across-seeds section
         assert!(!table1(&runs[..1]).contains("Across seeds"));
     }
