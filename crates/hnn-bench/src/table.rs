@@ -37,34 +37,40 @@ fn name(s: &Value) -> &str {
     s["experiment"].as_str().unwrap_or("?")
 }
 
-/// `mean ± se` of a `{mean, se}` object; "—" when absent.
-fn pm(v: &Value) -> String {
-    match (num(&v["mean"]), num(&v["se"])) {
-        (Some(m), Some(s)) => format!("{m:.3e} ± {s:.1e}"),
-        (Some(m), None) => format!("{m:.3e}"),
+/// `mean ± se` with `digits` decimals in the mean; "—" without a mean.
+fn pm_digits(mean: Option<f64>, se: Option<f64>, digits: usize) -> String {
+    match (mean, se) {
+        (Some(m), Some(s)) => format!("{m:.digits$e} ± {s:.1e}"),
+        (Some(m), None) => format!("{m:.digits$e}"),
         _ => "—".into(),
     }
 }
 
+/// `mean ± se` of a `{mean, se}` object, as Table 1 prints it.
+fn pm(v: &Value) -> String {
+    pm_digits(num(&v["mean"]), num(&v["se"]), 3)
+}
+
 /// The paper's value of `field` for model `j` (0 baseline, 1 HNN), with its ± where it has one.
-fn paper(s: &Value, field: &str, j: usize) -> String {
+fn paper_digits(s: &Value, field: &str, j: usize, digits: usize) -> String {
     let p = &s["paper"];
-    match (num(&p[field][j]), num(&p[format!("{field}_se")][j])) {
-        (Some(m), Some(se)) => format!("{m:.3e} ± {se:.1e}"),
-        (Some(m), None) => format!("{m:.3e}"),
-        _ => "—".into(),
-    }
+    pm_digits(num(&p[field][j]), num(&p[format!("{field}_se")][j]), digits)
+}
+
+fn paper(s: &Value, field: &str, j: usize) -> String {
+    paper_digits(s, field, j, 3)
 }
 
 fn energy<'a>(s: &'a Value, protocol: &str, model: &str) -> &'a Value {
     &s["energy"][protocol]["models"][model]
 }
 
-/// Energy MSE with its ±, and how many trajectories failed if any did.
-fn energy_cell(s: &Value, protocol: &str, model: &str) -> String {
+/// Energy MSE with its ± (`digits` decimals), and how many trajectories failed if any did.
+fn energy_cell(s: &Value, protocol: &str, model: &str, digits: usize) -> String {
     let e = energy(s, protocol, model);
     let failed = e["failed"].as_array().map_or(0, Vec::len);
-    let mut cell = pm(&e["energy_mse"]);
+    let mse = &e["energy_mse"];
+    let mut cell = pm_digits(num(&mse["mean"]), num(&mse["se"]), digits);
     if failed > 0 {
         cell += &format!(" ({failed} failed)");
     }
@@ -95,8 +101,14 @@ fn times(r: Option<f64>) -> String {
     r.map_or_else(|| "—".into(), ratio_text)
 }
 
-fn secs(v: &Value) -> String {
-    num(v).map_or_else(|| "—".into(), |x| format!("{x:.2}"))
+/// Our wall seconds with `digits` decimals.
+fn secs(v: &Value, digits: usize) -> String {
+    num(v).map_or_else(|| "—".into(), |x| format!("{x:.digits$}"))
+}
+
+/// The official code's wall seconds, as REFERENCE.md gives them.
+fn official(v: &Value) -> String {
+    num(v).map_or_else(|| "—".into(), |x| format!("{x}"))
 }
 
 /// One run's markdown report: its numbers beside the paper's, and each stage's wall time beside
@@ -116,20 +128,21 @@ pub fn report(run_dir: &Path, s: &Value) -> String {
         if !m.is_object() {
             continue;
         }
+        let loss = |v: &Value| pm_digits(num(&v["mean"]), num(&v["se"]), 4);
         out += &format!(
             "| {model} | {} | {} | {} | {} |\n",
-            pm(&m["train_loss"]),
-            pm(&m["test_loss"]),
-            energy_cell(s, "paper", model),
-            energy_cell(s, "corrected", model),
+            loss(&m["train_loss"]),
+            loss(&m["test_loss"]),
+            energy_cell(s, "paper", model, 4),
+            energy_cell(s, "corrected", model, 4),
         );
         if has_paper {
             let j = usize::from(model == "hnn");
             out += &format!(
                 "| {model} (paper) | {} | {} | {} | |\n",
-                paper(s, "train_loss", j),
-                paper(s, "test_loss", j),
-                paper(s, "energy_mse", j),
+                paper_digits(s, "train_loss", j, 4),
+                paper_digits(s, "test_loss", j, 4),
+                paper_digits(s, "energy_mse", j, 4),
             );
         }
     }
@@ -149,22 +162,26 @@ pub fn report(run_dir: &Path, s: &Value) -> String {
     let t = &s["timings"];
     let o = &s["official_cost_seconds"];
     out += "\n| stage | wall seconds | official code here (REFERENCE.md §7) |\n|---|---|---|\n";
-    out += &format!("| data | {} | {} |\n", secs(&t["data"]), secs(&o["data"]));
+    out += &format!(
+        "| data | {} | {} |\n",
+        secs(&t["data"], 3),
+        official(&o["data"])
+    );
     for model in MODELS {
         if t["train"][model].is_number() {
             out += &format!(
                 "| train {model} | {} | {} |\n",
-                secs(&t["train"][model]),
-                secs(&o[format!("train_{model}")])
+                secs(&t["train"][model], 2),
+                official(&o[format!("train_{model}")])
             );
         }
     }
     out += &format!(
         "| evaluation | {} | {} |\n| plots | {} | |\n| total | {} | |\n",
-        secs(&t["eval"]),
-        secs(&o["eval"]),
-        secs(&t["plots"]),
-        secs(&t["total"])
+        secs(&t["eval"], 3),
+        official(&o["eval"]),
+        secs(&t["plots"], 3),
+        secs(&t["total"], 2)
     );
     out
 }
@@ -283,9 +300,9 @@ pub fn table1(runs: &[(PathBuf, Value)]) -> String {
                 paper(s, "train_loss", j),
                 pm(&m["test_loss"]),
                 paper(s, "test_loss", j),
-                energy_cell(s, "paper", model),
+                energy_cell(s, "paper", model, 3),
                 paper(s, "energy_mse", j),
-                energy_cell(s, "corrected", model),
+                energy_cell(s, "corrected", model, 3),
             );
         }
     }
@@ -313,15 +330,15 @@ pub fn table1(runs: &[(PathBuf, Value)]) -> String {
             "| {} (seed {}) | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             name(s),
             s["seed"],
-            secs(&t["data"]),
-            secs(&o["data"]),
-            secs(&t["train"]["baseline"]),
-            secs(&o["train_baseline"]),
-            secs(&t["train"]["hnn"]),
-            secs(&o["train_hnn"]),
-            secs(&t["eval"]),
-            secs(&o["eval"]),
-            secs(&t["total"]),
+            secs(&t["data"], 3),
+            official(&o["data"]),
+            secs(&t["train"]["baseline"], 2),
+            official(&o["train_baseline"]),
+            secs(&t["train"]["hnn"], 2),
+            official(&o["train_hnn"]),
+            secs(&t["eval"], 2),
+            official(&o["eval"]),
+            secs(&t["total"], 2),
         );
     }
     out += &format!("\nSum of the runs' wall times: {total:.1} s.\n\nRuns:\n");
@@ -383,7 +400,9 @@ mod tests {
         let r = report(&dir, &s);
         assert!(r.contains("(1 failed)"), "{r}");
         assert!(
-            r.contains("| baseline | 1.000e0 ± 1.0e-1 | 2.000e0 ± 2.0e-1 | 1.000e1 ± 1.0e0 | — |"),
+            r.contains(
+                "| baseline | 1.0000e0 ± 1.0e-1 | 2.0000e0 ± 2.0e-1 | 1.0000e1 ± 1.0e0 | — |"
+            ),
             "{r}"
         );
         assert!(r.contains("ratio, paper protocol: 10x (paper: —)"), "{r}");
