@@ -247,6 +247,10 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Seeds(pub Vec<u64>);
 
+/// At most this many runs per config from `--seeds` (a typo like `0-1000000` is refused rather
+/// than queued).
+const MAX_SEEDS: u64 = 1000;
+
 /// Parses `--seeds`: comma-separated seeds and inclusive ranges `a-b`, no repeats.
 fn parse_seeds(spec: &str) -> Result<Seeds, String> {
     let int = |t: &str| {
@@ -262,10 +266,16 @@ fn parse_seeds(spec: &str) -> Result<Seeds, String> {
                 if a > b {
                     return Err(format!("range {item:?} runs backwards"));
                 }
+                if b - a >= MAX_SEEDS {
+                    return Err(format!("range {item:?} has more than {MAX_SEEDS} seeds"));
+                }
                 seeds.extend(a..=b);
             }
             None => seeds.push(int(item)?),
         }
+    }
+    if seeds.len() as u64 > MAX_SEEDS {
+        return Err(format!("more than {MAX_SEEDS} seeds"));
     }
     let mut seen = std::collections::BTreeSet::new();
     if let Some(d) = seeds.iter().find(|s| !seen.insert(**s)) {
@@ -294,5 +304,11 @@ mod tests {
                 .contains("\"a\" is not a non-negative integer")
         );
         assert!(parse_seeds("").is_err());
+        assert!(
+            parse_seeds("0-1000000")
+                .unwrap_err()
+                .contains("more than 1000 seeds")
+        );
+        assert!(parse_seeds("0-18446744073709551615").is_err());
     }
 }
