@@ -1,10 +1,11 @@
-//! Datasets of `(x, dx/dt)` pairs sampled along trajectories of a [`Hamiltonian`] system.
+//! Datasets of `(x, dx/dt)` pairs sampled along trajectories of a [`System`].
 //!
-//! As in the official code: each trajectory starts from [`Hamiltonian::sample_initial_state`],
+//! As in the official code: each trajectory starts from [`System::sample_initial_state`],
 //! is integrated with RK45 (scipy's algorithm) and sampled at `points` evenly spaced times on
 //! `t_span`; Gaussian noise of standard deviation `noise_std` is added to every input
 //! coordinate, while the targets are the exact, noise-free time derivatives at the true states.
-//! Train and test sets are split by whole trajectories.
+//! Train and test sets are split by whole trajectories. The `grid` layout (the D-HNN authors'
+//! damped spring) instead samples the field on a regular grid of the `(q, p)` plane.
 
 use std::path::Path;
 
@@ -12,12 +13,13 @@ use hnn_ode::Rk45;
 use ndarray::{Array1, Array2, Array3, Axis, s};
 use ndarray_npy::WriteNpyExt;
 use rand::Rng;
+use rand::seq::SliceRandom;
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::rng::{Purpose, stream};
-use crate::{Hamiltonian, HamiltonianField, PhysicsError, Result};
+use crate::{PhysicsError, Result, System, SystemField};
 
 /// Which trajectories form the test set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +29,20 @@ pub enum TestPosition {
     Last,
     /// The first trajectories (the orbit tasks).
     First,
+    /// A random subset (seeded), e.g. of the points of a grid.
+    Shuffled,
+}
+
+/// Where the samples come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layout {
+    /// Points along integrated trajectories (every task of the paper).
+    Trajectories,
+    /// The field on a `grid_points x grid_points` grid of `grid_range^2` in the `(q, p)` plane,
+    /// each point its own one-point "trajectory" (2-D systems only; `t_span`, `points`, `rtol`
+    /// and `atol` are not used).
+    Grid,
 }
 
 /// How to generate a dataset. The defaults are the official mass-spring settings.
@@ -47,8 +63,14 @@ pub struct DataSpec {
     pub atol: f64,
     /// Fraction of the trajectories held out for testing.
     pub test_fraction: f64,
-    /// Whether the test trajectories are the first or the last ones.
+    /// Whether the test trajectories are the first, the last or a random subset.
     pub test_position: TestPosition,
+    /// Trajectories (default) or a grid of states.
+    pub layout: Layout,
+    /// Grid points per axis (`layout = "grid"`).
+    pub grid_points: usize,
+    /// Range of `q` and of `p` on the grid (`layout = "grid"`).
+    pub grid_range: [f64; 2],
 }
 
 impl Default for DataSpec {
@@ -62,6 +84,9 @@ impl Default for DataSpec {
             atol: 1e-6,
             test_fraction: 0.5,
             test_position: TestPosition::Last,
+            layout: Layout::Trajectories,
+            grid_points: 25,
+            grid_range: [-1.2, 1.2],
         }
     }
 }
@@ -115,6 +140,23 @@ impl DataSpec {
         if !(self.atol.is_finite() && self.atol > 0.0) {
             return bad("atol", self.atol.to_string(), "must be finite and > 0");
         }
+        if self.layout == Layout::Grid {
+            if !(2..=10_000).contains(&self.grid_points) {
+                return bad(
+                    "grid_points",
+                    self.grid_points.to_string(),
+                    "need between 2 and 10000 points per axis",
+                );
+            }
+            let [lo, hi] = self.grid_range;
+            if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+                return bad(
+                    "grid_range",
+                    format!("[{lo}, {hi}]"),
+                    "expected [min, max] with min < max",
+                );
+            }
+        }
         if !(self.test_fraction > 0.0 && self.test_fraction < 1.0) {
             return bad(
                 "test_fraction",
@@ -123,7 +165,7 @@ impl DataSpec {
             );
         }
         let n_test = self.test_trajectories();
-        if n_test == 0 || n_test == self.trajectories {
+        if n_test == 0 || n_test == self.total_trajectories() {
             return bad(
                 "test_fraction",
                 self.test_fraction.to_string(),
@@ -133,14 +175,38 @@ impl DataSpec {
         Ok(())
     }
 
+    /// Number of trajectories (grid: one per grid point).
+    pub fn total_trajectories(&self) -> usize {
+        match self.layout {
+            Layout::Trajectories => self.trajectories,
+            Layout::Grid => self.grid_points * self.grid_points,
+        }
+    }
+
+    /// Samples per trajectory (grid: 1).
+    pub fn points_per_trajectory(&self) -> usize {
+        match self.layout {
+            Layout::Trajectories => self.points,
+            Layout::Grid => 1,
+        }
+    }
+
     /// Number of test trajectories.
     pub fn test_trajectories(&self) -> usize {
-        (self.trajectories as f64 * self.test_fraction).round() as usize
+        (self.total_trajectories() as f64 * self.test_fraction).round() as usize
+    }
+
+    /// Number of training samples.
+    pub fn train_samples(&self) -> usize {
+        (self.total_trajectories() - self.test_trajectories()) * self.points_per_trajectory()
     }
 
     /// The sample times of every trajectory.
     pub fn times(&self) -> Vec<f64> {
-        linspace(self.t_span[0], self.t_span[1], self.points)
+        match self.layout {
+            Layout::Trajectories => linspace(self.t_span[0], self.t_span[1], self.points),
+            Layout::Grid => vec![0.0],
+        }
     }
 }
 
@@ -238,28 +304,43 @@ fn write(
 
 /// Generates a dataset in parallel. Trajectory `i` draws its initial state and its noise from
 /// stream `i` of `seed`, so the result is the same for any number of threads.
-pub fn generate(system: &dyn Hamiltonian, spec: &DataSpec, seed: u64) -> Result<Dataset> {
+pub fn generate(system: &dyn System, spec: &DataSpec, seed: u64) -> Result<Dataset> {
     spec.validate()?;
     let d = system.dim();
     let t = spec.times();
+    let n_traj = spec.total_trajectories();
+    if spec.layout == Layout::Grid && d != 2 {
+        return Err(PhysicsError::InvalidParameter {
+            name: "layout",
+            value: "\"grid\"".into(),
+            reason: "a grid needs a 2-D state (one q, one p)",
+        });
+    }
+    let grid = linspace(spec.grid_range[0], spec.grid_range[1], spec.grid_points);
     let solver = Rk45 {
         rtol: spec.rtol,
         atol: spec.atol,
         ..Rk45::default()
     };
-    let field = HamiltonianField(system);
-    let per_traj: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> = (0..spec.trajectories)
+    let field = SystemField(system);
+    let per_traj: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> = (0..n_traj)
         .into_par_iter()
         .map(|i| {
             let mut rng = stream(seed, Purpose::Dataset, i as u64);
-            let y0 = system.sample_initial_state(&mut rng);
-            let sol = solver
-                .solve(&field, (spec.t_span[0], spec.t_span[1]), &y0, &t)
-                .map_err(|source| PhysicsError::Integration {
-                    trajectory: i,
-                    source,
-                })?;
-            let states = sol.y;
+            let states = match spec.layout {
+                Layout::Trajectories => {
+                    let y0 = system.sample_initial_state(&mut rng);
+                    solver
+                        .solve(&field, (spec.t_span[0], spec.t_span[1]), &y0, &t)
+                        .map_err(|source| PhysicsError::Integration {
+                            trajectory: i,
+                            source,
+                        })?
+                        .y
+                }
+                // row-major over (q, p): q varies slowest
+                Layout::Grid => vec![grid[i / spec.grid_points], grid[i % spec.grid_points]],
+            };
             let mut dx = vec![0.0; states.len()];
             for (s, ds) in states.chunks(d).zip(dx.chunks_mut(d)) {
                 system.time_derivative(s, ds);
@@ -276,7 +357,7 @@ pub fn generate(system: &dyn Hamiltonian, spec: &DataSpec, seed: u64) -> Result<
         })
         .collect::<Result<_>>()?;
 
-    let shape = (spec.trajectories, t.len(), d);
+    let shape = (n_traj, t.len(), d);
     let mut states = Array3::zeros(shape);
     let mut x = Array3::zeros(shape);
     let mut dx = Array3::zeros(shape);
@@ -287,19 +368,23 @@ pub fn generate(system: &dyn Hamiltonian, spec: &DataSpec, seed: u64) -> Result<
         dx.slice_mut(s![i, .., ..]).assign(&view(dxi));
     }
     let n_test = spec.test_trajectories();
-    let all: Vec<usize> = (0..spec.trajectories).collect();
+    let mut all: Vec<usize> = (0..n_traj).collect();
     let (train, test) = match spec.test_position {
         TestPosition::Last => (
-            all[..spec.trajectories - n_test].to_vec(),
-            all[spec.trajectories - n_test..].to_vec(),
+            all[..n_traj - n_test].to_vec(),
+            all[n_traj - n_test..].to_vec(),
         ),
         TestPosition::First => (all[n_test..].to_vec(), all[..n_test].to_vec()),
+        TestPosition::Shuffled => {
+            let mut rng = stream(seed, Purpose::Split, 0);
+            all.shuffle(&mut rng);
+            let (mut test, mut train) = (all[..n_test].to_vec(), all[n_test..].to_vec());
+            test.sort_unstable();
+            train.sort_unstable();
+            (train, test)
+        }
     };
-    tracing::debug!(
-        trajectories = spec.trajectories,
-        points = t.len(),
-        "dataset generated"
-    );
+    tracing::debug!(trajectories = n_traj, points = t.len(), "dataset generated");
     Ok(Dataset {
         t: Array1::from(t),
         states,
@@ -384,7 +469,7 @@ mod tests {
 
     /// `H = p^2/2 - q^4`: `dp/dt = 4 q^3` blows up in finite time from `q = 1`.
     struct Blowup;
-    impl Hamiltonian for Blowup {
+    impl crate::Hamiltonian for Blowup {
         fn name(&self) -> &str {
             "blow-up"
         }
@@ -496,6 +581,27 @@ mod tests {
         let x: Array2<f64> = ndarray_npy::read_npy(dir.join("x_train.npy")).unwrap();
         assert_eq!(x, data.train_samples().0);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn grid_layout_samples_the_field_and_splits_at_random() {
+        let sys = crate::QDampedSpring::default();
+        let spec = DataSpec {
+            layout: Layout::Grid,
+            noise_std: 0.0,
+            test_fraction: 0.15,
+            test_position: TestPosition::Shuffled,
+            ..DataSpec::default()
+        };
+        let data = generate(&sys, &spec, 0).unwrap();
+        // the D-HNN authors' 531 / 94 split of a 25 x 25 grid
+        assert_eq!((data.train.len(), data.test.len()), (531, 94));
+        assert_eq!(data.x.dim(), (625, 1, 2));
+        // point 26 = (q index 1, p index 1) = (-1.1, -1.1); dq = 2p - 2q = 0, dp = -2q = 2.2
+        assert!((data.x[[26, 0, 0]] + 1.1).abs() < 1e-12);
+        assert!(data.dx[[26, 0, 0]].abs() < 1e-12 && (data.dx[[26, 0, 1]] - 2.2).abs() < 1e-12);
+        assert_eq!(generate(&sys, &spec, 0).unwrap().test, data.test);
+        assert_ne!(generate(&sys, &spec, 1).unwrap().test, data.test);
     }
 
     #[test]

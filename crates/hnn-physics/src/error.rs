@@ -30,6 +30,22 @@ pub enum PhysicsError {
         #[source]
         source: ndarray_npy::ReadNpyError,
     },
+    /// A data file whose contents are not what the loader expects.
+    #[error("data file {path}{}: {reason}", line.map(|l| format!(", line {l}")).unwrap_or_default())]
+    DataFile {
+        path: PathBuf,
+        line: Option<usize>,
+        reason: String,
+    },
+    /// A data file whose sha256 is not the recorded one.
+    #[error(
+        "data file {path}: sha256 is {actual}, expected {expected} (the file changed or is not the recorded one)"
+    )]
+    Checksum {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

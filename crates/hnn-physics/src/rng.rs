@@ -18,6 +18,10 @@ pub enum Purpose {
     Dataset = 1,
     /// Initial states of the evaluation protocols.
     Evaluation = 2,
+    /// Which samples form the test set (shuffled splits).
+    Split = 3,
+    /// Minibatch permutations of training.
+    Minibatch = 4,
 }
 
 /// The generator for item `index` of `purpose` under `seed`.

@@ -1,0 +1,86 @@
+//! Any system whose trajectories can be simulated: conservative or not.
+
+use hnn_ode::VectorField;
+use rand::RngCore;
+
+use crate::Hamiltonian;
+
+/// A dynamical system in a state space of fixed dimension, with a true energy.
+///
+/// Every [`Hamiltonian`] is a `System` (and a conservative one). A system with friction, such as
+/// [`crate::DampedSpring`], implements `System` directly: its field is not Hamilton's equations
+/// and its [`energy`](System::energy) decays along the true flow.
+pub trait System: Send + Sync {
+    /// Short name used in logs and file names.
+    fn name(&self) -> &str;
+
+    /// State dimension (`q` first, then `p`).
+    fn dim(&self) -> usize;
+
+    /// The true total energy `E(x)` (conserved only when [`conservative`](System::conservative)).
+    fn energy(&self, x: &[f64]) -> f64;
+
+    /// The true field `dx/dt` at `x`.
+    fn time_derivative(&self, x: &[f64], dxdt: &mut [f64]);
+
+    /// Draws an initial state from the system's data distribution.
+    fn sample_initial_state(&self, rng: &mut dyn RngCore) -> Vec<f64>;
+
+    /// Checks the system's parameters; the error names the offending one.
+    fn validate(&self) -> crate::Result<()>;
+
+    /// Whether the true flow conserves [`energy`](System::energy).
+    fn conservative(&self) -> bool;
+
+    /// Positions of the bodies in the plane (`None`: not a system of bodies).
+    fn body_positions(&self, _x: &[f64]) -> Option<Vec<[f64; 2]>> {
+        None
+    }
+
+    /// Kinetic and potential energy, for systems that separate them.
+    fn energy_parts(&self, _x: &[f64]) -> Option<[f64; 2]> {
+        None
+    }
+}
+
+impl<H: Hamiltonian + ?Sized> System for H {
+    fn name(&self) -> &str {
+        Hamiltonian::name(self)
+    }
+    fn dim(&self) -> usize {
+        Hamiltonian::dim(self)
+    }
+    fn energy(&self, x: &[f64]) -> f64 {
+        Hamiltonian::energy(self, x)
+    }
+    fn time_derivative(&self, x: &[f64], dxdt: &mut [f64]) {
+        Hamiltonian::time_derivative(self, x, dxdt)
+    }
+    fn sample_initial_state(&self, rng: &mut dyn RngCore) -> Vec<f64> {
+        Hamiltonian::sample_initial_state(self, rng)
+    }
+    fn validate(&self) -> crate::Result<()> {
+        Hamiltonian::validate(self)
+    }
+    fn conservative(&self) -> bool {
+        true
+    }
+    fn body_positions(&self, x: &[f64]) -> Option<Vec<[f64; 2]>> {
+        Hamiltonian::body_positions(self, x)
+    }
+    fn energy_parts(&self, x: &[f64]) -> Option<[f64; 2]> {
+        Hamiltonian::energy_parts(self, x)
+    }
+}
+
+/// The true field of a [`System`], for the integrators.
+pub struct SystemField<'a, S: ?Sized>(pub &'a S);
+
+impl<S: System + ?Sized> VectorField for SystemField<'_, S> {
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+    fn eval(&self, _t: f64, y: &[f64], dydt: &mut [f64]) {
+        self.0.time_derivative(y, dydt)
+    }
+}
