@@ -12,6 +12,9 @@ pub enum ModelError {
     /// A device string that is not `auto`, `cpu`, `cuda` or `cuda:N`.
     #[error("unknown device `{0}` (expected \"auto\", \"cpu\", \"cuda\" or \"cuda:N\")")]
     UnknownDevice(String),
+    /// A model name that the registry does not know.
+    #[error("unknown model \"{name}\" (known: {known})")]
+    UnknownModel { name: String, known: String },
     /// A layer size or dimension is out of range.
     #[error("invalid model configuration `{key}`: {reason}")]
     Config { key: &'static str, reason: String },

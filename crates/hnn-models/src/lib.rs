@@ -3,20 +3,27 @@
 //! Every model maps a batch of states to their time derivatives through one trait,
 //! [`DynamicsModel`], so training and evaluation never branch on the model kind:
 //! - [`Baseline`]: an [`Mlp`] that outputs `dx/dt` directly;
-//! - [`Hnn`]: an [`Mlp`] that outputs a scalar `H(q, p)`; its field is `(dH/dp, -dH/dq)`.
+//! - [`Hnn`]: an [`Mlp`] that outputs a scalar `H(q, p)`; its field is `(dH/dp, -dH/dq)`;
+//! - [`DissipativeHnn`]: two scalar MLPs `H` and `D`, field `J dH/dx + dD/dx`.
+//!
+//! Models are open: [`MODELS`] registers each by name, [`build_model`] builds one from a name
+//! and a [`ModelSpec`], and everything downstream sees only names and the trait.
 //!
 //! Models are built on a [`tch::nn::Path`] (each layer on its own named sub-path, so checkpoint
 //! keys are stable) and saved as `.safetensors` through [`save_checkpoint`].
 
 mod device;
+mod dhnn;
 mod error;
 mod mlp;
 mod model;
 
 pub use device::{DeviceChoice, resolve_device};
+pub use dhnn::DissipativeHnn;
 pub use error::{ModelError, Result};
 pub use mlp::{Activation, Mlp, MlpConfig};
 pub use model::{
-    Baseline, DynamicsModel, GradientMethod, Hnn, ModelKind, load_checkpoint, save_checkpoint,
+    Baseline, DynamicsModel, FieldParts, GradientMethod, Hnn, MODELS, ModelInfo, ModelSpec,
+    build_model, check_model, load_checkpoint, model_info, save_checkpoint,
 };
 pub use tch;

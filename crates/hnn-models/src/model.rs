@@ -5,24 +5,7 @@ use tch::{Tensor, nn};
 
 use crate::{Mlp, MlpConfig, ModelError, Result};
 
-/// The model families.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ModelKind {
-    Baseline,
-    Hnn,
-}
-
-impl ModelKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ModelKind::Baseline => "baseline",
-            ModelKind::Hnn => "hnn",
-        }
-    }
-}
-
-/// How an [`Hnn`] differentiates `H` with respect to its input.
+/// How a model differentiates a learned scalar (`H`, `D`) with respect to its input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum GradientMethod {
@@ -34,11 +17,22 @@ pub enum GradientMethod {
     Autograd,
 }
 
+/// The two parts of a field that has them: `conservative = J dH/dx`, `dissipative = dD/dx`.
+///
+/// # Shapes
+/// each `[batch, dim]`
+pub struct FieldParts {
+    pub conservative: Tensor,
+    pub dissipative: Tensor,
+}
+
 /// A learned vector field: a batch of states to their time derivatives.
 ///
-/// Training and evaluation code only sees this trait.
-pub trait DynamicsModel {
-    fn kind(&self) -> ModelKind;
+/// Training and evaluation code only sees this trait (and the registry's names). Models are
+/// `Send` so a run can hand them to another thread.
+pub trait DynamicsModel: Send {
+    /// The registry name (`"baseline"`, `"hnn"`, ...).
+    fn name(&self) -> &'static str;
 
     /// State dimension.
     fn dim(&self) -> i64;
@@ -52,13 +46,116 @@ pub trait DynamicsModel {
     /// `x: [batch, dim]` -> `[batch, dim]`
     fn time_derivative(&self, x: &Tensor, train: bool) -> Tensor;
 
-    /// The scalar the model conserves, if it has one (an HNN's learned `H`).
+    /// The learned energy `H_theta(x)`, detached, if the model has one.
     ///
     /// # Shapes
     /// `x: [batch, dim]` -> `[batch]`
-    fn conserved_quantity(&self, _x: &Tensor) -> Option<Tensor> {
+    fn energy(&self, _x: &Tensor) -> Option<Tensor> {
         None
     }
+
+    /// `dH_theta/dx`, detached, if the model has a learned energy.
+    ///
+    /// # Shapes
+    /// `x: [batch, dim]` -> `[batch, dim]`
+    fn energy_gradient(&self, _x: &Tensor) -> Option<Tensor> {
+        None
+    }
+
+    /// The conservative and dissipative parts of the field, detached, for models built from
+    /// both (the dissipative HNN).
+    fn field_parts(&self, _x: &Tensor) -> Option<FieldParts> {
+        None
+    }
+}
+
+/// Settings every registered model is built from.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModelSpec {
+    pub mlp: MlpConfig,
+    pub gradient: GradientMethod,
+}
+
+/// One registered model family.
+pub struct ModelInfo {
+    /// Name in configs, checkpoints, `summary.json` and tables.
+    pub name: &'static str,
+    /// Name in plot legends.
+    pub label: &'static str,
+    /// Colour in plots (RGB).
+    pub color: [u8; 3],
+    /// Whether the state must split into `q` and `p` halves (an even dimension).
+    pub canonical: bool,
+    pub build: fn(&nn::Path, i64, &ModelSpec) -> Result<Box<dyn DynamicsModel>>,
+}
+
+/// Every model that configs can name. Adding a model: its file in this crate and one entry here.
+pub const MODELS: &[ModelInfo] = &[
+    ModelInfo {
+        name: "baseline",
+        label: "Baseline NN",
+        color: [220, 40, 40],
+        canonical: false,
+        build: |p, dim, spec| Ok(Box::new(Baseline::new(p, dim, &spec.mlp)?)),
+    },
+    ModelInfo {
+        name: "hnn",
+        label: "Hamiltonian NN",
+        color: [40, 70, 220],
+        canonical: true,
+        build: |p, dim, spec| Ok(Box::new(Hnn::new(p, dim, &spec.mlp, spec.gradient)?)),
+    },
+    ModelInfo {
+        name: "dhnn",
+        label: "Dissipative HNN",
+        color: [30, 150, 60],
+        canonical: true,
+        build: |p, dim, spec| {
+            Ok(Box::new(crate::DissipativeHnn::new(
+                p,
+                dim,
+                &spec.mlp,
+                spec.gradient,
+            )?))
+        },
+    },
+];
+
+/// The registry entry of `name`.
+pub fn model_info(name: &str) -> Option<&'static ModelInfo> {
+    MODELS.iter().find(|m| m.name == name)
+}
+
+/// Checks that model `name` exists and fits a state of dimension `dim`.
+pub fn check_model(name: &str, dim: usize) -> Result<&'static ModelInfo> {
+    let info = model_info(name).ok_or_else(|| ModelError::UnknownModel {
+        name: name.to_string(),
+        known: MODELS
+            .iter()
+            .map(|m| format!("\"{}\"", m.name))
+            .collect::<Vec<_>>()
+            .join(", "),
+    })?;
+    if info.canonical && dim % 2 != 0 {
+        return Err(ModelError::Config {
+            key: "dim",
+            reason: format!(
+                "model \"{name}\" needs an even state dimension (q and p), the task has {dim}"
+            ),
+        });
+    }
+    Ok(info)
+}
+
+/// Builds model `name` under `p / name` (so checkpoint keys start with the model's name).
+pub fn build_model(
+    name: &str,
+    p: &nn::Path,
+    dim: i64,
+    spec: &ModelSpec,
+) -> Result<Box<dyn DynamicsModel>> {
+    let info = check_model(name, dim.max(0) as usize)?;
+    (info.build)(&(p / info.name), dim, spec)
 }
 
 /// Baseline: an MLP that predicts `dx/dt` directly.
@@ -78,8 +175,8 @@ impl Baseline {
 }
 
 impl DynamicsModel for Baseline {
-    fn kind(&self) -> ModelKind {
-        ModelKind::Baseline
+    fn name(&self) -> &'static str {
+        "baseline"
     }
     fn dim(&self) -> i64 {
         self.dim
@@ -93,6 +190,49 @@ impl DynamicsModel for Baseline {
     }
 }
 
+/// `d mlp(x) / dx` for a scalar-output MLP, kept differentiable in the weights when `train`.
+pub(crate) fn scalar_gradient(
+    mlp: &Mlp,
+    x: &Tensor,
+    method: GradientMethod,
+    train: bool,
+) -> Tensor {
+    match method {
+        GradientMethod::Explicit => {
+            if train {
+                mlp.input_gradient(x)
+            } else {
+                tch::no_grad(|| mlp.input_gradient(x))
+            }
+        }
+        GradientMethod::Autograd => {
+            let xg = x.detach().set_requires_grad(true);
+            let h = mlp.forward(&xg).sum(tch::Kind::Float);
+            let g = Tensor::run_backward(&[h], &[&xg], train, train).remove(0);
+            if train { g } else { g.detach() }
+        }
+    }
+}
+
+/// `J g = (g_p, -g_q)` for `g = (g_q, g_p)`.
+///
+/// # Shapes
+/// `g: [batch, 2n]` -> `[batch, 2n]`
+pub(crate) fn symplectic(g: &Tensor) -> Tensor {
+    let n = g.size()[1] / 2;
+    Tensor::cat(&[g.narrow(1, n, n), -g.narrow(1, 0, n)], 1)
+}
+
+pub(crate) fn even_dim(dim: i64) -> Result<()> {
+    if dim % 2 != 0 {
+        return Err(ModelError::Config {
+            key: "dim",
+            reason: format!("needs an even state dimension (q and p), got {dim}"),
+        });
+    }
+    Ok(())
+}
+
 /// Hamiltonian Neural Network: an MLP `H_theta(q, p)` with the field `(dH/dp, -dH/dq)`.
 #[derive(Debug)]
 pub struct Hnn {
@@ -103,12 +243,7 @@ pub struct Hnn {
 
 impl Hnn {
     pub fn new(p: &nn::Path, dim: i64, cfg: &MlpConfig, gradient: GradientMethod) -> Result<Self> {
-        if dim % 2 != 0 {
-            return Err(ModelError::Config {
-                key: "dim",
-                reason: format!("an HNN needs an even state dimension (q and p), got {dim}"),
-            });
-        }
+        even_dim(dim)?;
         Ok(Self {
             mlp: Mlp::new(&(p / "mlp"), dim, 1, cfg)?,
             dim,
@@ -120,43 +255,23 @@ impl Hnn {
     pub fn set_gradient_method(&mut self, gradient: GradientMethod) {
         self.gradient = gradient;
     }
-
-    /// `dH/dx` for a batch.
-    fn grad_h(&self, x: &Tensor, train: bool) -> Tensor {
-        match self.gradient {
-            GradientMethod::Explicit => {
-                if train {
-                    self.mlp.input_gradient(x)
-                } else {
-                    tch::no_grad(|| self.mlp.input_gradient(x))
-                }
-            }
-            GradientMethod::Autograd => {
-                let xg = x.detach().set_requires_grad(true);
-                let h = self.mlp.forward(&xg).sum(tch::Kind::Float);
-                let g = Tensor::run_backward(&[h], &[&xg], train, train).remove(0);
-                if train { g } else { g.detach() }
-            }
-        }
-    }
 }
 
 impl DynamicsModel for Hnn {
-    fn kind(&self) -> ModelKind {
-        ModelKind::Hnn
+    fn name(&self) -> &'static str {
+        "hnn"
     }
     fn dim(&self) -> i64 {
         self.dim
     }
     fn time_derivative(&self, x: &Tensor, train: bool) -> Tensor {
-        let g = self.grad_h(x, train); // [batch, 2n]
-        let n = self.dim / 2;
-        let dh_dq = g.narrow(1, 0, n);
-        let dh_dp = g.narrow(1, n, n);
-        Tensor::cat(&[dh_dp, -dh_dq], 1)
+        symplectic(&scalar_gradient(&self.mlp, x, self.gradient, train))
     }
-    fn conserved_quantity(&self, x: &Tensor) -> Option<Tensor> {
+    fn energy(&self, x: &Tensor) -> Option<Tensor> {
         Some(tch::no_grad(|| self.mlp.forward(x).squeeze_dim(1)))
+    }
+    fn energy_gradient(&self, x: &Tensor) -> Option<Tensor> {
+        Some(scalar_gradient(&self.mlp, x, self.gradient, false))
     }
 }
 

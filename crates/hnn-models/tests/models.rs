@@ -1,5 +1,6 @@
 use hnn_models::{
-    Baseline, DynamicsModel, GradientMethod, Hnn, MlpConfig, load_checkpoint, save_checkpoint,
+    Baseline, DissipativeHnn, DynamicsModel, GradientMethod, Hnn, MlpConfig, ModelSpec,
+    build_model, check_model, load_checkpoint, save_checkpoint,
 };
 use tch::{Device, Kind, Tensor, nn};
 
@@ -59,7 +60,7 @@ fn hnn_field_is_symplectic_gradient_of_its_h() {
     let (dq, dp) = (f.double_value(&[0, 0]), f.double_value(&[0, 1]));
     // central differences of H
     let h = |q: f32, p: f32| {
-        hnn.conserved_quantity(&Tensor::from_slice(&[q, p]).view([1, 2]))
+        hnn.energy(&Tensor::from_slice(&[q, p]).view([1, 2]))
             .unwrap()
             .double_value(&[0])
     };
@@ -152,4 +153,126 @@ fn odd_dimension_is_rejected_for_an_hnn() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("even"), "{err}");
+}
+
+/// Sets every variable of `vs` whose name ends with a key of `values`.
+fn set_vars(vs: &nn::VarStore, values: &[(&str, &[f32])]) {
+    let vars = vs.variables();
+    tch::no_grad(|| {
+        for (suffix, v) in values {
+            let (_, t) = vars
+                .iter()
+                .find(|(k, _)| k.ends_with(suffix))
+                .unwrap_or_else(|| panic!("no variable {suffix} in {:?}", vars.keys()));
+            let mut t = t.shallow_clone();
+            t.copy_(&Tensor::from_slice(v).view(t.size().as_slice()));
+        }
+    });
+}
+
+#[test]
+fn dissipative_field_is_j_grad_h_plus_grad_d_by_hand() {
+    setup();
+    let vs = nn::VarStore::new(Device::Cpu);
+    let cfg = MlpConfig {
+        hidden: vec![1],
+        ..MlpConfig::default()
+    };
+    let mut m =
+        DissipativeHnn::new(&(vs.root() / "dhnn"), 2, &cfg, GradientMethod::Explicit).unwrap();
+    for method in [GradientMethod::Explicit, GradientMethod::Autograd] {
+        m.set_gradient_method(method);
+        // H(x) = 2 tanh(0.5 q - 0.25 p + 0.1), D(x) = -1 tanh(0.3 q + 0.2 p)
+        set_vars(
+            &vs,
+            &[
+                ("h.mlp.l0.weight", &[0.5, -0.25]),
+                ("h.mlp.l0.bias", &[0.1]),
+                ("h.mlp.l1.weight", &[2.0]),
+                ("d.mlp.l0.weight", &[0.3, 0.2]),
+                ("d.mlp.l0.bias", &[0.0]),
+                ("d.mlp.l1.weight", &[-1.0]),
+            ],
+        );
+        let (q, p) = (0.7f64, -0.4f64);
+        let sech2 = |z: f64| 1.0 - z.tanh().powi(2);
+        let zh = 0.5 * q - 0.25 * p + 0.1;
+        let (hq, hp) = (2.0 * sech2(zh) * 0.5, 2.0 * sech2(zh) * -0.25);
+        let zd = 0.3 * q + 0.2 * p;
+        let (dq, dp) = (-sech2(zd) * 0.3, -sech2(zd) * 0.2);
+        let want = [hp + dq, -hq + dp];
+        let x = Tensor::from_slice(&[q as f32, p as f32]).view([1, 2]);
+        let f = m.time_derivative(&x, false);
+        for (i, w) in want.iter().enumerate() {
+            let got = f.double_value(&[0, i as i64]);
+            assert!(
+                (got - w).abs() < 1e-6,
+                "{method:?} component {i}: {got} vs {w}"
+            );
+        }
+        let parts = m.field_parts(&x).unwrap();
+        assert!((parts.conservative.double_value(&[0, 0]) - hp).abs() < 1e-6);
+        assert!((parts.dissipative.double_value(&[0, 1]) - dp).abs() < 1e-6);
+        let h = m.energy(&x).unwrap().double_value(&[0]);
+        assert!((h - 2.0 * zh.tanh()).abs() < 1e-6);
+        assert!((m.dissipation(&x).double_value(&[0]) + zd.tanh()).abs() < 1e-6);
+    }
+}
+
+#[test]
+fn dissipative_explicit_gradient_equals_autograd_in_training() {
+    setup();
+    tch::manual_seed(5);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let cfg = MlpConfig {
+        hidden: vec![16, 8],
+        ..MlpConfig::default()
+    };
+    let mut m = DissipativeHnn::new(&vs.root(), 2, &cfg, GradientMethod::Explicit).unwrap();
+    let x = Tensor::randn([20, 2], (Kind::Float, Device::Cpu));
+    let target = Tensor::randn([20, 2], (Kind::Float, Device::Cpu));
+    let grads = |m: &DissipativeHnn| {
+        let loss = (m.time_derivative(&x, true) - &target)
+            .square()
+            .mean(Kind::Float);
+        Tensor::run_backward(&[loss], &vs.trainable_variables(), false, false)
+    };
+    let a = grads(&m);
+    m.set_gradient_method(GradientMethod::Autograd);
+    let b = grads(&m);
+    assert_eq!(a.len(), 10);
+    for (ga, gb) in a.iter().zip(b.iter()) {
+        let d = (ga - gb).abs().max().double_value(&[]);
+        assert!(d < 1e-5, "weight-gradient difference {d}");
+    }
+}
+
+#[test]
+fn registry_builds_by_name_and_refuses_what_does_not_fit() {
+    setup();
+    let vs = nn::VarStore::new(Device::Cpu);
+    let spec = ModelSpec::default();
+    for name in ["baseline", "hnn", "dhnn"] {
+        let m = build_model(name, &vs.root(), 2, &spec).unwrap();
+        assert_eq!(m.name(), name);
+        let has_h = m.energy(&Tensor::zeros([1, 2], (Kind::Float, Device::Cpu)));
+        assert_eq!(has_h.is_some(), name != "baseline");
+    }
+    // checkpoint keys start with the model's name
+    assert!(
+        vs.variables().keys().any(|k| k.starts_with("dhnn.h.mlp")),
+        "{:?}",
+        vs.variables().keys()
+    );
+    let e = check_model("dhnn", 3).err().unwrap().to_string();
+    assert!(e.contains("dhnn") && e.contains("even"), "{e}");
+    let e = check_model("lstm", 2).err().unwrap().to_string();
+    assert!(e.contains("lstm") && e.contains("\"hnn\""), "{e}");
+}
+
+fn assert_send<T: Send + ?Sized>() {}
+
+#[test]
+fn models_are_send() {
+    assert_send::<dyn DynamicsModel>();
 }
