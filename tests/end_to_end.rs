@@ -43,6 +43,14 @@ fn run_dirs(out: &Path, name: &str) -> Vec<PathBuf> {
     v
 }
 
+/// The entry of model `name` in a summary's model list.
+fn model<'a>(s: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    s["models"]
+        .as_array()
+        .and_then(|ms| ms.iter().find(|m| m["name"] == name))
+        .unwrap_or(&serde_json::Value::Null)
+}
+
 fn summary(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
 }
@@ -86,7 +94,7 @@ fn smoke_run_writes_a_complete_run_directory() {
     }
     let s = summary(d);
     for m in ["baseline", "hnn"] {
-        let loss = s["models"][m]["test_loss"]["mean"].as_f64().unwrap();
+        let loss = model(&s, m)["test_loss"]["mean"].as_f64().unwrap();
         assert!(loss.is_finite() && loss > 0.0);
         for p in ["paper", "corrected"] {
             let e = s["energy"][p]["models"][m]["energy_mse"]["mean"]
@@ -124,12 +132,12 @@ fn same_config_and_seed_reproduce_the_numbers_and_never_overwrite() {
     assert_eq!(dirs.len(), 2, "a second run gets its own directory");
     let (a, b) = (summary(&dirs[0]), summary(&dirs[1]));
     assert_eq!(
-        a["models"]["hnn"]["train_loss"],
-        b["models"]["hnn"]["train_loss"]
+        model(&a, "hnn")["train_loss"],
+        model(&b, "hnn")["train_loss"]
     );
     assert_eq!(
-        a["models"]["baseline"]["test_loss"],
-        b["models"]["baseline"]["test_loss"]
+        model(&a, "baseline")["test_loss"],
+        model(&b, "baseline")["test_loss"]
     );
     assert_eq!(
         a["energy"]["paper"]["models"],
@@ -236,7 +244,7 @@ fn two_body_smoke_run_trains_on_minibatches_and_draws_orbits() {
         "orbits get Figure 3, not the phase-space row"
     );
     let s = summary(d);
-    assert_eq!(s["system"], "two-body");
+    assert_eq!(s["task"], "two-body");
     let e = s["energy"]["paper"]["models"]["hnn"]["energy_mse"]["mean"]
         .as_f64()
         .unwrap();
@@ -302,7 +310,7 @@ fn seeds_flag_runs_each_seed_and_the_table_spans_them() {
     seeds.sort();
     assert_eq!(seeds, vec![0, 1, 5]);
     // different seeds give different data and weights
-    let loss = |d: &PathBuf| summary(d)["models"]["hnn"]["test_loss"]["mean"].as_f64();
+    let loss = |d: &PathBuf| model(&summary(d), "hnn")["test_loss"]["mean"].as_f64();
     assert_ne!(loss(&dirs[0]), loss(&dirs[1]));
     let table = std::fs::read_to_string(out.join("table1.md")).unwrap();
     for s in [

@@ -7,59 +7,60 @@ use std::path::Path;
 use criterion::{Criterion, criterion_group, criterion_main};
 use hnn_bench::config;
 use hnn_bench::eval::run_protocol;
-use hnn_bench::train::{TrainData, train};
-use hnn_models::{DynamicsModel, ModelKind};
+use hnn_bench::train::{StateObjective, TrainData, train};
+use hnn_models::DynamicsModel;
 use indicatif::ProgressBar;
 use tch::{Device, nn};
 
 fn bench(c: &mut Criterion) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/spring.toml");
-    let mut cfg = config::load(&path).expect("configs/spring.toml");
-    let system = cfg.system.build().unwrap();
+    let mut exp = config::load(&path).expect("configs/spring.toml");
+    exp.device = Device::Cpu;
     c.bench_function("data: spring dataset", |b| {
-        b.iter(|| hnn_physics::dataset::generate(system.as_ref(), &cfg.data, 0).unwrap())
+        b.iter(|| hnn_bench::task::build(&exp).unwrap())
     });
 
-    let data = hnn_physics::dataset::generate(system.as_ref(), &cfg.data, 0).unwrap();
-    let (x, dx) = data.train_samples();
-    let (xt, dxt) = data.test_samples();
-    let tensors = TrainData::from_arrays(&x, &dx, &xt, &dxt, Device::Cpu);
-    cfg.train.steps = 200;
-    let fit = |kind| {
-        tch::manual_seed(0);
-        let vs = nn::VarStore::new(Device::Cpu);
-        let m = hnn_bench::build_model(kind, &vs, 2, &cfg).unwrap();
+    let task = hnn_bench::task::build(&exp).unwrap();
+    let s = task.samples();
+    let tensors = TrainData::from_arrays(&s.x, &s.dx, &s.x_test, &s.dx_test, Device::Cpu);
+    exp.config.train.steps = 200;
+    let fit = |name: &str| {
+        let mut vs = nn::VarStore::new(Device::Cpu);
+        let m = hnn_bench::build_model(name, &mut vs, 2, &exp, Device::Cpu).unwrap();
+        let objective = StateObjective {
+            model: m.as_ref(),
+            data: &tensors,
+        };
         train(
-            m.as_ref(),
+            &objective,
             &vs,
-            &tensors,
-            &cfg.train,
+            &exp.config.train,
+            0,
             &ProgressBar::hidden(),
             |_| {},
         )
         .unwrap();
-        (kind, vs, m)
+        (vs, m)
     };
     let mut trained = Vec::new();
-    for kind in [ModelKind::Baseline, ModelKind::Hnn] {
-        c.bench_function(&format!("train {}: 200 steps", kind.as_str()), |b| {
-            b.iter(|| fit(kind))
+    for name in ["baseline", "hnn"] {
+        c.bench_function(&format!("train {name}: 200 steps"), |b| {
+            b.iter(|| fit(name))
         });
-        trained.push(fit(kind));
+        trained.push((name, fit(name)));
     }
-    let models: Vec<(ModelKind, &dyn DynamicsModel)> =
-        trained.iter().map(|(k, _, m)| (*k, m.as_ref())).collect();
+    let models: Vec<(&str, &dyn DynamicsModel)> =
+        trained.iter().map(|(n, (_, m))| (*n, m.as_ref())).collect();
+    let truth = task.protocol("paper", &exp.config.eval.paper, 0).unwrap();
     c.bench_function("eval: paper protocol, both models", |b| {
         b.iter(|| {
             run_protocol(
                 "paper",
-                &cfg.eval.paper,
-                system.as_ref(),
+                &exp.config.eval.paper,
+                &truth,
                 &models,
-                0,
                 Device::Cpu,
             )
-            .unwrap()
         })
     });
 }

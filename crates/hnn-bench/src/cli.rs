@@ -111,28 +111,12 @@ pub fn main() -> ExitCode {
         }
     };
     // Validate everything before any work, so a typo in the last config costs nothing.
-    let mut configs = Vec::new();
+    let mut experiments = Vec::new();
     for path in &paths {
-        match config::load(path).and_then(|c| {
-            hnn_models::resolve_device(&c.experiment.device).map_err(|e| {
-                crate::error::BenchError::Config {
-                    path: path.clone(),
-                    key: "experiment.device".into(),
-                    reason: e.to_string(),
-                    line: None,
-                }
-            })?;
-            Ok(c)
-        }) {
-            Ok(c) => match &args.seeds {
-                None => configs.push((path.clone(), c)),
-                Some(seeds) => {
-                    for &seed in &seeds.0 {
-                        let mut c = c.clone();
-                        c.experiment.seed = seed;
-                        configs.push((path.clone(), c));
-                    }
-                }
+        match config::load(path) {
+            Ok(e) => match &args.seeds {
+                None => experiments.push(e),
+                Some(seeds) => experiments.extend(seeds.0.iter().map(|&s| e.with_seed(s))),
             },
             Err(e) => {
                 eprintln!("error: {e}");
@@ -141,25 +125,21 @@ pub fn main() -> ExitCode {
         }
     }
     let mut failed = false;
-    let mut finished: Vec<(PathBuf, serde_json::Value)> = Vec::new();
-    for (path, cfg) in &configs {
+    let mut finished: Vec<crate::summary::RunSummary> = Vec::new();
+    for exp in &experiments {
+        let cfg = &exp.config;
         let root = args
             .output_dir
             .clone()
             .unwrap_or_else(|| cfg.experiment.output_dir.clone());
         if !args.rerun
-            && let Some(dir) = crate::table::find_finished_run(&root, cfg)
+            && let Some(dir) = crate::table::find_finished_run(&root, exp)
         {
-            tracing::info!(run_dir = %dir.display(), "reusing the finished run of {} (same resolved config; --rerun to run again)", path.display());
-            match std::fs::read_to_string(dir.join("summary.json"))
-                .map_err(|e| e.to_string())
-                .and_then(|s| serde_json::from_str(&s).map_err(|e| e.to_string()))
-            {
+            tracing::info!(run_dir = %dir.display(), "reusing the finished run of {} (same resolved config; --rerun to run again)", exp.path.display());
+            match crate::summary::RunSummary::read(&dir.join("summary.json")) {
                 Ok(summary) => {
-                    if let Ok(report) = std::fs::read_to_string(dir.join("report.md")) {
-                        println!("{report}");
-                    }
-                    finished.push((dir, summary));
+                    println!("{}", crate::table::report(&summary));
+                    finished.push(summary);
                     continue;
                 }
                 Err(e) => tracing::warn!(
@@ -178,20 +158,19 @@ pub fn main() -> ExitCode {
                 Ok(())
             })),
         };
-        match crate::run_experiment(cfg, path, &opts) {
+        match crate::run_experiment(exp, &opts) {
             Ok(summary) => {
-                let json = serde_json::to_value(&summary).expect("summary serialises");
-                let report = crate::table::report(&summary.run_dir, &json);
+                let report = crate::table::report(&summary);
                 let report_path = summary.run_dir.join("report.md");
                 if let Err(e) = std::fs::write(&report_path, &report) {
                     eprintln!("error: cannot write {}: {e}", report_path.display());
                     failed = true;
                 }
                 println!("{report}");
-                finished.push((summary.run_dir.clone(), json));
+                finished.push(summary);
             }
             Err(e) => {
-                eprintln!("error: {} failed: {e}", path.display());
+                eprintln!("error: {} failed: {e}", exp.path.display());
                 failed = true;
             }
         }
@@ -201,7 +180,7 @@ pub fn main() -> ExitCode {
         let root = args
             .output_dir
             .clone()
-            .unwrap_or_else(|| configs[0].1.experiment.output_dir.clone());
+            .unwrap_or_else(|| experiments[0].config.experiment.output_dir.clone());
         let path = root.join("table1.md");
         match std::fs::write(&path, crate::table::table1(&finished)) {
             Ok(()) => tracing::info!(path = %path.display(), "table written"),

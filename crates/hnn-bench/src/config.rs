@@ -5,11 +5,14 @@
 //! before any work starts; every error names the file and the key.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use hnn_models::{DeviceChoice, GradientMethod, MlpConfig, ModelKind};
+use hnn_models::{DeviceChoice, GradientMethod, MlpConfig, ModelSpec};
 use hnn_physics::dataset::DataSpec;
-use hnn_physics::{Hamiltonian, MassSpring, NBody, Pendulum};
+use hnn_physics::measured::{self, Differences};
+use hnn_physics::{DampedSpring, MassSpring, NBody, Pendulum, QDampedSpring, System};
 use serde::{Deserialize, Deserializer, Serialize};
+use tch::Device;
 
 use crate::error::{BenchError, Result};
 
@@ -46,6 +49,10 @@ pub struct ExperimentConfig {
     /// libtorch intra-op threads; 0 keeps libtorch's default (one per core).
     #[serde(default)]
     pub threads: usize,
+    /// Key of the published numbers to put beside this run (`reference.toml`); unset: the
+    /// system's name; `""`: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
 }
 
 fn default_output_dir() -> PathBuf {
@@ -55,26 +62,146 @@ fn default_device() -> DeviceChoice {
     DeviceChoice::Auto
 }
 
-/// The physical system, tagged by `kind`. Adding a system: a file in `hnn-physics`
-/// implementing [`Hamiltonian`], a variant here and its arm in [`SystemConfig::build`].
+/// The source of the data, tagged by `kind`: a simulated system, or a measured file. Adding a
+/// simulated system: a file in `hnn-physics` implementing [`System`] (or
+/// [`hnn_physics::Hamiltonian`]), a variant here and its arm in [`SystemConfig::build`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum SystemConfig {
     MassSpring(MassSpring),
     Pendulum(Pendulum),
     NBody(NBody),
+    DampedSpring(DampedSpring),
+    QDampedSpring(QDampedSpring),
+    RealPendulum(MeasuredConfig),
+}
+
+/// A measured pendulum trajectory (`kind = "real-pendulum"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeasuredConfig {
+    /// The data file, relative to the working directory.
+    pub path: PathBuf,
+    /// Its sha256 (hex); checked on every load.
+    pub sha256: String,
+    /// The evaluation energy `k (1 - cos q) + p^2` (the official code's fitted `k = 2.4`).
+    #[serde(default = "default_energy_k")]
+    pub energy_k: f64,
+    /// Finite differences for the targets: `"forward"` (official) or `"central"`.
+    #[serde(default = "default_differences")]
+    pub differences: Differences,
+    /// Fraction of the rows before the test segment (the official `test_split = 0.8`).
+    #[serde(default = "default_train_fraction")]
+    pub train_fraction: f64,
+}
+
+fn default_energy_k() -> f64 {
+    2.4
+}
+fn default_differences() -> Differences {
+    Differences::Forward
+}
+fn default_train_fraction() -> f64 {
+    0.8
+}
+
+/// A measured trajectory, loaded, checksummed and turned into samples.
+#[derive(Debug)]
+pub struct MeasuredSource {
+    pub file: measured::Measured,
+    pub samples: measured::Samples,
+    pub energy_k: f64,
+}
+
+/// Where a run's data come from, built once from the config.
+#[derive(Clone)]
+pub enum Source {
+    Simulated(Arc<dyn System>),
+    Measured(Arc<MeasuredSource>),
+}
+
+impl Source {
+    pub fn dim(&self) -> usize {
+        match self {
+            Source::Simulated(s) => s.dim(),
+            Source::Measured(_) => 2,
+        }
+    }
+    pub fn name(&self) -> &str {
+        match self {
+            Source::Simulated(s) => s.name(),
+            Source::Measured(_) => "real-pendulum",
+        }
+    }
 }
 
 impl SystemConfig {
-    /// Checks the parameters and builds the system.
-    pub fn build(&self) -> hnn_physics::Result<Box<dyn Hamiltonian>> {
-        let system: Box<dyn Hamiltonian> = match self {
-            SystemConfig::MassSpring(s) => Box::new(*s),
-            SystemConfig::Pendulum(s) => Box::new(*s),
-            SystemConfig::NBody(s) => Box::new(s.clone()),
+    /// Checks the parameters and builds the system, or loads and checks the measured file.
+    pub fn build(&self) -> hnn_physics::Result<Source> {
+        let system: Arc<dyn System> = match self {
+            SystemConfig::MassSpring(s) => Arc::new(*s),
+            SystemConfig::Pendulum(s) => Arc::new(*s),
+            SystemConfig::NBody(s) => Arc::new(s.clone()),
+            SystemConfig::DampedSpring(s) => Arc::new(*s),
+            SystemConfig::QDampedSpring(s) => Arc::new(*s),
+            SystemConfig::RealPendulum(m) => {
+                if !(m.energy_k.is_finite() && m.energy_k > 0.0) {
+                    return Err(hnn_physics::PhysicsError::InvalidParameter {
+                        name: "energy_k",
+                        value: m.energy_k.to_string(),
+                        reason: "must be positive and finite",
+                    });
+                }
+                let file = measured::load(&m.path, &m.sha256)?;
+                let samples = measured::samples(&file, m.differences, m.train_fraction)?;
+                return Ok(Source::Measured(Arc::new(MeasuredSource {
+                    file,
+                    samples,
+                    energy_k: m.energy_k,
+                })));
+            }
         };
         system.validate()?;
-        Ok(system)
+        Ok(Source::Simulated(system))
+    }
+}
+
+/// A config validated once: the parsed file, its data source built, its device resolved.
+#[derive(Clone)]
+pub struct Experiment {
+    pub config: Config,
+    /// The file it came from (for messages and `meta.json`).
+    pub path: PathBuf,
+    pub device: Device,
+    pub source: Source,
+}
+
+impl std::fmt::Debug for Experiment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Experiment")
+            .field("path", &self.path)
+            .field("device", &self.device)
+            .field("source", &self.source.name())
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl Experiment {
+    /// The same experiment under another seed.
+    pub fn with_seed(&self, seed: u64) -> Experiment {
+        let mut e = self.clone();
+        e.config.experiment.seed = seed;
+        e
+    }
+
+    /// The key of the published numbers beside this run, if any.
+    pub fn reference_key(&self) -> Option<String> {
+        match &self.config.experiment.reference {
+            Some(k) if k.is_empty() => None,
+            Some(k) => Some(k.clone()),
+            None => Some(self.source.name().to_string()),
+        }
     }
 }
 
@@ -84,8 +211,9 @@ pub struct ModelConfig {
     /// Hidden layer widths of every MLP.
     pub hidden: Vec<i64>,
     pub activation: hnn_models::Activation,
-    /// How the HNN takes `dH/dx`: `"explicit"` (layer-wise backpropagation, faster) or
-    /// `"autograd"` (libtorch autograd with create_graph, as the official code). Same numbers.
+    /// How the HNN (and the dissipative HNN) take `dH/dx`: `"explicit"` (layer-wise
+    /// backpropagation, faster) or `"autograd"` (libtorch autograd with create_graph, as the
+    /// official code). Same numbers.
     pub hnn_gradient: GradientMethod,
 }
 
@@ -107,13 +235,21 @@ impl ModelConfig {
             activation: self.activation,
         }
     }
+
+    /// What every registered model is built from.
+    pub fn spec(&self) -> ModelSpec {
+        ModelSpec {
+            mlp: self.mlp(),
+            gradient: self.hnn_gradient,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
-    /// Which models to train, in order.
-    pub models: Vec<ModelKind>,
+    /// Which models to train, in order, by registered name (`hnn_models::MODELS`).
+    pub models: Vec<String>,
     /// Adam steps.
     pub steps: usize,
     pub learning_rate: f64,
@@ -128,7 +264,7 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
-            models: vec![ModelKind::Baseline, ModelKind::Hnn],
+            models: vec!["baseline".into(), "hnn".into()],
             steps: 2000,
             learning_rate: 1e-3,
             weight_decay: 1e-4,
@@ -158,15 +294,33 @@ pub enum InitialStates {
     System,
 }
 
+/// What the ± of a protocol groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GroupsOver {
+    /// Contiguous groups of trajectories (the spring, pendulum and orbit notebooks).
+    Trajectories,
+    /// Contiguous blocks of time points, pooled over trajectories (the real pendulum's one
+    /// trajectory in 5 blocks of 22).
+    Points,
+}
+
 /// One energy-MSE protocol.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+///
+/// For a measured task, `trajectories` starting states are spread evenly along the test
+/// segment, each rolled out over the next `points` measured times (the states and times are the
+/// measurements; `initial_states`, `box`, `t_span` are not used, and a time stretch is refused).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProtocolConfig {
     pub enabled: bool,
     /// Number of initial states.
     pub trajectories: usize,
-    /// The ± is the standard deviation of the means of this many contiguous groups of
-    /// trajectories, divided by sqrt(groups).
+    /// The ± is the standard deviation of the means of this many contiguous groups, divided by
+    /// sqrt(groups).
     pub groups: usize,
+    /// Whether the groups are of trajectories or of time points.
+    pub groups_over: GroupsOver,
     pub initial_states: InitialStates,
     /// Range of `|coordinate|` for `initial_states = "box"`.
     #[serde(rename = "box")]
@@ -196,6 +350,7 @@ impl ProtocolConfig {
             enabled: true,
             trajectories: 15,
             groups: 5,
+            groups_over: GroupsOver::Trajectories,
             initial_states: InitialStates::Box,
             box_range: [0.2, 1.0],
             t_span: [0.0, 20.0],
@@ -215,6 +370,7 @@ impl ProtocolConfig {
             enabled: true,
             trajectories: 100,
             groups: 5,
+            groups_over: GroupsOver::Trajectories,
             initial_states: InitialStates::Box,
             box_range: [0.2, 1.0],
             t_span: [0.0, 20.0],
@@ -235,6 +391,7 @@ struct PartialProtocol {
     enabled: Option<bool>,
     trajectories: Option<usize>,
     groups: Option<usize>,
+    groups_over: Option<GroupsOver>,
     initial_states: Option<InitialStates>,
     #[serde(rename = "box")]
     box_range: Option<[f64; 2]>,
@@ -253,6 +410,7 @@ impl PartialProtocol {
             enabled: self.enabled.unwrap_or(d.enabled),
             trajectories: self.trajectories.unwrap_or(d.trajectories),
             groups: self.groups.unwrap_or(d.groups),
+            groups_over: self.groups_over.unwrap_or(d.groups_over),
             initial_states: self.initial_states.unwrap_or(d.initial_states),
             box_range: self.box_range.unwrap_or(d.box_range),
             t_span: self.t_span.unwrap_or(d.t_span),
@@ -325,8 +483,8 @@ impl Default for EvalConfig {
     }
 }
 
-/// Reads, parses and validates a config file.
-pub fn load(path: &Path) -> Result<Config> {
+/// Reads, parses and validates a config file into a checked [`Experiment`].
+pub fn load(path: &Path) -> Result<Experiment> {
     let text = std::fs::read_to_string(path).map_err(|source| BenchError::ReadConfig {
         path: path.to_path_buf(),
         source,
@@ -335,7 +493,7 @@ pub fn load(path: &Path) -> Result<Config> {
 }
 
 /// Parses and validates config text; `path` is only used in messages.
-pub fn parse(text: &str, path: &Path) -> Result<Config> {
+pub fn parse(text: &str, path: &Path) -> Result<Experiment> {
     let de = toml::Deserializer::new(text);
     let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
         let key = e.path().to_string();
@@ -351,8 +509,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
             line: inner.span().map(|s| line_of(text, s.start)),
         }
     })?;
-    config.validate(path)?;
-    Ok(config)
+    config.check(path)
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -360,8 +517,9 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 impl Config {
-    /// Range checks of every value; the error names the key.
-    pub fn validate(&self, path: &Path) -> Result<()> {
+    /// Range checks of every value, the data source built (a measured file read and
+    /// checksummed) and the device resolved, once; every error names the key.
+    pub fn check(self, path: &Path) -> Result<Experiment> {
         let bad = |key: &str, reason: String| BenchError::Config {
             path: path.to_path_buf(),
             key: key.to_string(),
@@ -384,14 +542,46 @@ impl Config {
                 format!("{} is not a plausible thread count", e.threads),
             ));
         }
-        let dim = self
+        if let Some(k) = &e.reference
+            && !k.is_empty()
+            && crate::reference::get(k).is_none()
+        {
+            return Err(bad(
+                "experiment.reference",
+                format!(
+                    "{k:?} is not in reference.toml (known: {}; \"\" for none)",
+                    crate::reference::all()
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        let device = hnn_models::resolve_device(&e.device)
+            .map_err(|err| bad("experiment.device", err.to_string()))?;
+        let source = self
             .system
             .build()
-            .map_err(|err| physics_key("system", err, path))?
-            .dim();
-        self.data
-            .validate()
-            .map_err(|err| physics_key("data", err, path))?;
+            .map_err(|err| physics_key("system", err, path))?;
+        let dim = source.dim();
+        let measured = match &source {
+            Source::Measured(m) => Some(m.clone()),
+            Source::Simulated(_) => None,
+        };
+        if measured.is_some() {
+            if self.data != DataSpec::default() {
+                return Err(bad(
+                    "data",
+                    "a measured task takes its samples from system.path; remove the [data] section"
+                        .into(),
+                ));
+            }
+        } else {
+            self.data
+                .validate()
+                .map_err(|err| physics_key("data", err, path))?;
+        }
         self.model
             .mlp()
             .validate()
@@ -401,8 +591,18 @@ impl Config {
         if t.models.is_empty() {
             return Err(bad(
                 "train.models",
-                "list at least one of \"baseline\", \"hnn\"".into(),
+                format!(
+                    "list at least one of {}",
+                    hnn_models::MODELS
+                        .iter()
+                        .map(|m| format!("\"{}\"", m.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             ));
+        }
+        for m in &t.models {
+            hnn_models::check_model(m, dim).map_err(|err| bad("train.models", err.to_string()))?;
         }
         if t.models
             .iter()
@@ -429,7 +629,10 @@ impl Config {
         if t.log_every == 0 {
             return Err(bad("train.log_every", "must be at least 1".into()));
         }
-        let n_train = (self.data.trajectories - self.data.test_trajectories()) * self.data.points;
+        let n_train = match &measured {
+            Some(m) => m.samples.train.len(),
+            None => self.data.train_samples(),
+        };
         if t.batch_size > n_train {
             return Err(bad(
                 "train.batch_size",
@@ -448,14 +651,44 @@ impl Config {
             if p.trajectories == 0 {
                 return Err(bad(&key("trajectories"), "must be at least 1".into()));
             }
-            if p.groups == 0 || p.trajectories % p.groups != 0 {
+            let (grouped, what) = match p.groups_over {
+                GroupsOver::Trajectories => (p.trajectories, "trajectories"),
+                GroupsOver::Points => (p.points, "points"),
+            };
+            if p.groups == 0 || grouped % p.groups != 0 {
                 return Err(bad(
                     &key("groups"),
-                    format!(
-                        "{} must be >= 1 and divide trajectories = {}",
-                        p.groups, p.trajectories
-                    ),
+                    format!("{} must be >= 1 and divide {what} = {grouped}", p.groups),
                 ));
+            }
+            if let Some(m) = &measured {
+                let n_test = m.samples.test.len();
+                if p.time_stretch != 1.0 || p.compound_stretch {
+                    return Err(bad(
+                        &key("time_stretch"),
+                        "a measured task has truth only at the measured times: use time_stretch = 1 and compound_stretch = false".into(),
+                    ));
+                }
+                if p.points > n_test {
+                    return Err(bad(
+                        &key("points"),
+                        format!(
+                            "{} is longer than the test segment ({n_test} points)",
+                            p.points
+                        ),
+                    ));
+                }
+                if p.points >= 2 && p.trajectories > n_test - p.points + 1 {
+                    return Err(bad(
+                        &key("trajectories"),
+                        format!(
+                            "{} starting states of {} points each do not fit in the test segment ({n_test} points: at most {})",
+                            p.trajectories,
+                            p.points,
+                            n_test - p.points + 1
+                        ),
+                    ));
+                }
             }
             let [lo, hi] = p.box_range;
             if !(lo.is_finite() && hi.is_finite() && 0.0 <= lo && lo <= hi) {
@@ -497,6 +730,12 @@ impl Config {
             }
         }
         let f = &self.eval.figure;
+        if measured.is_some() && !f.x0.is_empty() {
+            return Err(bad(
+                "eval.figure.x0",
+                "a measured task's figure is its test segment from the first test state; set x0 = []".into(),
+            ));
+        }
         if !f.x0.is_empty() && (f.x0.len() != dim || f.x0.iter().any(|v| !v.is_finite())) {
             return Err(bad(
                 "eval.figure.x0",
@@ -531,7 +770,12 @@ impl Config {
                 format!("{} must be positive and finite", f.atol),
             ));
         }
-        Ok(())
+        Ok(Experiment {
+            config: self,
+            path: path.to_path_buf(),
+            device,
+            source,
+        })
     }
 
     /// The config as TOML, every default filled in (written first into each run directory).
@@ -567,6 +811,10 @@ mod tests {
 
     const MINIMAL: &str = "[experiment]\nname = \"spring\"\n[system]\nkind = \"mass-spring\"\n";
 
+    fn ok(text: &str) -> Config {
+        parse(text, Path::new("x.toml")).unwrap().config
+    }
+
     fn err(text: &str) -> String {
         parse(text, Path::new("configs/x.toml"))
             .unwrap_err()
@@ -575,23 +823,21 @@ mod tests {
 
     #[test]
     fn minimal_config_gets_the_paper_defaults() {
-        let c = parse(MINIMAL, Path::new("x.toml")).unwrap();
+        let c = ok(MINIMAL);
         assert_eq!(c.data, DataSpec::default());
         assert_eq!(c.train, TrainConfig::default());
         assert_eq!(c.eval.paper, ProtocolConfig::paper());
         assert_eq!(c.eval.corrected, ProtocolConfig::corrected());
         assert_eq!(c.system, SystemConfig::MassSpring(MassSpring::default()));
         // the resolved config parses back to itself
-        assert_eq!(parse(&c.to_toml(), Path::new("x.toml")).unwrap(), c);
+        assert_eq!(ok(&c.to_toml()), c);
     }
 
     #[test]
     fn partial_protocol_sections_keep_their_own_preset() {
-        let c = parse(
-            &format!("{MINIMAL}[eval.corrected]\ntrajectories = 50\n[eval.paper]\npoints = 10\n"),
-            Path::new("x"),
-        )
-        .unwrap();
+        let c = ok(&format!(
+            "{MINIMAL}[eval.corrected]\ntrajectories = 50\n[eval.paper]\npoints = 10\n"
+        ));
         assert_eq!(c.eval.corrected.trajectories, 50);
         assert_eq!(c.eval.corrected.energy, EnergyKind::True);
         assert_eq!(c.eval.paper.points, 10);
@@ -649,11 +895,7 @@ mod tests {
 
     #[test]
     fn the_pendulum_is_a_system_kind() {
-        let c = parse(
-            "[experiment]\nname = \"p\"\n[system]\nkind = \"pendulum\"\ng = 9.8\n",
-            Path::new("x"),
-        )
-        .unwrap();
+        let c = ok("[experiment]\nname = \"p\"\n[system]\nkind = \"pendulum\"\ng = 9.8\n");
         assert_eq!(
             c.system,
             SystemConfig::Pendulum(Pendulum {
@@ -668,7 +910,7 @@ mod tests {
     #[test]
     fn n_body_systems_are_checked_before_any_work() {
         let base = "[experiment]\nname = \"o\"\n[system]\nkind = \"n-body\"\n";
-        let c = parse(&format!("{base}[eval.figure]\nx0 = []\n"), Path::new("x")).unwrap();
+        let c = ok(&format!("{base}[eval.figure]\nx0 = []\n"));
         assert_eq!(c.system, SystemConfig::NBody(NBody::default()));
         for (extra, key) in [
             ("bodies = 1\n", "system.bodies"),

@@ -1,28 +1,46 @@
-//! Rollouts and energy MSE.
+//! Rollouts of trained models against ground truth given as data, and the energy MSE.
 //!
 //! A trained model becomes an [`hnn_ode::VectorField`] through [`ModelField`], whose batched
 //! evaluation sends all running trajectories through the network at once; the RK45 solver
-//! (scipy's algorithm) integrates truth and models alike.
+//! (scipy's algorithm) integrates it from each truth trajectory's start. Nothing here knows
+//! where the truth came from.
 
 use std::collections::BTreeMap;
 
-use hnn_models::{DynamicsModel, ModelKind};
+use hnn_models::DynamicsModel;
 use hnn_ode::{IvpProblem, Rk45, Solution, VectorField};
-use hnn_physics::dataset::linspace;
-use hnn_physics::rng::{Purpose, stream};
-use hnn_physics::{Hamiltonian, HamiltonianField};
 use ndarray::Array3;
-use rand::Rng;
-use serde::Serialize;
-use tch::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+use tch::Device;
 
-use crate::config::{EnergyKind, InitialStates, ProtocolConfig};
-use crate::error::{BenchError, Result};
+use crate::config::{FigureConfig, GroupsOver, ProtocolConfig};
+use crate::task::{PartsFn, Truth};
+use crate::train::{tensor_f32, tensor_f64};
+
+/// Which field of a model to integrate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldPart {
+    /// The model's whole field.
+    Full,
+    /// Only the conservative part `J dH/dx` (the dissipative HNN with `D` switched off).
+    Conservative,
+}
 
 /// A trained model as a vector field (`f64` states in, `f32` network, `f64` out).
 pub struct ModelField<'a> {
     pub model: &'a dyn DynamicsModel,
     pub device: Device,
+    pub part: FieldPart,
+}
+
+impl<'a> ModelField<'a> {
+    pub fn new(model: &'a dyn DynamicsModel, device: Device) -> Self {
+        Self {
+            model,
+            device,
+            part: FieldPart::Full,
+        }
+    }
 }
 
 impl VectorField for ModelField<'_> {
@@ -32,43 +50,36 @@ impl VectorField for ModelField<'_> {
     fn eval(&self, t: f64, y: &[f64], dydt: &mut [f64]) {
         self.eval_batch(&[t], y, dydt)
     }
-    fn eval_batch(&self, ts: &[f64], ys: &[f64], dydts: &mut [f64]) {
-        let d = self.dim() as i64;
-        let x: Vec<f32> = ys.iter().map(|&v| v as f32).collect();
-        let x = Tensor::from_slice(&x)
-            .view([ts.len() as i64, d])
-            .to_device(self.device);
-        let dx = self
-            .model
-            .time_derivative(&x, false)
-            .to_device(Device::Cpu)
-            .view([-1]);
-        let dx = Vec::<f32>::try_from(&dx).expect("f32 field output");
-        for (o, v) in dydts.iter_mut().zip(dx) {
-            *o = v as f64;
+    fn eval_batch(&self, _ts: &[f64], ys: &[f64], dydts: &mut [f64]) {
+        let x = tensor_f32(ys, self.dim(), self.device);
+        let dx = match self.part {
+            FieldPart::Full => self.model.time_derivative(&x, false),
+            FieldPart::Conservative => {
+                self.model
+                    .field_parts(&x)
+                    .expect("only models with field parts get a conservative rollout")
+                    .conservative
+            }
+        };
+        for (o, v) in dydts.iter_mut().zip(tensor_f64(&dx)) {
+            *o = v;
         }
-    }
-}
-
-/// The energy a protocol compares.
-pub fn energy(kind: EnergyKind, system: &dyn Hamiltonian, x: &[f64]) -> f64 {
-    match kind {
-        EnergyKind::True => system.energy(x),
-        EnergyKind::Quadratic => x.iter().map(|v| v * v).sum(),
     }
 }
 
 /// Mean and standard error over contiguous groups (the notebooks' "bootstrap_conf":
 /// population std of the group means / sqrt(groups)).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct GroupStats {
+    #[serde(deserialize_with = "crate::summary::f64_or_nan")]
     pub mean: f64,
+    #[serde(deserialize_with = "crate::summary::f64_or_nan")]
     pub se: f64,
 }
 
 pub fn group_stats(values: &[f64], groups: usize) -> GroupStats {
     let mean = values.iter().sum::<f64>() / values.len() as f64;
-    let size = values.len() / groups;
+    let size = values.len() / groups.max(1);
     if groups < 2 || size == 0 {
         return GroupStats { mean, se: f64::NAN };
     }
@@ -85,26 +96,37 @@ pub fn group_stats(values: &[f64], groups: usize) -> GroupStats {
     }
 }
 
+/// A trajectory the solver could not finish.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    pub trajectory: usize,
+    pub reason: String,
+}
+
 /// Energy MSE of one model under one protocol.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelEnergy {
-    /// Mean over trajectories (and points) of `(E_true - E_model)^2`, with its group ±.
-    pub energy_mse: GroupStats,
+    /// Mean over trajectories and points of `(E_true - E_model)^2`, with its group ± (`None`
+    /// when the task has no energy).
+    pub energy_mse: Option<GroupStats>,
+    /// Energy MSE of each finished trajectory.
+    #[serde(deserialize_with = "crate::summary::vec_f64_or_nan")]
     pub per_trajectory: Vec<f64>,
     /// Mean squared distance between true and model states, over all points and trajectories.
+    #[serde(deserialize_with = "crate::summary::f64_or_nan")]
     pub coordinate_mse: f64,
-    /// Trajectories the solver could not finish, with the reason; they are left out of the
-    /// statistics above (and are NaN in the rollouts).
-    pub failed: Vec<(usize, String)>,
+    /// Trajectories the solver could not finish; they are left out of the statistics above
+    /// (and are NaN in the rollouts).
+    pub failed: Vec<Failure>,
     pub field_evaluations: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProtocolOutcome {
     pub settings: ProtocolConfig,
     /// End time of each trajectory's model integration.
     pub model_horizons: Vec<f64>,
-    pub models: BTreeMap<&'static str, ModelEnergy>,
+    pub models: BTreeMap<String, ModelEnergy>,
     pub seconds: f64,
 }
 
@@ -116,39 +138,14 @@ pub struct ProtocolRollouts {
     pub t_truth: ndarray::Array2<f64>,
     pub t_model: ndarray::Array2<f64>,
     pub truth: Array3<f64>,
-    pub models: Vec<(ModelKind, Array3<f64>)>,
+    pub models: Vec<(String, Array3<f64>)>,
 }
 
-/// Draws the protocol's initial states (stream `Evaluation`, index `i`).
-pub fn initial_states(p: &ProtocolConfig, system: &dyn Hamiltonian, seed: u64) -> Vec<Vec<f64>> {
-    (0..p.trajectories)
-        .map(|i| {
-            let mut rng = stream(seed, Purpose::Evaluation, i as u64);
-            match p.initial_states {
-                InitialStates::System => system.sample_initial_state(&mut rng),
-                InitialStates::Box => {
-                    let [lo, hi] = p.box_range;
-                    (0..system.dim())
-                        .map(|_| {
-                            let mag = lo + (hi - lo) * rng.random::<f64>();
-                            if rng.random::<bool>() { mag } else { -mag }
-                        })
-                        .collect()
-                }
-            }
-        })
-        .collect()
-}
-
-fn to_array(
-    sols: &[std::result::Result<Solution, hnn_ode::OdeError>],
-    points: usize,
-    dim: usize,
-) -> Array3<f64> {
-    let mut a = Array3::from_elem((sols.len(), points, dim), f64::NAN);
-    for (i, s) in sols.iter().enumerate() {
-        if let Ok(s) = s {
-            for (k, chunk) in s.y.chunks(dim).enumerate() {
+fn to_array(rows: &[Option<&[f64]>], points: usize, dim: usize) -> Array3<f64> {
+    let mut a = Array3::from_elem((rows.len(), points, dim), f64::NAN);
+    for (i, r) in rows.iter().enumerate() {
+        if let Some(y) = r {
+            for (k, chunk) in y.chunks(dim).enumerate().take(points) {
                 for (c, &v) in chunk.iter().enumerate() {
                     a[[i, k, c]] = v;
                 }
@@ -158,83 +155,55 @@ fn to_array(
     a
 }
 
+/// Integrates `field` from every truth trajectory's start over its model times.
+pub fn rollouts(
+    field: &dyn VectorField,
+    truth: &Truth,
+    rtol: f64,
+    atol: f64,
+) -> Vec<hnn_ode::Result<Solution>> {
+    let solver = Rk45 {
+        rtol,
+        atol,
+        ..Rk45::default()
+    };
+    let problems: Vec<IvpProblem<'_>> = truth
+        .trajectories
+        .iter()
+        .map(|tr| IvpProblem {
+            t_span: (tr.t_model[0], tr.t_model[tr.t_model.len() - 1]),
+            y0: &tr.x0,
+            t_eval: &tr.t_model,
+        })
+        .collect();
+    solver.solve_batch(&field, &problems)
+}
+
 /// Runs one energy-MSE protocol for every model.
 pub fn run_protocol(
     name: &str,
     p: &ProtocolConfig,
-    system: &dyn Hamiltonian,
-    models: &[(ModelKind, &dyn DynamicsModel)],
-    seed: u64,
+    truth: &Truth,
+    models: &[(&str, &dyn DynamicsModel)],
     device: Device,
-) -> Result<(ProtocolOutcome, ProtocolRollouts)> {
+) -> (ProtocolOutcome, ProtocolRollouts) {
     let start = std::time::Instant::now();
-    let dim = system.dim();
-    let x0s = initial_states(p, system, seed);
-    let base = linspace(p.t_span[0], p.t_span[1], p.points);
-    let n = p.trajectories;
-    let (mut t_truth, mut t_model) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for i in 0..n {
-        let s_truth = if p.compound_stretch {
-            p.time_stretch.powi(i as i32)
-        } else {
-            1.0
-        };
-        let s_model = s_truth * p.time_stretch;
-        t_truth.push(base.iter().map(|t| t * s_truth).collect::<Vec<f64>>());
-        t_model.push(base.iter().map(|t| t * s_model).collect::<Vec<f64>>());
-    }
-    let solver = Rk45 {
-        rtol: p.rtol,
-        atol: p.atol,
-        ..Rk45::default()
-    };
-    let problems = |times: &'_ [Vec<f64>]| -> Vec<(f64, f64)> {
-        times.iter().map(|t| (t[0], t[t.len() - 1])).collect()
-    };
-    let spans_truth = problems(&t_truth);
-    let truth_problems: Vec<IvpProblem<'_>> = (0..n)
-        .map(|i| IvpProblem {
-            t_span: spans_truth[i],
-            y0: &x0s[i],
-            t_eval: &t_truth[i],
-        })
-        .collect();
-    let truth_sols = solver.solve_batch(&HamiltonianField(system), &truth_problems);
-    for (i, s) in truth_sols.iter().enumerate() {
-        if let Err(e) = s {
-            return Err(BenchError::Truth {
-                protocol: name.to_string(),
-                trajectory: i,
-                source: e.clone(),
-            });
-        }
-    }
-    let truth = to_array(&truth_sols, p.points, dim);
-    let truth_energy: Vec<Vec<f64>> = truth_sols
-        .iter()
-        .map(|s| {
-            s.as_ref()
-                .expect("checked")
-                .y
-                .chunks(dim)
-                .map(|x| energy(p.energy, system, x))
-                .collect()
-        })
-        .collect();
-
-    let spans_model = problems(&t_model);
-    let model_problems: Vec<IvpProblem<'_>> = (0..n)
-        .map(|i| IvpProblem {
-            t_span: spans_model[i],
-            y0: &x0s[i],
-            t_eval: &t_model[i],
-        })
-        .collect();
+    let dim = truth.dim;
+    let n = truth.trajectories.len();
+    let points = truth.trajectories.first().map_or(0, |t| t.t.len());
+    let truth_energy: Option<Vec<Vec<f64>>> = truth.energy.as_ref().map(|e| {
+        truth
+            .trajectories
+            .iter()
+            .map(|tr| tr.states.chunks(dim).map(|x| e(x)).collect())
+            .collect()
+    });
     let mut outcomes = BTreeMap::new();
-    let mut rollouts = Vec::new();
-    for &(kind, model) in models {
-        let sols = solver.solve_batch(&ModelField { model, device }, &model_problems);
+    let mut model_rollouts = Vec::new();
+    for &(model_name, model) in models {
+        let sols = rollouts(&ModelField::new(model, device), truth, p.rtol, p.atol);
         let mut per_traj = Vec::new();
+        let mut per_point_sum = vec![0.0; points];
         let mut failed = Vec::new();
         let (mut coord_sum, mut coord_n) = (0.0, 0usize);
         let mut fev = 0;
@@ -242,19 +211,23 @@ pub fn run_protocol(
             match s {
                 Ok(sol) => {
                     fev += sol.stats.n_fev;
-                    let truth_i = &truth_sols[i].as_ref().expect("checked").y;
-                    let e: f64 = sol
-                        .y
-                        .chunks(dim)
-                        .zip(&truth_energy[i])
-                        .map(|(x, et)| (et - energy(p.energy, system, x)).powi(2))
-                        .sum::<f64>()
-                        / p.points as f64;
-                    per_traj.push(e);
+                    let tr = &truth.trajectories[i];
+                    if let (Some(e), Some(te)) = (&truth.energy, &truth_energy) {
+                        let sq: Vec<f64> = sol
+                            .y
+                            .chunks(dim)
+                            .zip(&te[i])
+                            .map(|(x, et)| (et - e(x)).powi(2))
+                            .collect();
+                        for (acc, v) in per_point_sum.iter_mut().zip(&sq) {
+                            *acc += v;
+                        }
+                        per_traj.push(sq.iter().sum::<f64>() / sq.len() as f64);
+                    }
                     coord_sum += sol
                         .y
                         .iter()
-                        .zip(truth_i)
+                        .zip(&tr.states)
                         .map(|(a, b)| (a - b).powi(2))
                         .sum::<f64>();
                     coord_n += sol.y.len();
@@ -262,110 +235,216 @@ pub fn run_protocol(
                 Err(err) => {
                     tracing::warn!(
                         protocol = name,
-                        model = kind.as_str(),
+                        model = model_name,
                         trajectory = i,
                         "integration failed: {err}"
                     );
-                    failed.push((i, err.to_string()));
+                    failed.push(Failure {
+                        trajectory: i,
+                        reason: err.to_string(),
+                    });
                 }
             }
         }
-        let energy_mse = if per_traj.is_empty() {
-            GroupStats {
-                mean: f64::NAN,
-                se: f64::NAN,
+        let finished = n - failed.len();
+        let energy_mse = (truth.energy.is_some() && finished > 0).then(|| {
+            if !failed.is_empty() {
+                // groups are no longer aligned with the protocol's; the plain mean and no ±
+                GroupStats {
+                    mean: per_traj.iter().sum::<f64>() / per_traj.len() as f64,
+                    se: f64::NAN,
+                }
+            } else {
+                match p.groups_over {
+                    GroupsOver::Trajectories => group_stats(&per_traj, p.groups),
+                    GroupsOver::Points => {
+                        let per_point: Vec<f64> =
+                            per_point_sum.iter().map(|s| s / finished as f64).collect();
+                        group_stats(&per_point, p.groups)
+                    }
+                }
             }
-        } else if failed.is_empty() {
-            group_stats(&per_traj, p.groups)
-        } else {
-            // groups are no longer aligned with the protocol's; report the plain mean and no ±
-            GroupStats {
-                mean: per_traj.iter().sum::<f64>() / per_traj.len() as f64,
-                se: f64::NAN,
-            }
-        };
+        });
         outcomes.insert(
-            kind.as_str(),
+            model_name.to_string(),
             ModelEnergy {
                 energy_mse,
                 per_trajectory: per_traj,
-                coordinate_mse: coord_sum / coord_n.max(1) as f64,
+                coordinate_mse: if coord_n > 0 {
+                    coord_sum / coord_n as f64
+                } else {
+                    f64::NAN
+                },
                 failed,
                 field_evaluations: fev,
             },
         );
-        rollouts.push((kind, to_array(&sols, p.points, dim)));
+        let rows: Vec<Option<&[f64]>> = sols
+            .iter()
+            .map(|s| s.as_ref().ok().map(|s| s.y.as_slice()))
+            .collect();
+        model_rollouts.push((model_name.to_string(), to_array(&rows, points, dim)));
     }
-    let to2 = |v: &[Vec<f64>]| {
-        ndarray::Array2::from_shape_vec((n, p.points), v.concat()).expect("times shape")
+    let times = |f: &dyn Fn(&crate::task::TruthTrajectory) -> &Vec<f64>| {
+        let flat: Vec<f64> = truth
+            .trajectories
+            .iter()
+            .flat_map(|t| f(t).clone())
+            .collect();
+        ndarray::Array2::from_shape_vec((n, points), flat).expect("times shape")
     };
-    Ok((
+    let truth_rows: Vec<Option<&[f64]>> = truth
+        .trajectories
+        .iter()
+        .map(|t| Some(t.states.as_slice()))
+        .collect();
+    (
         ProtocolOutcome {
             settings: p.clone(),
-            model_horizons: spans_model.iter().map(|s| s.1).collect(),
+            model_horizons: truth
+                .trajectories
+                .iter()
+                .map(|t| t.t_model[t.t_model.len() - 1])
+                .collect(),
             models: outcomes,
             seconds: start.elapsed().as_secs_f64(),
         },
         ProtocolRollouts {
-            t_truth: to2(&t_truth),
-            t_model: to2(&t_model),
-            truth,
-            models: rollouts,
+            t_truth: times(&|t| &t.t),
+            t_model: times(&|t| &t.t_model),
+            truth: to_array(&truth_rows, points, dim),
+            models: model_rollouts,
         },
-    ))
+    )
 }
 
-/// One trajectory of truth and every model from `x0`, for the figure.
+/// One path of the example figure: the truth, a model, or a model's conservative part.
+#[derive(Debug, Clone)]
+pub struct FigurePath {
+    /// `"truth"`, a model name, or `"<model>-conservative"`.
+    pub name: String,
+    pub label: String,
+    pub color: [u8; 3],
+    /// `[t.len(), dim]`; empty if the rollout failed.
+    pub states: Vec<f64>,
+    pub error: Option<String>,
+    /// The true energy along the path.
+    pub energy: Option<Vec<f64>>,
+    /// Kinetic and potential energy along the path.
+    pub energy_parts: Option<Vec<[f64; 2]>>,
+    /// The model's learned energy `H_theta` along its own path.
+    pub learned_energy: Option<Vec<f64>>,
+}
+
+/// The example trajectory of truth and every model, with everything the plots show.
 pub struct FigureRollout {
     pub t: Vec<f64>,
-    pub truth: Vec<f64>,
-    pub models: Vec<(ModelKind, std::result::Result<Vec<f64>, String>)>,
+    pub dim: usize,
+    pub paths: Vec<FigurePath>,
 }
 
+/// Rolls every model out along the figure's truth; adds the conservative-only rollout of
+/// models that split their field.
 pub fn figure_rollout(
-    cfg: &crate::config::FigureConfig,
-    system: &dyn Hamiltonian,
-    models: &[(ModelKind, &dyn DynamicsModel)],
-    seed: u64,
+    f: &FigureConfig,
+    truth: &Truth,
+    parts: Option<&PartsFn>,
+    models: &[(&str, &dyn DynamicsModel)],
     device: Device,
-) -> Result<FigureRollout> {
-    let t = linspace(cfg.t_span[0], cfg.t_span[1], cfg.points);
-    let solver = Rk45 {
-        rtol: cfg.rtol,
-        atol: cfg.atol,
-        ..Rk45::default()
+) -> FigureRollout {
+    let tr = &truth.trajectories[0];
+    let dim = truth.dim;
+    let describe = |name: String, label: String, color, states: Vec<f64>, error| {
+        let energy = truth
+            .energy
+            .as_ref()
+            .map(|e| states.chunks(dim).map(|x| e(x)).collect());
+        let energy_parts = parts.map(|pf| states.chunks(dim).map(|x| pf(x)).collect());
+        FigurePath {
+            name,
+            label,
+            color,
+            states,
+            error,
+            energy,
+            energy_parts,
+            learned_energy: None,
+        }
     };
-    let span = (cfg.t_span[0], cfg.t_span[1]);
-    let x0 = if cfg.x0.is_empty() {
-        // a stream index past any protocol's states
-        system.sample_initial_state(&mut stream(seed, Purpose::Evaluation, u64::MAX))
-    } else {
-        cfg.x0.clone()
+    let mut paths = vec![describe(
+        "truth".into(),
+        "Ground truth".into(),
+        [0, 0, 0],
+        tr.states.clone(),
+        None,
+    )];
+    let one = Truth {
+        dim,
+        trajectories: vec![tr.clone()],
+        energy: None,
     };
-    let truth = solver
-        .solve(&HamiltonianField(system), span, &x0, &t)
-        .map_err(|source| BenchError::Truth {
-            protocol: "figure".into(),
-            trajectory: 0,
-            source,
-        })?
-        .y;
-    let models = models
-        .iter()
-        .map(|&(kind, model)| {
-            let r = solver
-                .solve(&ModelField { model, device }, span, &x0, &t)
-                .map(|s| s.y)
-                .map_err(|e| e.to_string());
-            (kind, r)
-        })
-        .collect();
-    Ok(FigureRollout { t, truth, models })
+    for &(name, model) in models {
+        let info = hnn_models::model_info(name);
+        let label = info.map_or(name.to_string(), |i| i.label.to_string());
+        let color = info.map_or([120, 120, 120], |i| i.color);
+        let probe = tensor_f32(&tr.x0, dim, device);
+        let mut variants = vec![(FieldPart::Full, name.to_string(), label.clone(), color)];
+        if model.field_parts(&probe).is_some() {
+            variants.push((
+                FieldPart::Conservative,
+                format!("{name}-conservative"),
+                format!("{label}, D off"),
+                [color[0] / 2 + 120, color[1] / 2 + 120, color[2] / 2 + 120],
+            ));
+        }
+        for (part, pname, plabel, pcolor) in variants {
+            let field = ModelField {
+                model,
+                device,
+                part,
+            };
+            let r = rollouts(&field, &one, f.rtol, f.atol).remove(0);
+            let (states, error) = match r {
+                Ok(s) => (s.y, None),
+                Err(e) => (Vec::new(), Some(e.to_string())),
+            };
+            let mut path = describe(pname, plabel, pcolor, states, error);
+            if part == FieldPart::Full && !path.states.is_empty() {
+                path.learned_energy = model
+                    .energy(&tensor_f32(&path.states, dim, device))
+                    .map(|h| tensor_f64(&h));
+            }
+            paths.push(path);
+        }
+    }
+    FigureRollout {
+        t: tr.t.clone(),
+        dim,
+        paths,
+    }
+}
+
+/// Mean `|dD/dx|` over mean `|J dH/dx|` on `x` (the size of a dissipative model's friction).
+pub fn dissipative_ratio(model: &dyn DynamicsModel, x: &tch::Tensor) -> Option<f64> {
+    let parts = model.field_parts(x)?;
+    let num = parts
+        .dissipative
+        .abs()
+        .mean(tch::Kind::Double)
+        .double_value(&[]);
+    let den = parts
+        .conservative
+        .abs()
+        .mean(tch::Kind::Double)
+        .double_value(&[]);
+    Some(num / den)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::task::TruthTrajectory;
+    use std::sync::Arc;
 
     #[test]
     fn group_stats_match_numpy() {
@@ -377,23 +456,54 @@ mod tests {
         assert!((s.se - 18f64.sqrt() / 5f64.sqrt()).abs() < 1e-12);
     }
 
-    #[test]
-    fn box_states_have_the_configured_magnitudes() {
-        let sys = hnn_physics::MassSpring::default();
-        let p = ProtocolConfig::paper();
-        let xs = initial_states(&p, &sys, 0);
-        assert_eq!(xs.len(), 15);
-        let mut signs = 0;
-        for x in &xs {
-            for &v in x {
-                assert!((0.2..=1.0).contains(&v.abs()));
-                signs += (v > 0.0) as usize;
-            }
+    /// A "model" whose field is zero: its rollout stays at x0.
+    struct Still;
+    impl DynamicsModel for Still {
+        fn name(&self) -> &'static str {
+            "still"
         }
-        assert!(
-            signs > 5 && signs < 25,
-            "both signs appear: {signs} positive of 30"
-        );
-        assert_eq!(xs, initial_states(&p, &sys, 0));
+        fn dim(&self) -> i64 {
+            2
+        }
+        fn time_derivative(&self, x: &tch::Tensor, _train: bool) -> tch::Tensor {
+            x.zeros_like()
+        }
+    }
+
+    #[test]
+    fn energy_mse_by_hand_grouped_over_points_or_trajectories() {
+        // one truth trajectory of 4 points from (1, 0): energies q^2 + p^2 = 1, 4, 9, 16;
+        // the still model stays at energy 1: squared errors 0, 9, 64, 225
+        let tr = TruthTrajectory {
+            t: vec![0.0, 1.0, 2.0, 3.0],
+            states: vec![1.0, 0.0, 2.0, 0.0, 3.0, 0.0, 0.0, 4.0],
+            x0: vec![1.0, 0.0],
+            t_model: vec![0.0, 1.0, 2.0, 3.0],
+        };
+        let truth = Truth {
+            dim: 2,
+            trajectories: vec![tr],
+            energy: Some(Arc::new(|x: &[f64]| x[0] * x[0] + x[1] * x[1])),
+        };
+        let mut p = ProtocolConfig::corrected();
+        p.groups = 2;
+        p.groups_over = GroupsOver::Points;
+        let (o, r) = run_protocol("t", &p, &truth, &[("still", &Still)], Device::Cpu);
+        let e = &o.models["still"];
+        let mse = e.energy_mse.unwrap();
+        assert_eq!(mse.mean, 298.0 / 4.0);
+        // block means 4.5 and 144.5: population std 70 / sqrt(2)
+        assert!((mse.se - 70.0 / 2f64.sqrt()).abs() < 1e-9, "{}", mse.se);
+        // coordinate MSE: (0 + 1 + 4 + (1 + 16)) / 8
+        assert!((e.coordinate_mse - 22.0 / 8.0).abs() < 1e-12);
+        assert_eq!(r.truth[[0, 3, 1]], 4.0);
+        assert_eq!(r.models[0].1[[0, 3, 0]], 1.0);
+        // without an energy: no energy MSE, coordinates still scored
+        let none = Truth {
+            energy: None,
+            ..truth
+        };
+        let (o, _) = run_protocol("t", &p, &none, &[("still", &Still)], Device::Cpu);
+        assert!(o.models["still"].energy_mse.is_none());
     }
 }

@@ -1,17 +1,17 @@
-//! Reusing finished runs, and the markdown that puts runs beside the paper's numbers: one run's
-//! `report.md` and the several-run `table1.md`, both read from `summary.json`.
+//! Reusing finished runs, and the markdown that puts runs beside the published numbers: one
+//! run's `report.md` and the several-run `table1.md`, both from typed [`RunSummary`]s.
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use crate::config::Experiment;
+use crate::reference::{ModelReference, Reference};
+use crate::summary::RunSummary;
 
-use crate::config::Config;
-
-/// The newest finished run (`meta.json` status `ok`, a `summary.json`) of this experiment under
-/// `root` whose resolved `config.toml` equals this config's, if any.
-pub fn find_finished_run(root: &Path, cfg: &Config) -> Option<PathBuf> {
-    let want = cfg.to_toml();
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join(&cfg.experiment.name))
+/// The newest finished run (`meta.json` status `ok`, a readable `summary.json`) of this
+/// experiment under `root` whose resolved `config.toml` equals this config's, if any.
+pub fn find_finished_run(root: &Path, exp: &Experiment) -> Option<PathBuf> {
+    let want = exp.config.to_toml();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join(&exp.config.experiment.name))
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_dir())
@@ -21,71 +21,66 @@ pub fn find_finished_run(root: &Path, cfg: &Config) -> Option<PathBuf> {
         let same_config = std::fs::read_to_string(d.join("config.toml")).is_ok_and(|c| c == want);
         let ok = std::fs::read_to_string(d.join("meta.json"))
             .ok()
-            .and_then(|m| serde_json::from_str::<Value>(&m).ok())
+            .and_then(|m| serde_json::from_str::<serde_json::Value>(&m).ok())
             .is_some_and(|m| m["status"] == "ok");
-        same_config && ok && d.join("summary.json").is_file()
+        same_config && ok && RunSummary::read(&d.join("summary.json")).is_ok()
     })
 }
 
-const MODELS: [&str; 2] = ["baseline", "hnn"];
+const PROTOCOLS: [&str; 2] = ["paper", "corrected"];
 
-fn num(v: &Value) -> Option<f64> {
-    v.as_f64()
-}
-
-fn name(s: &Value) -> &str {
-    s["experiment"].as_str().unwrap_or("?")
-}
-
-/// `mean ± se` with `digits` decimals in the mean; "—" without a mean.
-fn pm_digits(mean: Option<f64>, se: Option<f64>, digits: usize) -> String {
-    match (mean, se) {
+/// `mean ± se` with `digits` decimals in the mean; "—" without a finite mean.
+fn pm(mean: Option<f64>, se: Option<f64>, digits: usize) -> String {
+    match (mean.filter(|m| m.is_finite()), se.filter(|s| s.is_finite())) {
         (Some(m), Some(s)) => format!("{m:.digits$e} ± {s:.1e}"),
         (Some(m), None) => format!("{m:.digits$e}"),
         _ => "—".into(),
     }
 }
 
-/// `mean ± se` of a `{mean, se}` object, as Table 1 prints it.
-fn pm(v: &Value) -> String {
-    pm_digits(num(&v["mean"]), num(&v["se"]), 3)
+fn published(
+    r: Option<&ModelReference>,
+    pick: fn(&ModelReference) -> [Option<f64>; 2],
+    digits: usize,
+) -> String {
+    r.map_or("—".into(), |m| {
+        let [v, se] = pick(m);
+        pm(v, se, digits)
+    })
 }
 
-/// The paper's value of `field` for model `j` (0 baseline, 1 HNN), with its ± where it has one.
-fn paper_digits(s: &Value, field: &str, j: usize, digits: usize) -> String {
-    let p = &s["paper"];
-    pm_digits(num(&p[field][j]), num(&p[format!("{field}_se")][j]), digits)
-}
-
-fn paper(s: &Value, field: &str, j: usize) -> String {
-    paper_digits(s, field, j, 3)
-}
-
-fn energy<'a>(s: &'a Value, protocol: &str, model: &str) -> &'a Value {
-    &s["energy"][protocol]["models"][model]
+fn ref_model<'a>(s: &RunSummary, model: &str) -> Option<&'a ModelReference>
+where
+    'static: 'a,
+{
+    s.reference()?.model(model)
 }
 
 /// Energy MSE with its ± (`digits` decimals), and how many trajectories failed if any did.
-fn energy_cell(s: &Value, protocol: &str, model: &str, digits: usize) -> String {
-    let e = energy(s, protocol, model);
-    let failed = e["failed"].as_array().map_or(0, Vec::len);
-    let mse = &e["energy_mse"];
-    let mut cell = pm_digits(num(&mse["mean"]), num(&mse["se"]), digits);
-    if failed > 0 {
-        cell += &format!(" ({failed} failed)");
+fn energy_cell(s: &RunSummary, protocol: &str, model: &str, digits: usize) -> String {
+    let Some(e) = s.model_energy(protocol, model) else {
+        return "—".into();
+    };
+    let mut cell = pm(
+        e.energy_mse.map(|g| g.mean),
+        e.energy_mse.map(|g| g.se),
+        digits,
+    );
+    if !e.failed.is_empty() {
+        cell += &format!(" ({} failed)", e.failed.len());
     }
     cell
 }
 
-/// Baseline/HNN energy-MSE ratio under a protocol.
-fn ratio(s: &Value, protocol: &str) -> Option<f64> {
-    let b = num(&energy(s, protocol, "baseline")["energy_mse"]["mean"])?;
-    let h = num(&energy(s, protocol, "hnn")["energy_mse"]["mean"])?;
-    (h > 0.0).then(|| b / h)
+/// Energy-MSE ratio `a / b` under a protocol.
+fn ratio(s: &RunSummary, protocol: &str, a: &str, b: &str) -> Option<f64> {
+    let (x, y) = (s.energy_mse(protocol, a)?, s.energy_mse(protocol, b)?);
+    (y > 0.0 && x.is_finite()).then(|| x / y)
 }
 
-fn paper_ratio(s: &Value) -> Option<f64> {
-    Some(num(&s["paper"]["energy_mse"][0])? / num(&s["paper"]["energy_mse"][1])?)
+fn published_ratio(s: &RunSummary, a: &str, b: &str) -> Option<f64> {
+    let r = s.reference()?;
+    Some(r.model(a)?.energy_mse? / r.model(b)?.energy_mse?)
 }
 
 /// A ratio as "1.7x" below 10 and "445x" above.
@@ -101,87 +96,114 @@ fn times(r: Option<f64>) -> String {
     r.map_or_else(|| "—".into(), ratio_text)
 }
 
-/// Our wall seconds with `digits` decimals.
-fn secs(v: &Value, digits: usize) -> String {
-    num(v).map_or_else(|| "—".into(), |x| format!("{x:.digits$}"))
+fn secs(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "—".into(), |x| format!("{x:.digits$}"))
 }
 
 /// The official code's wall seconds, as REFERENCE.md gives them.
-fn official(v: &Value) -> String {
-    num(v).map_or_else(|| "—".into(), |x| format!("{x}"))
+fn official(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".into(), |x| format!("{x}"))
 }
 
-/// One run's markdown report: its numbers beside the paper's, and each stage's wall time beside
-/// the official code's.
-pub fn report(run_dir: &Path, s: &Value) -> String {
+fn loss_ref(m: &ModelReference) -> [Option<f64>; 2] {
+    [m.train_loss, None]
+}
+fn test_ref(m: &ModelReference) -> [Option<f64>; 2] {
+    [m.test_loss, None]
+}
+fn energy_ref(m: &ModelReference) -> [Option<f64>; 2] {
+    [m.energy_mse, m.energy_mse_se]
+}
+
+fn dissipative(s: &RunSummary, model: &str) -> String {
+    s.model(model)
+        .and_then(|m| m.dissipative_ratio)
+        .map_or(String::new(), |r| {
+            format!(" (|∇D| / |J∇H| = {:.1}%)", 100.0 * r)
+        })
+}
+
+/// One run's markdown report: its numbers beside the published ones, and each stage's wall time
+/// beside the official code's.
+pub fn report(s: &RunSummary) -> String {
     let mut out = format!(
         "## {} (seed {}) — {}\n\n",
-        name(s),
-        s["seed"],
-        run_dir.display()
+        s.experiment,
+        s.seed,
+        s.run_dir.display()
     );
     out += "| model | train loss | test loss | energy MSE, paper protocol | energy MSE, corrected protocol |\n";
     out += "|---|---|---|---|---|\n";
-    let has_paper = s["paper"].is_object();
-    for model in MODELS {
-        let m = &s["models"][model];
-        if !m.is_object() {
-            continue;
-        }
-        let loss = |v: &Value| pm_digits(num(&v["mean"]), num(&v["se"]), 4);
+    let reference = s.reference();
+    for m in &s.models {
+        let loss = |v: &crate::train::LossStats| pm(Some(v.mean), Some(v.se), 4);
         out += &format!(
-            "| {model} | {} | {} | {} | {} |\n",
-            loss(&m["train_loss"]),
-            loss(&m["test_loss"]),
-            energy_cell(s, "paper", model, 4),
-            energy_cell(s, "corrected", model, 4),
+            "| {} | {} | {} | {} | {} |\n",
+            m.name,
+            loss(&m.train_loss),
+            loss(&m.test_loss),
+            energy_cell(s, "paper", &m.name, 4),
+            energy_cell(s, "corrected", &m.name, 4),
         );
-        if has_paper {
-            let j = usize::from(model == "hnn");
+        if let Some(r) = reference.and_then(|r| r.model(&m.name)) {
             out += &format!(
-                "| {model} (paper) | {} | {} | {} | |\n",
-                paper_digits(s, "train_loss", j, 4),
-                paper_digits(s, "test_loss", j, 4),
-                paper_digits(s, "energy_mse", j, 4),
+                "| {} (published) | {} | {} | {} | |\n",
+                m.name,
+                published(Some(r), loss_ref, 4),
+                published(Some(r), test_ref, 4),
+                published(Some(r), energy_ref, 4),
             );
         }
     }
-    if let Some(r) = ratio(s, "paper") {
-        out += &format!(
-            "\nBaseline/HNN energy-MSE ratio, paper protocol: {} (paper: {})\n",
-            times(Some(r)),
-            times(paper_ratio(s))
-        );
+    if let Some(r) = reference {
+        out += &format!("\nPublished: {}.\n", r.source);
     }
-    if let Some(r) = ratio(s, "corrected") {
-        out += &format!(
-            "Baseline/HNN energy-MSE ratio, corrected protocol: {}\n",
-            times(Some(r))
-        );
+    for m in &s.models {
+        if let Some(d) = m.dissipative_ratio {
+            out += &format!(
+                "\n{}: dissipative part |∇D| / |J∇H| on the test set = {:.2}%\n",
+                m.name,
+                100.0 * d
+            );
+        }
     }
-    let t = &s["timings"];
-    let o = &s["official_cost_seconds"];
-    out += "\n| stage | wall seconds | official code here (REFERENCE.md §7) |\n|---|---|---|\n";
+    for protocol in PROTOCOLS {
+        for m in &s.models {
+            if m.name == "hnn" {
+                continue;
+            }
+            if let Some(r) = ratio(s, protocol, &m.name, "hnn") {
+                out += &format!(
+                    "\n{}/HNN energy-MSE ratio, {protocol} protocol: {} (published: {})",
+                    m.name,
+                    times(Some(r)),
+                    times(published_ratio(s, &m.name, "hnn"))
+                );
+            }
+        }
+    }
+    let t = &s.timings;
+    let o = reference.and_then(|r| r.official_seconds);
+    out += "\n\n| stage | wall seconds | official code here (REFERENCE.md §7) |\n|---|---|---|\n";
     out += &format!(
         "| data | {} | {} |\n",
-        secs(&t["data"], 3),
-        official(&o["data"])
+        secs(Some(t.data), 3),
+        official(o.map(|o| o.data))
     );
-    for model in MODELS {
-        if t["train"][model].is_number() {
-            out += &format!(
-                "| train {model} | {} | {} |\n",
-                secs(&t["train"][model], 2),
-                official(&o[format!("train_{model}")])
-            );
-        }
+    for m in &s.models {
+        out += &format!(
+            "| train {} | {} | {} |\n",
+            m.name,
+            secs(t.train.get(&m.name).copied(), 2),
+            official(o.and_then(|o| o.train(&m.name)))
+        );
     }
     out += &format!(
         "| evaluation | {} | {} |\n| plots | {} | |\n| total | {} | |\n",
-        secs(&t["eval"], 3),
-        official(&o["eval"]),
-        secs(&t["plots"], 3),
-        secs(&t["total"], 2)
+        secs(Some(t.eval), 3),
+        official(o.map(|o| o.eval)),
+        secs(Some(t.plots), 3),
+        secs(Some(t.total), 2)
     );
     out
 }
@@ -211,20 +233,33 @@ fn sci(x: f64) -> String {
 }
 
 /// Runs grouped by experiment name, in order of first appearance.
-fn by_experiment(runs: &[(PathBuf, Value)]) -> Vec<(&str, Vec<&Value>)> {
-    let mut groups: Vec<(&str, Vec<&Value>)> = Vec::new();
-    for (_, s) in runs {
-        match groups.iter_mut().find(|(n, _)| *n == name(s)) {
+fn by_experiment(runs: &[RunSummary]) -> Vec<(&str, Vec<&RunSummary>)> {
+    let mut groups: Vec<(&str, Vec<&RunSummary>)> = Vec::new();
+    for s in runs {
+        match groups.iter_mut().find(|(n, _)| *n == s.experiment) {
             Some((_, g)) => g.push(s),
-            None => groups.push((name(s), vec![s])),
+            None => groups.push((&s.experiment, vec![s])),
         }
     }
     groups
 }
 
+/// Every model name that ran in any of the runs, in order of first appearance.
+fn model_names<'a>(runs: impl IntoIterator<Item = &'a RunSummary>) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for s in runs {
+        for m in &s.models {
+            if !names.contains(&m.name) {
+                names.push(m.name.clone());
+            }
+        }
+    }
+    names
+}
+
 /// The across-seeds section: for each experiment run under more than one seed, the median and
-/// range of every Table 1 number.
-fn across_seeds(runs: &[(PathBuf, Value)]) -> String {
+/// range of every number.
+fn across_seeds(runs: &[RunSummary]) -> String {
     let groups: Vec<_> = by_experiment(runs)
         .into_iter()
         .filter(|(_, g)| g.len() > 1)
@@ -236,114 +271,194 @@ fn across_seeds(runs: &[(PathBuf, Value)]) -> String {
         "\n## Across seeds: median [min – max]\n\nA single seed's result is one draw; these show \
          how far the same config moves from seed to seed.\n\n",
     );
-    out += "| task | seeds | model | train loss | test loss | paper's test loss | energy MSE, paper protocol | paper's | energy MSE, corrected protocol |\n";
+    out += "| task | seeds | model | train loss | test loss | published test loss | energy MSE, paper protocol | published | energy MSE, corrected protocol |\n";
     out += "|---|---|---|---|---|---|---|---|---|\n";
     for (task, g) in &groups {
-        let seeds: Vec<String> = g.iter().map(|s| s["seed"].to_string()).collect();
-        for model in MODELS {
-            if !g.iter().any(|s| s["models"][model].is_object()) {
-                continue;
-            }
-            let j = usize::from(model == "hnn");
-            let col = |f: &dyn Fn(&Value) -> Option<f64>| {
+        let seeds: Vec<String> = g.iter().map(|s| s.seed.to_string()).collect();
+        for model in model_names(g.iter().copied()) {
+            let col = |f: &dyn Fn(&RunSummary) -> Option<f64>| {
                 spread(g.iter().filter_map(|s| f(s)).collect(), sci)
             };
+            let r = ref_model(g[0], &model);
             out += &format!(
                 "| {task} | {} | {model} | {} | {} | {} | {} | {} | {} |\n",
                 seeds.join(", "),
-                col(&|s| num(&s["models"][model]["train_loss"]["mean"])),
-                col(&|s| num(&s["models"][model]["test_loss"]["mean"])),
-                paper(g[0], "test_loss", j),
-                col(&|s| num(&energy(s, "paper", model)["energy_mse"]["mean"])),
-                paper(g[0], "energy_mse", j),
-                col(&|s| num(&energy(s, "corrected", model)["energy_mse"]["mean"])),
+                col(&|s| s.model(&model).map(|m| m.train_loss.mean)),
+                col(&|s| s.model(&model).map(|m| m.test_loss.mean)),
+                published(r, test_ref, 3),
+                col(&|s| s.energy_mse("paper", &model)),
+                published(r, energy_ref, 3),
+                col(&|s| s.energy_mse("corrected", &model)),
             );
         }
     }
-    out += "\n| task | ratio, paper protocol | paper | ratio, corrected protocol |\n|---|---|---|---|\n";
+    out += "\n| task | ratio | paper protocol | published | corrected protocol |\n|---|---|---|---|---|\n";
     for (task, g) in &groups {
-        out += &format!(
-            "| {task} | {} | {} | {} |\n",
-            spread(
-                g.iter().filter_map(|s| ratio(s, "paper")).collect(),
-                ratio_text
-            ),
-            times(paper_ratio(g[0])),
-            spread(
-                g.iter().filter_map(|s| ratio(s, "corrected")).collect(),
-                ratio_text
-            ),
-        );
+        for model in model_names(g.iter().copied()) {
+            if model == "hnn" {
+                continue;
+            }
+            out += &format!(
+                "| {task} | {model}/HNN | {} | {} | {} |\n",
+                spread(
+                    g.iter()
+                        .filter_map(|s| ratio(s, "paper", &model, "hnn"))
+                        .collect(),
+                    ratio_text
+                ),
+                times(published_ratio(g[0], &model, "hnn")),
+                spread(
+                    g.iter()
+                        .filter_map(|s| ratio(s, "corrected", &model, "hnn"))
+                        .collect(),
+                    ratio_text
+                ),
+            );
+        }
     }
     out
 }
 
-/// Table 1 in markdown from `(run directory, summary.json)` pairs.
-pub fn table1(runs: &[(PathBuf, Value)]) -> String {
-    let mut out = String::from("# Table 1: ours beside the paper\n\n");
+/// Table 1 in markdown from finished runs.
+pub fn table1(runs: &[RunSummary]) -> String {
+    let mut out = String::from("# Table 1: ours beside the published numbers\n\n");
     out += "Losses: mean squared error of dx/dt ± std / sqrt(samples). Energy: MSE between true and \
             predicted energy along integrated trajectories ± std of group means / sqrt(groups). \
-            The paper's values are from REFERENCE.md section 1.\n\n";
-    out += "| task | model | train loss | paper | test loss | paper | energy MSE, paper protocol | paper | energy MSE, corrected protocol |\n";
+            Published values: `crates/hnn-bench/reference.toml` (REFERENCE.md sections 1, 5b, 5c).\n\n";
+    out += "| task | model | train loss | published | test loss | published | energy MSE, paper protocol | published | energy MSE, corrected protocol |\n";
     out += "|---|---|---|---|---|---|---|---|---|\n";
-    for (_, s) in runs {
-        let task = format!("{} (seed {})", name(s), s["seed"]);
-        for model in MODELS {
-            let m = &s["models"][model];
-            if !m.is_object() {
-                continue;
-            }
-            let j = usize::from(model == "hnn");
+    for s in runs {
+        let task = format!("{} (seed {})", s.experiment, s.seed);
+        for m in &s.models {
+            let r = ref_model(s, &m.name);
             out += &format!(
-                "| {task} | {model} | {} | {} | {} | {} | {} | {} | {} |\n",
-                pm(&m["train_loss"]),
-                paper(s, "train_loss", j),
-                pm(&m["test_loss"]),
-                paper(s, "test_loss", j),
-                energy_cell(s, "paper", model, 3),
-                paper(s, "energy_mse", j),
-                energy_cell(s, "corrected", model, 3),
+                "| {task} | {}{} | {} | {} | {} | {} | {} | {} | {} |\n",
+                m.name,
+                dissipative(s, &m.name),
+                pm(Some(m.train_loss.mean), Some(m.train_loss.se), 3),
+                published(r, loss_ref, 3),
+                pm(Some(m.test_loss.mean), Some(m.test_loss.se), 3),
+                published(r, test_ref, 3),
+                energy_cell(s, "paper", &m.name, 3),
+                published(r, energy_ref, 3),
+                energy_cell(s, "corrected", &m.name, 3),
             );
         }
     }
-    out += "\n## Baseline/HNN energy-MSE ratio\n\n| task | ours, paper protocol | paper | ours, corrected protocol |\n|---|---|---|---|\n";
-    for (_, s) in runs {
+    let names = model_names(runs);
+    for protocol in PROTOCOLS {
         out += &format!(
-            "| {} (seed {}) | {} | {} | {} |\n",
-            name(s),
-            s["seed"],
-            times(ratio(s, "paper")),
-            times(paper_ratio(s)),
-            times(ratio(s, "corrected"))
+            "\n## Energy MSE by model, {protocol} protocol\n\n| task | {} | {} |\n|---|{}\n",
+            names.join(" | "),
+            names
+                .iter()
+                .filter(|n| *n != "hnn")
+                .map(|n| format!("{n}/HNN (published)"))
+                .collect::<Vec<_>>()
+                .join(" | "),
+            "---|".repeat(names.len() + names.iter().filter(|n| *n != "hnn").count() + 1)
         );
+        for s in runs {
+            let cells: Vec<String> = names
+                .iter()
+                .map(|n| {
+                    s.energy_mse(protocol, n)
+                        .filter(|v| v.is_finite())
+                        .map_or("—".into(), sci)
+                })
+                .collect();
+            let ratios: Vec<String> = names
+                .iter()
+                .filter(|n| *n != "hnn")
+                .map(|n| {
+                    let ours = times(ratio(s, protocol, n, "hnn"));
+                    match (protocol, published_ratio(s, n, "hnn")) {
+                        ("paper", Some(p)) => format!("{ours} ({})", ratio_text(p)),
+                        _ => ours,
+                    }
+                })
+                .collect();
+            out += &format!(
+                "| {} (seed {}) | {} | {} |\n",
+                s.experiment,
+                s.seed,
+                cells.join(" | "),
+                ratios.join(" | ")
+            );
+        }
     }
     out += &across_seeds(runs);
-    out += "\n## Wall seconds per stage (official implementation on this machine: REFERENCE.md section 7)\n\n";
-    out += "| task | data | official | train baseline | official | train HNN | official | evaluation | official | total |\n";
-    out += "|---|---|---|---|---|---|---|---|---|---|\n";
+    out += "\n## Wall seconds per stage (official implementation on this machine: REFERENCE.md section 7, in brackets)\n\n";
+    out += &format!(
+        "| task | data | {} | evaluation | total |\n|---|---|{}---|---|\n",
+        names
+            .iter()
+            .map(|n| format!("train {n}"))
+            .collect::<Vec<_>>()
+            .join(" | "),
+        "---|".repeat(names.len())
+    );
     let mut total = 0.0;
-    for (_, s) in runs {
-        let t = &s["timings"];
-        let o = &s["official_cost_seconds"];
-        total += num(&t["total"]).unwrap_or(0.0);
+    for s in runs {
+        let t = &s.timings;
+        let o = s.reference().and_then(|r| r.official_seconds);
+        let with = |ours: Option<f64>, theirs: Option<f64>, digits| match theirs {
+            Some(x) => format!("{} ({})", secs(ours, digits), official(Some(x))),
+            None => secs(ours, digits),
+        };
+        total += t.total;
+        let train: Vec<String> = names
+            .iter()
+            .map(|n| with(t.train.get(n).copied(), o.and_then(|o| o.train(n)), 2))
+            .collect();
         out += &format!(
-            "| {} (seed {}) | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            name(s),
-            s["seed"],
-            secs(&t["data"], 3),
-            official(&o["data"]),
-            secs(&t["train"]["baseline"], 2),
-            official(&o["train_baseline"]),
-            secs(&t["train"]["hnn"], 2),
-            official(&o["train_hnn"]),
-            secs(&t["eval"], 2),
-            official(&o["eval"]),
-            secs(&t["total"], 2),
+            "| {} (seed {}) | {} | {} | {} | {} |\n",
+            s.experiment,
+            s.seed,
+            with(Some(t.data), o.map(|o| o.data), 3),
+            train.join(" | "),
+            with(Some(t.eval), o.map(|o| o.eval), 2),
+            secs(Some(t.total), 2),
         );
     }
-    out += &format!("\nSum of the runs' wall times: {total:.1} s.\n\nRuns:\n");
-    for (dir, _) in runs {
-        out += &format!("- {}\n", dir.display());
+    out += &format!("\nSum of the runs' wall times: {total:.1} s.\n");
+    let mut keys: Vec<&str> = Vec::new();
+    for s in runs {
+        if let Some(r) = s.reference() {
+            for a in &r.also {
+                if !keys.contains(&a.as_str()) {
+                    keys.push(a);
+                }
+            }
+        }
+    }
+    if !keys.is_empty() {
+        out += "\n## Published elsewhere (other protocols; not comparable cell by cell)\n";
+        for k in keys {
+            if let Some(r) = crate::reference::get(k) {
+                out += &elsewhere(k, r);
+            }
+        }
+    }
+    out += "\nRuns:\n";
+    for s in runs {
+        out += &format!("- {}\n", s.run_dir.display());
+    }
+    out
+}
+
+fn elsewhere(key: &str, r: &Reference) -> String {
+    let mut out = format!(
+        "\n`{key}`: {}\n\n| model | train loss | test loss | energy MSE |\n|---|---|---|---|\n",
+        r.source
+    );
+    for (name, m) in &r.models {
+        out += &format!(
+            "| {name} | {} | {} | {} |\n",
+            published(Some(m), loss_ref, 3),
+            published(Some(m), test_ref, 3),
+            published(Some(m), energy_ref, 3)
+        );
     }
     out
 }
@@ -351,25 +466,63 @@ pub fn table1(runs: &[(PathBuf, Value)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::eval::{Failure, GroupStats, ModelEnergy, ProtocolOutcome};
+    use crate::summary::{ModelSummary, Timings};
+    use crate::train::LossStats;
+    use std::collections::BTreeMap;
 
-    fn run(seed: u64, hnn_test: f64, base_energy: f64, hnn_energy: f64) -> (PathBuf, Value) {
-        let loss = |m: f64| json!({"mean": m, "se": 0.1 * m});
-        let e = |m: f64| json!({"energy_mse": {"mean": m, "se": 0.1 * m}, "failed": []});
-        let s = json!({
-            "experiment": "toy", "seed": seed,
-            "models": {
-                "baseline": {"train_loss": loss(1.0), "test_loss": loss(2.0)},
-                "hnn": {"train_loss": loss(0.5), "test_loss": loss(hnn_test)},
+    fn model(name: &str, test: f64) -> ModelSummary {
+        ModelSummary {
+            name: name.into(),
+            train_loss: LossStats { mean: 1.0, se: 0.1 },
+            test_loss: LossStats {
+                mean: test,
+                se: 0.1 * test,
             },
-            "energy": {
-                "paper": {"models": {"baseline": e(base_energy), "hnn": e(hnn_energy)}},
-                "corrected": {"models": {"baseline": e(base_energy), "hnn": e(hnn_energy)}},
-            },
-            "timings": {"data": 0.1, "train": {"baseline": 1.0, "hnn": 2.0}, "eval": 0.5, "plots": 0.2, "total": 3.8},
-            "paper": null, "official_cost_seconds": null,
-        });
-        (PathBuf::from(format!("runs/toy/s{seed}")), s)
+            train_seconds: 1.0,
+            steps_per_second: 1.0,
+            checkpoint: PathBuf::new(),
+            dissipative_ratio: None,
+        }
+    }
+
+    fn energy(m: f64) -> ModelEnergy {
+        ModelEnergy {
+            energy_mse: Some(GroupStats {
+                mean: m,
+                se: 0.1 * m,
+            }),
+            per_trajectory: vec![m],
+            coordinate_mse: 0.0,
+            failed: vec![],
+            field_evaluations: 0,
+        }
+    }
+
+    fn run(seed: u64, hnn_test: f64, base_energy: f64, hnn_energy: f64) -> RunSummary {
+        let protocol = || ProtocolOutcome {
+            settings: crate::config::ProtocolConfig::paper(),
+            model_horizons: vec![1.0],
+            models: BTreeMap::from([
+                ("baseline".to_string(), energy(base_energy)),
+                ("hnn".to_string(), energy(hnn_energy)),
+            ]),
+            seconds: 0.0,
+        };
+        RunSummary {
+            experiment: "toy".into(),
+            task: "toy".into(),
+            reference: None,
+            seed,
+            run_dir: PathBuf::from(format!("runs/toy/s{seed}")),
+            device: "Cpu".into(),
+            models: vec![model("baseline", 2.0), model("hnn", hnn_test)],
+            energy: BTreeMap::from([
+                ("paper".to_string(), protocol()),
+                ("corrected".to_string(), protocol()),
+            ]),
+            timings: Timings::default(),
+        }
     }
 
     #[test]
@@ -384,20 +537,59 @@ mod tests {
         // HNN test loss: median 2, range 1 to 3
         assert!(t.contains("2.00e0 [1.00e0 – 3.00e0]"), "{t}");
         // ratios 10x, 100x, 500x
-        assert!(t.contains("| toy | 100x [10x – 500x] | — |"), "{t}");
+        assert!(
+            t.contains("| toy | baseline/HNN | 100x [10x – 500x] | — |"),
+            "{t}"
+        );
         // small ratios keep a decimal
         let small = table1(&[run(0, 1.0, 1.67, 1.0), run(1, 1.0, 12.0, 1.0)]);
-        assert!(small.contains("| toy | 6.8x [1.7x – 12x] | — |"), "{small}");
+        assert!(
+            small.contains("| toy | baseline/HNN | 6.8x [1.7x – 12x] | — |"),
+            "{small}"
+        );
         // one seed: no across-seeds section
         assert!(!table1(&runs[..1]).contains("Across seeds"));
     }
 
     #[test]
+    fn every_model_that_ran_gets_a_column() {
+        let mut r = run(0, 1.0, 10.0, 1.0);
+        r.models.push(model("dhnn", 0.5));
+        for p in r.energy.values_mut() {
+            p.models.insert("dhnn".into(), energy(0.25));
+        }
+        r.models[2].dissipative_ratio = Some(0.031);
+        let t = table1(&[r.clone()]);
+        assert!(
+            t.contains(
+                "| task | baseline | hnn | dhnn | baseline/HNN (published) | dhnn/HNN (published) |"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains("| toy (seed 0) | 1.00e1 | 1.00e0 | 2.50e-1 | 10x | 0.2x |"),
+            "{t}"
+        );
+        assert!(t.contains("dhnn (|∇D| / |J∇H| = 3.1%)"), "{t}");
+        assert!(t.contains("train dhnn"), "{t}");
+    }
+
+    #[test]
     fn report_marks_failed_trajectories_and_missing_values() {
-        let (dir, mut s) = run(0, 1.0, 10.0, 1.0);
-        s["energy"]["paper"]["models"]["hnn"]["failed"] = json!([{"index": 3, "reason": "x"}]);
-        s["energy"]["corrected"] = Value::Null;
-        let r = report(&dir, &s);
+        let mut s = run(0, 1.0, 10.0, 1.0);
+        let hnn = s
+            .energy
+            .get_mut("paper")
+            .unwrap()
+            .models
+            .get_mut("hnn")
+            .unwrap();
+        hnn.failed = vec![Failure {
+            trajectory: 3,
+            reason: "x".into(),
+        }];
+        s.energy.remove("corrected");
+        let r = report(&s);
         assert!(r.contains("(1 failed)"), "{r}");
         assert!(
             r.contains(
@@ -405,6 +597,19 @@ mod tests {
             ),
             "{r}"
         );
-        assert!(r.contains("ratio, paper protocol: 10x (paper: —)"), "{r}");
+        assert!(
+            r.contains("baseline/HNN energy-MSE ratio, paper protocol: 10x (published: —)"),
+            "{r}"
+        );
+    }
+
+    #[test]
+    fn summaries_round_trip_with_nan_values() {
+        let mut s = run(0, 1.0, 10.0, 1.0);
+        s.models[0].test_loss.mean = f64::NAN;
+        let json = serde_json::to_string(&s).unwrap();
+        let back: RunSummary = serde_json::from_str(&json).unwrap();
+        assert!(back.models[0].test_loss.mean.is_nan());
+        assert_eq!(back.energy_mse("paper", "hnn"), Some(1.0));
     }
 }

@@ -1,11 +1,16 @@
-//! One training loop for every [`DynamicsModel`]: Adam on the mean squared error between the
-//! predicted and the target time derivatives, full-batch or minibatch.
+//! One training loop for every model and objective: Adam on an [`Objective`] that returns its
+//! total loss and named parts, full-batch or minibatch.
+//!
+//! Minibatches are drawn on the CPU from the run's `Minibatch` random stream (a partial
+//! Fisher-Yates shuffle per step), so one seed gives the same batches on any device.
 
 use std::time::Instant;
 
 use hnn_models::DynamicsModel;
+use hnn_physics::rng::{Purpose, stream};
 use indicatif::ProgressBar;
-use serde::Serialize;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor, nn, nn::OptimizerConfig};
 
 use crate::config::TrainConfig;
@@ -21,6 +26,28 @@ pub struct TrainData {
     pub dx_test: Tensor,
 }
 
+/// `f64` rows to an `f32` tensor `[rows, cols]` on `device`.
+pub fn tensor_f32(values: &[f64], cols: usize, device: Device) -> Tensor {
+    let v: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+    Tensor::from_slice(&v)
+        .view([(values.len() / cols.max(1)) as i64, cols as i64])
+        .to_device(device)
+}
+
+/// An `f32` tensor back to `f64` values.
+pub fn tensor_f64(t: &Tensor) -> Vec<f64> {
+    let t = t
+        .to_device(Device::Cpu)
+        .to_kind(Kind::Float)
+        .contiguous()
+        .view([-1]);
+    Vec::<f32>::try_from(&t)
+        .expect("an f32 tensor")
+        .into_iter()
+        .map(f64::from)
+        .collect()
+}
+
 impl TrainData {
     /// From `f64` arrays, row-major `[n, dim]`.
     pub fn from_arrays(
@@ -31,10 +58,8 @@ impl TrainData {
         device: Device,
     ) -> Self {
         let t = |a: &ndarray::Array2<f64>| {
-            let v: Vec<f32> = a.iter().map(|&v| v as f32).collect();
-            Tensor::from_slice(&v)
-                .view([a.nrows() as i64, a.ncols() as i64])
-                .to_device(device)
+            let v: Vec<f64> = a.iter().copied().collect();
+            tensor_f32(&v, a.ncols(), device)
         };
         Self {
             x: t(x),
@@ -47,29 +72,37 @@ impl TrainData {
 
 /// Mean of the per-element squared error over a split and its standard error:
 /// `std(all squared errors) / sqrt(number of samples)`, as the official `train.py` reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LossStats {
+    #[serde(deserialize_with = "crate::summary::f64_or_nan")]
     pub mean: f64,
+    #[serde(deserialize_with = "crate::summary::f64_or_nan")]
     pub se: f64,
 }
 
-/// A logged point of the loss curves.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct LogRow {
-    pub step: usize,
-    /// Loss of the step's (mini)batch before the update.
-    pub train_loss: f64,
-    /// Loss on the whole test split after the update.
-    pub test_loss: f64,
+/// A loss and its named parts (the total is what the optimizer sees).
+pub struct LossParts {
+    pub total: Tensor,
+    pub parts: Vec<(&'static str, Tensor)>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct TrainOutcome {
-    pub history: Vec<LogRow>,
-    pub train: LossStats,
-    pub test: LossStats,
-    pub seconds: f64,
-    pub steps_per_second: f64,
+/// What a model is trained on: the loss on a (mini)batch of training rows, on the test split,
+/// and the final statistics the tables report.
+pub trait Objective {
+    /// Number of training rows (minibatches index into them).
+    fn train_rows(&self) -> i64;
+    /// The loss on training rows `idx` (`None`: all of them), differentiable in the weights.
+    fn train_loss(&self, idx: Option<&Tensor>) -> LossParts;
+    /// The loss on the whole test split, detached.
+    fn test_loss(&self) -> LossParts;
+    /// Final `(train, test)` statistics of the reported loss.
+    fn final_stats(&self) -> (LossStats, LossStats);
+}
+
+/// Mean squared error of the predicted `dx/dt`: one part, `"dx_mse"`.
+pub struct StateObjective<'a> {
+    pub model: &'a dyn DynamicsModel,
+    pub data: &'a TrainData,
 }
 
 fn mse(pred: &Tensor, target: &Tensor) -> Tensor {
@@ -87,13 +120,109 @@ pub fn loss_stats(model: &dyn DynamicsModel, x: &Tensor, dx: &Tensor) -> LossSta
     }
 }
 
-/// Trains `model` (whose variables live in `vs`) with Adam. `on_log` sees every logged row.
-/// Randomness (minibatches) comes from libtorch's generator: seed it before calling.
+impl Objective for StateObjective<'_> {
+    fn train_rows(&self) -> i64 {
+        self.data.x.size()[0]
+    }
+    fn train_loss(&self, idx: Option<&Tensor>) -> LossParts {
+        let loss = match idx {
+            None => mse(
+                &self.model.time_derivative(&self.data.x, true),
+                &self.data.dx,
+            ),
+            Some(i) => mse(
+                &self
+                    .model
+                    .time_derivative(&self.data.x.index_select(0, i), true),
+                &self.data.dx.index_select(0, i),
+            ),
+        };
+        LossParts {
+            parts: vec![("dx_mse", loss.shallow_clone())],
+            total: loss,
+        }
+    }
+    fn test_loss(&self) -> LossParts {
+        let loss = mse(
+            &self.model.time_derivative(&self.data.x_test, false),
+            &self.data.dx_test,
+        );
+        LossParts {
+            parts: vec![("dx_mse", loss.shallow_clone())],
+            total: loss,
+        }
+    }
+    fn final_stats(&self) -> (LossStats, LossStats) {
+        (
+            loss_stats(self.model, &self.data.x, &self.data.dx),
+            loss_stats(self.model, &self.data.x_test, &self.data.dx_test),
+        )
+    }
+}
+
+/// A logged point of the loss curves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogRow {
+    pub step: usize,
+    /// Total loss of the step's (mini)batch before the update.
+    pub train_loss: f64,
+    /// Total loss on the whole test split after the update.
+    pub test_loss: f64,
+    /// Each named part on the batch and on the test split.
+    pub train_parts: Vec<(String, f64)>,
+    pub test_parts: Vec<(String, f64)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainOutcome {
+    pub history: Vec<LogRow>,
+    pub train: LossStats,
+    pub test: LossStats,
+    pub seconds: f64,
+    pub steps_per_second: f64,
+}
+
+/// Draws minibatches: a persistent permutation of `0..n` whose first `b` entries are re-drawn
+/// each step (partial Fisher-Yates), so every batch is a uniform draw without replacement.
+pub struct Minibatches {
+    perm: Vec<i64>,
+    batch: usize,
+    rng: rand_chacha::ChaCha8Rng,
+}
+
+impl Minibatches {
+    pub fn new(n: usize, batch: usize, seed: u64) -> Self {
+        Self {
+            perm: (0..n as i64).collect(),
+            batch,
+            rng: stream(seed, Purpose::Minibatch, 0),
+        }
+    }
+
+    /// The next batch's row indices.
+    pub fn next_batch(&mut self) -> &[i64] {
+        let n = self.perm.len();
+        for i in 0..self.batch {
+            let j = self.rng.random_range(i..n);
+            self.perm.swap(i, j);
+        }
+        &self.perm[..self.batch]
+    }
+}
+
+fn values(parts: &[(&'static str, Tensor)]) -> Vec<(String, f64)> {
+    parts
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.double_value(&[])))
+        .collect()
+}
+
+/// Trains the variables of `vs` on `objective` with Adam. `on_log` sees every logged row.
 pub fn train(
-    model: &dyn DynamicsModel,
+    objective: &dyn Objective,
     vs: &nn::VarStore,
-    data: &TrainData,
     cfg: &TrainConfig,
+    seed: u64,
     progress: &ProgressBar,
     mut on_log: impl FnMut(&LogRow),
 ) -> Result<TrainOutcome, tch::TchError> {
@@ -102,28 +231,28 @@ pub fn train(
         ..nn::Adam::default()
     }
     .build(vs, cfg.learning_rate)?;
-    let n = data.x.size()[0];
-    let device = data.x.device();
+    let n = objective.train_rows();
+    let full = cfg.batch_size == 0 || cfg.batch_size as i64 >= n;
+    let mut batches = Minibatches::new(n as usize, cfg.batch_size.min(n as usize), seed);
+    let device = vs.device();
     let mut history = Vec::new();
     let start = Instant::now();
     for step in 1..=cfg.steps {
-        let (x, dx) = if cfg.batch_size == 0 || cfg.batch_size as i64 >= n {
-            (data.x.shallow_clone(), data.dx.shallow_clone())
+        let loss = if full {
+            objective.train_loss(None)
         } else {
-            let idx =
-                Tensor::randperm(n, (Kind::Int64, device)).narrow(0, 0, cfg.batch_size as i64);
-            (data.x.index_select(0, &idx), data.dx.index_select(0, &idx))
+            let idx = Tensor::from_slice(batches.next_batch()).to_device(device);
+            objective.train_loss(Some(&idx))
         };
-        let loss = mse(&model.time_derivative(&x, true), &dx);
-        opt.backward_step(&loss);
+        opt.backward_step(&loss.total);
         if step == 1 || step % cfg.log_every == 0 || step == cfg.steps {
-            let train_loss = loss.double_value(&[]);
-            let test_loss =
-                mse(&model.time_derivative(&data.x_test, false), &data.dx_test).double_value(&[]);
+            let test = objective.test_loss();
             let row = LogRow {
                 step,
-                train_loss,
-                test_loss,
+                train_loss: loss.total.double_value(&[]),
+                test_loss: test.total.double_value(&[]),
+                train_parts: values(&loss.parts),
+                test_parts: values(&test.parts),
             };
             on_log(&row);
             history.push(row);
@@ -131,11 +260,41 @@ pub fn train(
         progress.inc(1);
     }
     let seconds = start.elapsed().as_secs_f64();
+    let (train, test) = objective.final_stats();
     Ok(TrainOutcome {
         history,
-        train: loss_stats(model, &data.x, &data.dx),
-        test: loss_stats(model, &data.x_test, &data.dx_test),
+        train,
+        test,
         seconds,
         steps_per_second: cfg.steps as f64 / seconds,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minibatches_are_distinct_rows_and_reproducible() {
+        let mut a = Minibatches::new(50, 20, 3);
+        let mut b = Minibatches::new(50, 20, 3);
+        let mut seen = vec![0usize; 50];
+        for _ in 0..100 {
+            let x = a.next_batch().to_vec();
+            assert_eq!(x, b.next_batch());
+            let mut s = x.clone();
+            s.sort_unstable();
+            s.dedup();
+            assert_eq!(s.len(), 20);
+            for i in x {
+                seen[i as usize] += 1;
+            }
+        }
+        // each row drawn 40 times on average
+        assert!(seen.iter().all(|&c| c > 15 && c < 70), "{seen:?}");
+        assert_ne!(
+            Minibatches::new(50, 20, 4).next_batch(),
+            Minibatches::new(50, 20, 3).next_batch()
+        );
+    }
 }

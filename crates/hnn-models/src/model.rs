@@ -136,7 +136,7 @@ pub fn check_model(name: &str, dim: usize) -> Result<&'static ModelInfo> {
             .collect::<Vec<_>>()
             .join(", "),
     })?;
-    if info.canonical && dim % 2 != 0 {
+    if info.canonical && !dim.is_multiple_of(2) {
         return Err(ModelError::Config {
             key: "dim",
             reason: format!(

@@ -1,5 +1,15 @@
-//! PNG figures: the paper's Figure 2 row (phase space, coordinate MSE, HNN-conserved quantity,
-//! total energy over time) and the loss curves.
+//! PNG figures. Each plot takes rollouts, histories or outcomes and names; none runs a network.
+//!
+//! - [`figure`]: the paper's Figure 2 row (phase space, coordinate MSE, learned energy, true
+//!   energy over time);
+//! - [`orbits`]: the paper's Figure 3 (body paths; kinetic, potential and total energy);
+//! - [`losses`]: training curves, one panel per loss part and split;
+//! - [`energy`]: energy MSE per trajectory of a protocol.
+
+pub mod energy;
+pub mod figure;
+pub mod losses;
+pub mod orbits;
 
 use std::path::Path;
 use std::sync::Once;
@@ -9,7 +19,7 @@ use plotters::style::FontStyle;
 
 use crate::error::{BenchError, Result};
 
-static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
 
 fn register_font() {
@@ -19,10 +29,17 @@ fn register_font() {
     });
 }
 
-/// Colours of the paper's figures: truth black, baseline red, HNN blue.
-pub const TRUTH: RGBColor = RGBColor(0, 0, 0);
-pub const BASELINE: RGBColor = RGBColor(220, 40, 40);
-pub const HNN: RGBColor = RGBColor(40, 70, 220);
+/// A colour from its RGB triple (the model registry's colours).
+pub fn rgb([r, g, b]: [u8; 3]) -> RGBColor {
+    RGBColor(r, g, b)
+}
+
+/// A model's legend label and colour from the registry (grey for an unknown name).
+pub fn model_style(name: &str) -> (String, RGBColor) {
+    hnn_models::model_info(name).map_or((name.to_string(), RGBColor(120, 120, 120)), |i| {
+        (i.label.to_string(), rgb(i.color))
+    })
+}
 
 /// One line of a panel.
 pub struct Series<'a> {

@@ -1,0 +1,91 @@
+//! `summary.json`: one typed schema, written and read back through the same types.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::eval::{ModelEnergy, ProtocolOutcome};
+use crate::train::LossStats;
+
+/// JSON has no NaN or infinity (serde_json writes `null`): read `null` back as NaN.
+pub fn f64_or_nan<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// [`f64_or_nan`] for every element.
+pub fn vec_f64_or_nan<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+    Ok(Vec::<Option<f64>>::deserialize(d)?
+        .into_iter()
+        .map(|v| v.unwrap_or(f64::NAN))
+        .collect())
+}
+
+/// Results of one model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelSummary {
+    /// Registered model name.
+    pub name: String,
+    pub train_loss: LossStats,
+    pub test_loss: LossStats,
+    pub train_seconds: f64,
+    pub steps_per_second: f64,
+    pub checkpoint: PathBuf,
+    /// Mean `|dD/dx|` over mean `|J dH/dx|` on the test inputs (models with a dissipative part).
+    pub dissipative_ratio: Option<f64>,
+}
+
+/// Wall time of each stage, in seconds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Timings {
+    pub data: f64,
+    /// Training time per model.
+    pub train: BTreeMap<String, f64>,
+    /// Every energy protocol and the figure rollout.
+    pub eval: f64,
+    pub plots: f64,
+    pub total: f64,
+}
+
+/// What `summary.json` holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub experiment: String,
+    /// The task's name (the system, or `real-pendulum`).
+    pub task: String,
+    /// Key of the published numbers in `reference.toml`, if any.
+    pub reference: Option<String>,
+    pub seed: u64,
+    pub run_dir: PathBuf,
+    pub device: String,
+    /// Every model of the run, in training order.
+    pub models: Vec<ModelSummary>,
+    /// Outcome per protocol name.
+    pub energy: BTreeMap<String, ProtocolOutcome>,
+    pub timings: Timings,
+}
+
+impl RunSummary {
+    pub fn model(&self, name: &str) -> Option<&ModelSummary> {
+        self.models.iter().find(|m| m.name == name)
+    }
+
+    pub fn model_energy(&self, protocol: &str, model: &str) -> Option<&ModelEnergy> {
+        self.energy.get(protocol)?.models.get(model)
+    }
+
+    /// Energy MSE (mean) of a model under a protocol.
+    pub fn energy_mse(&self, protocol: &str, model: &str) -> Option<f64> {
+        Some(self.model_energy(protocol, model)?.energy_mse?.mean)
+    }
+
+    pub fn reference(&self) -> Option<&'static crate::reference::Reference> {
+        crate::reference::get(self.reference.as_deref()?)
+    }
+
+    /// Reads `summary.json` back.
+    pub fn read(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+        serde_json::from_str(&text).map_err(|e| e.to_string())
+    }
+}

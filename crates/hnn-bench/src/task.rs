@@ -1,0 +1,403 @@
+//! Tasks: where training samples and evaluation truth come from.
+//!
+//! A [`Task`] supplies training samples, the ground truth of each evaluation protocol as data
+//! ([`Truth`]: times and states per trajectory, and an optional energy function), and what its
+//! plots can show ([`View`]). [`build`] is the one place that matches on the kind of source;
+//! `run_stages` and the evaluation only see the trait.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use hnn_ode::{IvpProblem, Rk45};
+use hnn_physics::dataset::{Dataset, linspace};
+use hnn_physics::rng::{Purpose, stream};
+use hnn_physics::{System, SystemField};
+use ndarray::Array2;
+use rand::Rng;
+
+use crate::config::{
+    EnergyKind, Experiment, FigureConfig, InitialStates, MeasuredSource, ProtocolConfig, Source,
+};
+use crate::error::{BenchError, Result};
+
+/// An energy function of a state.
+pub type EnergyFn = Arc<dyn Fn(&[f64]) -> f64 + Send + Sync>;
+/// Kinetic and potential energy of a state.
+pub type PartsFn = Arc<dyn Fn(&[f64]) -> [f64; 2] + Send + Sync>;
+
+/// One ground-truth trajectory, and where and when the models start and are compared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TruthTrajectory {
+    /// Times of the truth.
+    pub t: Vec<f64>,
+    /// `[t.len(), dim]` row-major.
+    pub states: Vec<f64>,
+    /// The models' initial state.
+    pub x0: Vec<f64>,
+    /// The times at which the models' states are compared with `states` (equal to `t` unless
+    /// a protocol stretches model time).
+    pub t_model: Vec<f64>,
+}
+
+/// The ground truth of one evaluation: trajectories and the energy they are scored by.
+#[derive(Clone)]
+pub struct Truth {
+    pub dim: usize,
+    pub trajectories: Vec<TruthTrajectory>,
+    pub energy: Option<EnergyFn>,
+}
+
+/// What a task's figure shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// Phase space of coordinate `q` against `p`.
+    Phase { q: usize, p: usize },
+    /// `n` bodies in the plane, state `(x_1..x_n, y_1..y_n, ...)`.
+    Bodies { n: usize },
+}
+
+/// Training samples: inputs and target derivatives, `[rows, dim]` each.
+pub struct Samples {
+    pub x: Array2<f64>,
+    pub dx: Array2<f64>,
+    pub x_test: Array2<f64>,
+    pub dx_test: Array2<f64>,
+}
+
+/// A source of training samples and evaluation truth.
+pub trait Task {
+    /// The task's name in logs and `summary.json`.
+    fn name(&self) -> &str;
+    fn dim(&self) -> usize;
+    fn samples(&self) -> &Samples;
+    /// Writes the task's data as `.npy` into `dir`.
+    fn write_data(&self, dir: &Path) -> Result<()>;
+    /// The ground truth of an energy protocol.
+    fn protocol(&self, name: &str, p: &ProtocolConfig, seed: u64) -> Result<Truth>;
+    /// The ground truth of the example figure (one trajectory).
+    fn figure(&self, f: &FigureConfig, seed: u64) -> Result<Truth>;
+    /// The true energy, if the task knows one.
+    fn energy(&self) -> Option<EnergyFn>;
+    /// Kinetic and potential energy, if the task separates them.
+    fn energy_parts(&self) -> Option<PartsFn> {
+        None
+    }
+    fn view(&self) -> View;
+}
+
+/// Builds the task of an experiment (generating simulated data: the run's data stage).
+pub fn build(exp: &Experiment) -> Result<Box<dyn Task>> {
+    Ok(match &exp.source {
+        Source::Simulated(system) => {
+            let data = hnn_physics::dataset::generate(
+                system.as_ref(),
+                &exp.config.data,
+                exp.config.experiment.seed,
+            )?;
+            Box::new(SimulatedTask::new(system.clone(), data))
+        }
+        Source::Measured(m) => Box::new(MeasuredTask::new(m.clone())),
+    })
+}
+
+fn energy_of(kind: EnergyKind, true_energy: Option<EnergyFn>) -> Option<EnergyFn> {
+    match kind {
+        EnergyKind::True => true_energy,
+        EnergyKind::Quadratic => Some(Arc::new(|x: &[f64]| x.iter().map(|v| v * v).sum())),
+    }
+}
+
+/// Data integrated from a [`System`].
+pub struct SimulatedTask {
+    system: Arc<dyn System>,
+    data: Dataset,
+    samples: Samples,
+}
+
+impl SimulatedTask {
+    pub fn new(system: Arc<dyn System>, data: Dataset) -> Self {
+        let (x, dx) = data.train_samples();
+        let (x_test, dx_test) = data.test_samples();
+        Self {
+            system,
+            data,
+            samples: Samples {
+                x,
+                dx,
+                x_test,
+                dx_test,
+            },
+        }
+    }
+}
+
+/// Draws a protocol's initial states (stream `Evaluation`, index `i`).
+pub fn initial_states(p: &ProtocolConfig, system: &dyn System, seed: u64) -> Vec<Vec<f64>> {
+    (0..p.trajectories)
+        .map(|i| {
+            let mut rng = stream(seed, Purpose::Evaluation, i as u64);
+            match p.initial_states {
+                InitialStates::System => system.sample_initial_state(&mut rng),
+                InitialStates::Box => {
+                    let [lo, hi] = p.box_range;
+                    (0..system.dim())
+                        .map(|_| {
+                            let mag = lo + (hi - lo) * rng.random::<f64>();
+                            if rng.random::<bool>() { mag } else { -mag }
+                        })
+                        .collect()
+                }
+            }
+        })
+        .collect()
+}
+
+/// The truth and model times of trajectory `i`: the notebooks' stretch quirks included.
+pub fn protocol_times(p: &ProtocolConfig, i: usize) -> (Vec<f64>, Vec<f64>) {
+    let base = linspace(p.t_span[0], p.t_span[1], p.points);
+    let s_truth = if p.compound_stretch {
+        p.time_stretch.powi(i as i32)
+    } else {
+        1.0
+    };
+    let s_model = s_truth * p.time_stretch;
+    (
+        base.iter().map(|t| t * s_truth).collect(),
+        base.iter().map(|t| t * s_model).collect(),
+    )
+}
+
+impl SimulatedTask {
+    fn integrate(
+        &self,
+        what: &str,
+        solver: &Rk45,
+        starts: &[Vec<f64>],
+        times: &[(Vec<f64>, Vec<f64>)],
+    ) -> Result<Vec<TruthTrajectory>> {
+        let problems: Vec<IvpProblem<'_>> = starts
+            .iter()
+            .zip(times)
+            .map(|(x0, (t, _))| IvpProblem {
+                t_span: (t[0], t[t.len() - 1]),
+                y0: x0,
+                t_eval: t,
+            })
+            .collect();
+        let sols = solver.solve_batch(&SystemField(self.system.as_ref()), &problems);
+        sols.into_iter()
+            .zip(starts.iter().zip(times))
+            .enumerate()
+            .map(|(i, (s, (x0, (t, tm))))| {
+                let s = s.map_err(|source| BenchError::Truth {
+                    protocol: what.to_string(),
+                    trajectory: i,
+                    source,
+                })?;
+                Ok(TruthTrajectory {
+                    t: t.clone(),
+                    states: s.y,
+                    x0: x0.clone(),
+                    t_model: tm.clone(),
+                })
+            })
+            .collect()
+    }
+}
+
+impl Task for SimulatedTask {
+    fn name(&self) -> &str {
+        self.system.name()
+    }
+    fn dim(&self) -> usize {
+        self.system.dim()
+    }
+    fn samples(&self) -> &Samples {
+        &self.samples
+    }
+    fn write_data(&self, dir: &Path) -> Result<()> {
+        Ok(self.data.write_npy(dir)?)
+    }
+    fn protocol(&self, name: &str, p: &ProtocolConfig, seed: u64) -> Result<Truth> {
+        let starts = initial_states(p, self.system.as_ref(), seed);
+        let times: Vec<_> = (0..p.trajectories).map(|i| protocol_times(p, i)).collect();
+        let solver = Rk45 {
+            rtol: p.rtol,
+            atol: p.atol,
+            ..Rk45::default()
+        };
+        Ok(Truth {
+            dim: self.dim(),
+            trajectories: self.integrate(name, &solver, &starts, &times)?,
+            energy: energy_of(p.energy, self.energy()),
+        })
+    }
+    fn figure(&self, f: &FigureConfig, seed: u64) -> Result<Truth> {
+        let x0 = if f.x0.is_empty() {
+            // a stream index past any protocol's states
+            self.system
+                .sample_initial_state(&mut stream(seed, Purpose::Evaluation, u64::MAX))
+        } else {
+            f.x0.clone()
+        };
+        let t = linspace(f.t_span[0], f.t_span[1], f.points);
+        let solver = Rk45 {
+            rtol: f.rtol,
+            atol: f.atol,
+            ..Rk45::default()
+        };
+        Ok(Truth {
+            dim: self.dim(),
+            trajectories: self.integrate("figure", &solver, &[x0], &[(t.clone(), t)])?,
+            energy: self.energy(),
+        })
+    }
+    fn energy(&self) -> Option<EnergyFn> {
+        let s = self.system.clone();
+        Some(Arc::new(move |x: &[f64]| s.energy(x)))
+    }
+    fn energy_parts(&self) -> Option<PartsFn> {
+        let probe = vec![1.0; self.dim()];
+        self.system.energy_parts(&probe)?;
+        let s = self.system.clone();
+        Some(Arc::new(move |x: &[f64]| {
+            s.energy_parts(x).unwrap_or([f64::NAN; 2])
+        }))
+    }
+    fn view(&self) -> View {
+        let probe = vec![0.0; self.dim()];
+        match self.system.body_positions(&probe) {
+            Some(b) => View::Bodies { n: b.len() },
+            None => View::Phase {
+                q: 0,
+                p: self.dim() / 2,
+            },
+        }
+    }
+}
+
+/// A measured trajectory: samples are finite differences, truth is the measured test segment.
+pub struct MeasuredTask {
+    src: Arc<MeasuredSource>,
+    samples: Samples,
+}
+
+impl MeasuredTask {
+    pub fn new(src: Arc<MeasuredSource>) -> Self {
+        let s = &src.samples;
+        let rows = |idx: &[usize], v: &[f64]| {
+            let flat: Vec<f64> = idx.iter().flat_map(|&i| [v[2 * i], v[2 * i + 1]]).collect();
+            Array2::from_shape_vec((idx.len(), 2), flat).expect("two columns")
+        };
+        let samples = Samples {
+            x: rows(&s.train, &s.x),
+            dx: rows(&s.train, &s.dx),
+            x_test: rows(&s.test, &s.x),
+            dx_test: rows(&s.test, &s.dx),
+        };
+        Self { src, samples }
+    }
+
+    /// Test rows `start..start + len` as a trajectory with time measured from its start.
+    fn segment(&self, start: usize, len: usize) -> TruthTrajectory {
+        let s = &self.src.samples;
+        let rows = &s.test[start..start + len];
+        let t0 = s.t[rows[0]];
+        let t: Vec<f64> = rows.iter().map(|&i| s.t[i] - t0).collect();
+        let states: Vec<f64> = rows.iter().flat_map(|&i| s.state(i).to_vec()).collect();
+        TruthTrajectory {
+            x0: states[..2].to_vec(),
+            t_model: t.clone(),
+            t,
+            states,
+        }
+    }
+}
+
+/// `n` start indices spread evenly over `0..=last` (`[0]` for one).
+pub fn spread_starts(n: usize, last: usize) -> Vec<usize> {
+    if n <= 1 {
+        return vec![0];
+    }
+    (0..n)
+        .map(|k| ((k * last) as f64 / (n - 1) as f64).round() as usize)
+        .collect()
+}
+
+impl Task for MeasuredTask {
+    fn name(&self) -> &str {
+        "real-pendulum"
+    }
+    fn dim(&self) -> usize {
+        2
+    }
+    fn samples(&self) -> &Samples {
+        &self.samples
+    }
+    fn write_data(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(crate::io_err("cannot create", dir))?;
+        let s = &self.samples;
+        crate::write_npy(&dir.join("x_train.npy"), &s.x)?;
+        crate::write_npy(&dir.join("dx_train.npy"), &s.dx)?;
+        crate::write_npy(&dir.join("x_test.npy"), &s.x_test)?;
+        crate::write_npy(&dir.join("dx_test.npy"), &s.dx_test)?;
+        let t = ndarray::Array1::from(self.src.samples.t.clone());
+        crate::write_npy(&dir.join("t.npy"), &t)
+    }
+    fn protocol(&self, _name: &str, p: &ProtocolConfig, _seed: u64) -> Result<Truth> {
+        let n_test = self.src.samples.test.len();
+        let trajectories = spread_starts(p.trajectories, n_test - p.points)
+            .into_iter()
+            .map(|s| self.segment(s, p.points))
+            .collect();
+        Ok(Truth {
+            dim: 2,
+            trajectories,
+            energy: energy_of(p.energy, self.energy()),
+        })
+    }
+    fn figure(&self, _f: &FigureConfig, _seed: u64) -> Result<Truth> {
+        Ok(Truth {
+            dim: 2,
+            trajectories: vec![self.segment(0, self.src.samples.test.len())],
+            energy: self.energy(),
+        })
+    }
+    fn energy(&self) -> Option<EnergyFn> {
+        let k = self.src.energy_k;
+        Some(Arc::new(move |x: &[f64]| {
+            k * (1.0 - x[0].cos()) + x[1] * x[1]
+        }))
+    }
+    fn view(&self) -> View {
+        View::Phase { q: 0, p: 1 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starts_spread_over_the_segment() {
+        assert_eq!(spread_starts(1, 80), vec![0]);
+        assert_eq!(spread_starts(3, 80), vec![0, 40, 80]);
+        assert_eq!(spread_starts(5, 10), vec![0, 3, 5, 8, 10]);
+    }
+
+    #[test]
+    fn notebook_stretch_compounds_per_trajectory() {
+        let p = ProtocolConfig::paper();
+        let (t0, m0) = protocol_times(&p, 0);
+        assert_eq!(t0.last(), Some(&20.0));
+        assert!((m0.last().unwrap() - 21.8).abs() < 1e-12);
+        let (t14, m14) = protocol_times(&p, 14);
+        // truth on times x 1.09^14, models x 1.09^15 (= 72.8 at the end)
+        assert!((t14.last().unwrap() - 20.0 * 1.09f64.powi(14)).abs() < 1e-9);
+        assert!(
+            (m14.last().unwrap() - 72.83).abs() < 0.01,
+            "{}",
+            m14.last().unwrap()
+        );
+    }
+}
