@@ -928,6 +928,76 @@ mod tests {
         );
     }
 
+    /// A real-pendulum config; `extra` goes after the protocol keys of `[eval.paper]`.
+    fn real(extra: &str) -> String {
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/real_pend_h_1.txt");
+        format!(
+            "[experiment]\nname = \"r\"\n[system]\nkind = \"real-pendulum\"\npath = {:?}\nsha256 = \"45d92988198b89a5933f5a53e67aa819d06937516f71a462ac09e1307d8b3411\"\n[eval.figure]\nx0 = []\n[eval.corrected]\ntrajectories = 20\npoints = 30\n[eval.paper]\ntrajectories = 1\ngroups_over = \"points\"\ntime_stretch = 1.0\ncompound_stretch = false\n{extra}",
+            data.display().to_string()
+        )
+    }
+
+    #[test]
+    fn the_real_pendulum_loads_its_file_once_and_checks_it() {
+        let e = parse(&real(""), Path::new("x")).unwrap();
+        match &e.source {
+            Source::Measured(m) => {
+                assert_eq!((m.samples.train.len(), m.samples.test.len()), (445, 110));
+                // first row by hand: t 5.0 -> 5.1667, forward differences over the actual step
+                let (t, x) = (&m.file.t, &m.file.x);
+                let dt = t[1] - t[0];
+                assert!((m.samples.dx[0] - (x[2] - x[0]) / dt).abs() < 1e-12);
+                assert!((m.samples.dx[1] - (x[3] - x[1]) / dt).abs() < 1e-12);
+            }
+            Source::Simulated(_) => panic!("a measured source"),
+        }
+        assert_eq!(e.reference_key().as_deref(), Some("real-pendulum"));
+        let bad_sum = real("").replace("45d9", "55d9");
+        let m = err(&bad_sum);
+        assert!(
+            m.contains("system") && m.contains("sha256") && m.contains("real_pend_h_1.txt"),
+            "{m}"
+        );
+        let m = err(&real("").replace("real_pend_h_1.txt", "missing.txt"));
+        assert!(m.contains("missing.txt"), "{m}");
+        for (extra, key) in [
+            ("[data]\npoints = 10\n", "`data`"),
+            ("points = 110\ngroups = 7\n", "eval.paper.groups"),
+            ("points = 111\ngroups = 1\n", "eval.paper.points"),
+            ("points = 91\ngroups = 1\n[eval.paper.x]\n", "eval.paper"),
+            ("[train]\nmodels = [\"hnn\", \"lstm\"]\n", "train.models"),
+        ] {
+            let e = err(&real(extra));
+            assert!(e.contains(key), "{key}: {e}");
+        }
+        let e = err(&real("").replace("trajectories = 20", "trajectories = 85"));
+        assert!(
+            e.contains("eval.corrected.trajectories") && e.contains("at most 81"),
+            "{e}"
+        );
+        let e = err(&real("").replace("time_stretch = 1.0", "time_stretch = 1.09"));
+        assert!(e.contains("eval.paper.time_stretch"), "{e}");
+        let e = err(&real("").replace("x0 = []", "x0 = [1.0, 0.0]"));
+        assert!(e.contains("eval.figure.x0"), "{e}");
+        let e = err(&real("").replace("[system]", "reference = \"nope\"\n[system]"));
+        assert!(
+            e.contains("experiment.reference") && e.contains("real-pendulum"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn damped_springs_name_their_keys() {
+        let e =
+            err("[experiment]\nname = \"d\"\n[system]\nkind = \"damped-spring\"\nbeta = -0.1\n");
+        assert!(e.contains("system.beta"), "{e}");
+        let c = ok("[experiment]\nname = \"d\"\n[system]\nkind = \"damped-spring\"\n");
+        assert_eq!(
+            c.system,
+            SystemConfig::DampedSpring(DampedSpring::default())
+        );
+    }
+
     #[test]
     fn missing_sections_are_reported() {
         let e = err("[experiment]\nname = \"s\"\n");
