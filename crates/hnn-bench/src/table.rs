@@ -83,12 +83,18 @@ fn published_ratio(s: &RunSummary, a: &str, b: &str) -> Option<f64> {
     Some(r.model(a)?.energy_mse? / r.model(b)?.energy_mse?)
 }
 
-/// A ratio as "1.7x" below 10 and "445x" above.
+/// A ratio as "445x" from 10 up, "1.7x" from 1, and with two significant digits below 1
+/// ("0.50x", "0.034x"), so a model that wins by a factor of 30 does not print as "0.0x".
 fn ratio_text(r: f64) -> String {
-    if r < 10.0 {
+    if !r.is_finite() {
+        "—".into()
+    } else if r >= 10.0 {
+        format!("{r:.0}x")
+    } else if r >= 1.0 || r <= 0.0 {
         format!("{r:.1}x")
     } else {
-        format!("{r:.0}x")
+        let digits = (1.0 - r.log10().floor()) as usize;
+        format!("{r:.digits$}x")
     }
 }
 
@@ -356,7 +362,7 @@ pub fn table1(runs: &[RunSummary]) -> String {
                 .map(|n| format!("{n}/HNN (published)"))
                 .collect::<Vec<_>>()
                 .join(" | "),
-            "---|".repeat(names.len() + names.iter().filter(|n| *n != "hnn").count() + 1)
+            "---|".repeat(names.len() + names.iter().filter(|n| *n != "hnn").count())
         );
         for s in runs {
             let cells: Vec<String> = names
@@ -471,6 +477,17 @@ mod tests {
     use crate::train::LossStats;
     use std::collections::BTreeMap;
 
+    #[test]
+    fn ratios_keep_two_digits_below_one() {
+        assert_eq!(ratio_text(445.4), "445x");
+        assert_eq!(ratio_text(10.0), "10x");
+        assert_eq!(ratio_text(1.74), "1.7x");
+        assert_eq!(ratio_text(0.5), "0.50x");
+        assert_eq!(ratio_text(0.0344), "0.034x");
+        assert_eq!(ratio_text(0.0), "0.0x");
+        assert_eq!(ratio_text(f64::NAN), "—");
+    }
+
     fn model(name: &str, test: f64) -> ModelSummary {
         ModelSummary {
             name: name.into(),
@@ -562,12 +579,12 @@ mod tests {
         let t = table1(&[r.clone()]);
         assert!(
             t.contains(
-                "| task | baseline | hnn | dhnn | baseline/HNN (published) | dhnn/HNN (published) |"
+                "| task | baseline | hnn | dhnn | baseline/HNN (published) | dhnn/HNN (published) |\n|---|---|---|---|---|---|\n"
             ),
             "{t}"
         );
         assert!(
-            t.contains("| toy (seed 0) | 1.00e1 | 1.00e0 | 2.50e-1 | 10x | 0.2x |"),
+            t.contains("| toy (seed 0) | 1.00e1 | 1.00e0 | 2.50e-1 | 10x | 0.25x |"),
             "{t}"
         );
         assert!(t.contains("dhnn (|∇D| / |J∇H| = 3.1%)"), "{t}");
