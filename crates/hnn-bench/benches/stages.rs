@@ -51,7 +51,10 @@ fn bench(c: &mut Criterion) {
     }
     let models: Vec<(&str, &dyn DynamicsModel)> =
         trained.iter().map(|(n, (_, m))| (*n, m.as_ref())).collect();
-    let truth = task.protocol("paper", &exp.config.eval.paper, 0).unwrap();
+    let budget = exp.config.eval.budget();
+    let truth = task
+        .protocol("paper", &exp.config.eval.paper, 0, budget)
+        .unwrap();
     c.bench_function("eval: paper protocol, both models", |b| {
         b.iter(|| {
             run_protocol(
@@ -60,6 +63,7 @@ fn bench(c: &mut Criterion) {
                 &truth,
                 &models,
                 Device::Cpu,
+                budget,
             )
         })
     });

@@ -14,11 +14,13 @@ use crate::{RunOptions, config};
 
 /// Train and evaluate baseline and Hamiltonian neural networks on a physical system.
 #[derive(Debug, Parser)]
-#[command(name = "hnn-bench", version)]
+#[command(name = "hnn-bench", version, args_conflicts_with_subcommands = true)]
 pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Experiment config (TOML), or a directory of them; repeat to run several in order.
     /// After the runs, `table1.md` beside them puts every result next to the paper's.
-    #[arg(long = "config", short = 'c', required = true, value_name = "FILE|DIR")]
+    #[arg(long = "config", short = 'c', value_name = "FILE|DIR")]
     pub configs: Vec<PathBuf>,
     /// Run again even when a finished run with the same resolved config exists (by default
     /// such a run is reused, so an interrupted batch resumes where it stopped).
@@ -38,6 +40,20 @@ pub struct Args {
     /// Log filter for stderr and log.txt (tracing's EnvFilter syntax), e.g. "debug".
     #[arg(long, default_value = "info", value_name = "FILTER")]
     pub log: String,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// List the run directories under an output folder with their status, unfinished ones
+    /// (failed, interrupted, stale: its process is gone) marked; `--clean` removes those.
+    Runs {
+        /// The output folder (`experiment.output_dir`, or `--output-dir` of the runs).
+        #[arg(long, value_name = "DIR", default_value = "runs")]
+        output_dir: PathBuf,
+        /// Remove the run directories that did not finish and are not being computed.
+        #[arg(long)]
+        clean: bool,
+    },
 }
 
 /// The current run's log file; events go there once a run directory exists.
@@ -93,9 +109,71 @@ fn init_tracing(spec: &str) -> Result<LogFile, String> {
     Ok(log_file)
 }
 
+/// `hnn-bench runs`: one line per run directory; exit 1 when some did not finish.
+fn list_runs(root: &Path, clean: bool) -> ExitCode {
+    let result = if clean {
+        crate::runs::clean(root)
+    } else {
+        crate::runs::list(root)
+    };
+    let entries = match result {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for e in &entries {
+        let error = e
+            .error
+            .as_deref()
+            .map(|m| format!("  ({m})"))
+            .unwrap_or_default();
+        let verb = if clean { "removed " } else { "" };
+        println!("{verb}{:<12} {}{error}", e.status, e.dir.display());
+    }
+    let unfinished = entries
+        .iter()
+        .filter(|e| !e.finished() && e.status != "running")
+        .count();
+    if clean {
+        println!("{} unfinished run directories removed", entries.len());
+        ExitCode::SUCCESS
+    } else if unfinished > 0 {
+        println!(
+            "{unfinished} of {} runs did not finish (`hnn-bench runs --clean` removes them)",
+            entries.len()
+        );
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// A finished run's summary, with its `report.md` rebuilt when missing or empty (a run killed
+/// while writing it under an older version).
+fn reuse(dir: &Path) -> Result<crate::summary::RunSummary, String> {
+    let summary = crate::summary::RunSummary::read(&dir.join("summary.json"))
+        .map_err(|e| format!("cannot read {}/summary.json ({e})", dir.display()))?;
+    let report_path = dir.join("report.md");
+    if std::fs::metadata(&report_path).map_or(true, |m| m.len() == 0) {
+        crate::runs::write_atomic(&report_path, crate::table::report(&summary).as_bytes())
+            .map_err(|e| e.to_string())?;
+        tracing::warn!(path = %report_path.display(), "report.md was missing or empty; rebuilt it from summary.json");
+    }
+    Ok(summary)
+}
+
 /// Parses the arguments, validates every config, then runs them in order.
 pub fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Command::Runs { output_dir, clean }) = &args.command {
+        return list_runs(output_dir, *clean);
+    }
+    if args.configs.is_empty() {
+        eprintln!("error: give at least one --config FILE|DIR (or the `runs` subcommand)");
+        return ExitCode::from(2);
+    }
     let log_file = match init_tracing(&args.log) {
         Ok(l) => l,
         Err(e) => {
@@ -103,6 +181,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = crate::runs::install_signal_handlers() {
+        eprintln!("error: cannot install signal handlers: {e}");
+        return ExitCode::from(2);
+    }
     let paths = match expand(&args.configs) {
         Ok(p) => p,
         Err(e) => {
@@ -132,20 +214,27 @@ pub fn main() -> ExitCode {
             .output_dir
             .clone()
             .unwrap_or_else(|| cfg.experiment.output_dir.clone());
+        // One process per run: a second one waits here, then reuses what the first computed.
+        let _lock = match crate::runs::RunLock::acquire(&root, exp) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: {}: {e}", exp.path.display());
+                failed = true;
+                continue;
+            }
+        };
         if !args.rerun
             && let Some(dir) = crate::table::find_finished_run(&root, exp)
         {
             tracing::info!(run_dir = %dir.display(), "reusing the finished run of {} (same resolved config; --rerun to run again)", exp.path.display());
-            match crate::summary::RunSummary::read(&dir.join("summary.json")) {
+            match reuse(&dir) {
                 Ok(summary) => {
                     println!("{}", crate::table::report(&summary));
+                    failed |= report_divergence(exp, &summary);
                     finished.push(summary);
                     continue;
                 }
-                Err(e) => tracing::warn!(
-                    "cannot read {}/summary.json ({e}); running again",
-                    dir.display()
-                ),
+                Err(e) => tracing::warn!("{e}; running again"),
             }
         }
         let slot = log_file.clone();
@@ -160,13 +249,8 @@ pub fn main() -> ExitCode {
         };
         match crate::run_experiment(exp, &opts) {
             Ok(summary) => {
-                let report = crate::table::report(&summary);
-                let report_path = summary.run_dir.join("report.md");
-                if let Err(e) = std::fs::write(&report_path, &report) {
-                    eprintln!("error: cannot write {}: {e}", report_path.display());
-                    failed = true;
-                }
-                println!("{report}");
+                println!("{}", crate::table::report(&summary));
+                failed |= report_divergence(exp, &summary);
                 finished.push(summary);
             }
             Err(e) => {
@@ -182,10 +266,10 @@ pub fn main() -> ExitCode {
             .clone()
             .unwrap_or_else(|| experiments[0].config.experiment.output_dir.clone());
         let path = root.join("table1.md");
-        match std::fs::write(&path, crate::table::table1(&finished)) {
+        match crate::runs::write_atomic(&path, crate::table::table1(&finished).as_bytes()) {
             Ok(()) => tracing::info!(path = %path.display(), "table written"),
             Err(e) => {
-                eprintln!("error: cannot write {}: {e}", path.display());
+                eprintln!("error: {e}");
                 failed = true;
             }
         }
@@ -195,6 +279,24 @@ pub fn main() -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Says on stderr which models of a finished run diverged; true if any did.
+fn report_divergence(exp: &crate::config::Experiment, s: &crate::summary::RunSummary) -> bool {
+    let mut any = false;
+    for m in &s.models {
+        if let Some(d) = &m.diverged {
+            eprintln!(
+                "error: {} (seed {}): model {} {d}; it is marked so in {}",
+                exp.path.display(),
+                s.seed,
+                m.name,
+                s.run_dir.join("summary.json").display()
+            );
+            any = true;
+        }
+    }
+    any
 }
 
 /// Config files, with each directory replaced by its `*.toml` files in name order.
@@ -230,12 +332,26 @@ pub struct Seeds(pub Vec<u64>);
 /// than queued).
 const MAX_SEEDS: u64 = 1000;
 
+/// Seeds are written into the resolved config, and TOML integers are 64-bit signed.
+const MAX_SEED: u64 = i64::MAX as u64;
+
 /// Parses `--seeds`: comma-separated seeds and inclusive ranges `a-b`, no repeats.
 fn parse_seeds(spec: &str) -> Result<Seeds, String> {
     let int = |t: &str| {
-        t.trim().parse::<u64>().map_err(|_| {
-            format!("{t:?} is not a non-negative integer (expected e.g. 0-4 or 0,3,7)")
-        })
+        t.trim()
+            .parse::<u64>()
+            .map_err(|_| {
+                format!("{t:?} is not a non-negative integer (expected e.g. 0-4 or 0,3,7)")
+            })
+            .and_then(|v| {
+                if v > MAX_SEED {
+                    Err(format!(
+                        "seed {v} is above the largest seed {MAX_SEED} (2^63 - 1)"
+                    ))
+                } else {
+                    Ok(v)
+                }
+            })
     };
     let mut seeds = Vec::new();
     for item in spec.split(',') {
@@ -289,5 +405,14 @@ mod tests {
                 .contains("more than 1000 seeds")
         );
         assert!(parse_seeds("0-18446744073709551615").is_err());
+        assert!(
+            parse_seeds("9223372036854775808")
+                .unwrap_err()
+                .contains("above the largest seed 9223372036854775807")
+        );
+        assert_eq!(
+            parse_seeds("9223372036854775807").unwrap().0,
+            vec![i64::MAX as u64]
+        );
     }
 }

@@ -64,9 +64,10 @@ fn default_device() -> DeviceChoice {
 
 /// The source of the data, tagged by `kind`: a simulated system, or a measured file. Adding a
 /// simulated system: a file in `hnn-physics` implementing [`System`] (or
-/// [`hnn_physics::Hamiltonian`]), a variant here and its arm in [`SystemConfig::build`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+/// [`hnn_physics::Hamiltonian`]), a variant here and its arms in [`SystemConfig::build`] and in
+/// `Deserialize` below.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum SystemConfig {
     MassSpring(MassSpring),
     Pendulum(Pendulum),
@@ -74,6 +75,53 @@ pub enum SystemConfig {
     DampedSpring(DampedSpring),
     QDampedSpring(QDampedSpring),
     RealPendulum(MeasuredConfig),
+}
+
+/// Read by hand rather than derived: serde's tagged enums buffer the section and lose the path
+/// of an error inside it (`system` instead of `system.direction`). Here each kind's fields are
+/// read with their path, which [`parse`] turns into the key it names.
+impl<'de> Deserialize<'de> for SystemConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error;
+        const KINDS: &[&str] = &[
+            "mass-spring",
+            "pendulum",
+            "n-body",
+            "damped-spring",
+            "q-damped-spring",
+            "real-pendulum",
+        ];
+        fn part<T: serde::de::DeserializeOwned, E: Error>(
+            table: toml::Table,
+            wrap: fn(T) -> SystemConfig,
+        ) -> std::result::Result<SystemConfig, E> {
+            serde_path_to_error::deserialize(toml::Value::Table(table))
+                .map(wrap)
+                .map_err(|e| {
+                    let path = e.path().to_string();
+                    E::custom(format!("`{path}`: {}", e.into_inner()))
+                })
+        }
+        let mut table = toml::Table::deserialize(d)?;
+        let kind = match table.remove("kind") {
+            Some(toml::Value::String(k)) => k,
+            Some(other) => {
+                return Err(D::Error::custom(format!(
+                    "`kind`: expected a string, got {other}"
+                )));
+            }
+            None => return Err(D::Error::missing_field("kind")),
+        };
+        match kind.as_str() {
+            "mass-spring" => part(table, SystemConfig::MassSpring),
+            "pendulum" => part(table, SystemConfig::Pendulum),
+            "n-body" => part(table, SystemConfig::NBody),
+            "damped-spring" => part(table, SystemConfig::DampedSpring),
+            "q-damped-spring" => part(table, SystemConfig::QDampedSpring),
+            "real-pendulum" => part(table, SystemConfig::RealPendulum),
+            other => Err(D::Error::unknown_variant(other, KINDS)),
+        }
+    }
 }
 
 /// A measured pendulum trajectory (`kind = "real-pendulum"`).
@@ -259,6 +307,10 @@ pub struct TrainConfig {
     pub batch_size: usize,
     /// Log train/test loss every this many steps (and at the first and the last step).
     pub log_every: usize,
+    /// A model whose (mini)batch loss is not finite or exceeds this many times its first
+    /// step's loss has diverged: training stops, the run says so, and the model is left out
+    /// of evaluation and ratios.
+    pub divergence_factor: f64,
 }
 
 impl Default for TrainConfig {
@@ -270,6 +322,7 @@ impl Default for TrainConfig {
             weight_decay: 1e-4,
             batch_size: 0,
             log_every: 200,
+            divergence_factor: 1e3,
         }
     }
 }
@@ -323,9 +376,10 @@ pub struct ProtocolConfig {
     pub groups_over: GroupsOver,
     pub initial_states: InitialStates,
     /// Range of `|coordinate|` for `initial_states = "box"`.
-    #[serde(rename = "box")]
+    #[serde(rename = "box", deserialize_with = "hnn_physics::pair::pair")]
     pub box_range: [f64; 2],
     /// Time interval of the ground truth (before any stretch).
+    #[serde(deserialize_with = "hnn_physics::pair::pair")]
     pub t_span: [f64; 2],
     /// Output points per trajectory.
     pub points: usize,
@@ -393,8 +447,13 @@ struct PartialProtocol {
     groups: Option<usize>,
     groups_over: Option<GroupsOver>,
     initial_states: Option<InitialStates>,
-    #[serde(rename = "box")]
+    #[serde(
+        rename = "box",
+        default,
+        deserialize_with = "hnn_physics::pair::option_pair"
+    )]
     box_range: Option<[f64; 2]>,
+    #[serde(default, deserialize_with = "hnn_physics::pair::option_pair")]
     t_span: Option<[f64; 2]>,
     points: Option<usize>,
     rtol: Option<f64>,
@@ -441,6 +500,7 @@ fn corrected_protocol<'de, D: Deserializer<'de>>(
 pub struct FigureConfig {
     /// Initial state; empty means one drawn from the system's own distribution (seeded).
     pub x0: Vec<f64>,
+    #[serde(deserialize_with = "hnn_physics::pair::pair")]
     pub t_span: [f64; 2],
     pub points: usize,
     pub rtol: f64,
@@ -459,9 +519,46 @@ impl Default for FigureConfig {
     }
 }
 
+/// How much work one integration in an evaluation may take: a model whose field makes the
+/// solver crawl (a barely trained or diverged network) becomes a recorded failure, not a hang.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Budget {
+    /// Accepted RK45 steps per trajectory.
+    pub max_steps: usize,
+    /// Wall-clock seconds per batched solve (one model, or the truth, under one protocol).
+    pub max_seconds: f64,
+}
+
+impl Budget {
+    /// An RK45 solver at these tolerances within this budget.
+    pub fn solver(&self, rtol: f64, atol: f64) -> hnn_ode::Rk45 {
+        hnn_ode::Rk45 {
+            rtol,
+            atol,
+            max_steps: Some(self.max_steps),
+            max_seconds: Some(self.max_seconds),
+            ..hnn_ode::Rk45::default()
+        }
+    }
+}
+
+fn default_eval_max_steps() -> usize {
+    20_000
+}
+fn default_eval_max_seconds() -> f64 {
+    60.0
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvalConfig {
+    /// Accepted RK45 steps allowed per trajectory, for the truth and for every model (the
+    /// protocols here need at most a few thousand).
+    #[serde(default = "default_eval_max_steps")]
+    pub max_steps: usize,
+    /// Wall-clock seconds allowed per batched solve (one model under one protocol).
+    #[serde(default = "default_eval_max_seconds")]
+    pub max_seconds: f64,
     #[serde(default = "ProtocolConfig::paper", deserialize_with = "paper_protocol")]
     pub paper: ProtocolConfig,
     #[serde(
@@ -473,15 +570,35 @@ pub struct EvalConfig {
     pub figure: FigureConfig,
 }
 
+impl EvalConfig {
+    pub fn budget(&self) -> Budget {
+        Budget {
+            max_steps: self.max_steps,
+            max_seconds: self.max_seconds,
+        }
+    }
+}
+
 impl Default for EvalConfig {
     fn default() -> Self {
         Self {
+            max_steps: default_eval_max_steps(),
+            max_seconds: default_eval_max_seconds(),
             paper: ProtocolConfig::paper(),
             corrected: ProtocolConfig::corrected(),
             figure: FigureConfig::default(),
         }
     }
 }
+
+/// Most values (trajectories x points x coordinates) a dataset or an evaluation may hold:
+/// 800 MB per copy in double precision, far above any task here, far below an allocation that
+/// would abort the process.
+const MAX_STORED_VALUES: u128 = 100_000_000;
+
+/// Longest `experiment.name` (a folder name; file systems allow 255 bytes, and the run folder
+/// and lock file names are built beside it).
+const MAX_NAME_BYTES: usize = 100;
 
 /// Reads, parses and validates a config file into a checked [`Experiment`].
 pub fn load(path: &Path) -> Result<Experiment> {
@@ -496,8 +613,26 @@ pub fn load(path: &Path) -> Result<Experiment> {
 pub fn parse(text: &str, path: &Path) -> Result<Experiment> {
     let de = toml::Deserializer::new(text);
     let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
-        let key = e.path().to_string();
+        let mut key = e.path().to_string();
         let inner = e.into_inner();
+        let mut reason = inner.message().trim().to_string();
+        let mut line = inner.span().map(|s| line_of(text, s.start));
+        // an error inside [system] carries its field's path in the message
+        if key == "system"
+            && let Some((field, rest)) = reason
+                .strip_prefix('`')
+                .and_then(|r| r.split_once("`: "))
+                .map(|(f, r)| (f.to_string(), r.to_string()))
+        {
+            key = format!("system.{field}");
+            reason = rest;
+            line = line_of_key(text, "system", field.split('.').next().unwrap_or("")).or(line);
+        }
+        if key == "."
+            && let Some(k) = line.and_then(|l| key_at_line(text, l))
+        {
+            key = k;
+        }
         BenchError::Config {
             path: path.to_path_buf(),
             key: if key == "." {
@@ -505,8 +640,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Experiment> {
             } else {
                 key
             },
-            reason: inner.message().trim().to_string(),
-            line: inner.span().map(|s| line_of(text, s.start)),
+            reason,
+            line,
         }
     })?;
     config.check(path)
@@ -514,6 +649,44 @@ pub fn parse(text: &str, path: &Path) -> Result<Experiment> {
 
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// The `[section]` a line belongs to, and the key it sets, as `section.key`.
+fn key_at_line(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let this = lines.get(line.checked_sub(1)?)?;
+    let (k, _) = this.split_once('=')?;
+    let k = k.trim().trim_matches('"');
+    if k.is_empty() || k.starts_with('[') {
+        return None;
+    }
+    let section = lines[..line - 1]
+        .iter()
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with('[') && l.ends_with(']'))
+        .map(|l| l.trim_matches(['[', ']']).trim().to_string());
+    Some(match section {
+        Some(s) => format!("{s}.{k}"),
+        None => k.to_string(),
+    })
+}
+
+/// The line that sets `key` in `[section]`, if there is one.
+fn line_of_key(text: &str, section: &str, key: &str) -> Option<usize> {
+    let mut inside = false;
+    for (i, l) in text.lines().enumerate() {
+        let t = l.trim();
+        if t.starts_with('[') {
+            inside = t.trim_matches(['[', ']']).trim() == section;
+        } else if inside
+            && let Some((k, _)) = t.split_once('=')
+            && k.trim().trim_matches('"') == key
+        {
+            return Some(i + 1);
+        }
+    }
+    None
 }
 
 impl Config {
@@ -527,11 +700,16 @@ impl Config {
             line: None,
         };
         let e = &self.experiment;
-        if e.name.is_empty() || e.name.contains(['/', '\\']) || e.name.starts_with('.') {
+        if e.name.is_empty()
+            || e.name.contains(['/', '\\'])
+            || e.name.starts_with('.')
+            || e.name.chars().any(char::is_control)
+            || e.name.len() > MAX_NAME_BYTES
+        {
             return Err(bad(
                 "experiment.name",
                 format!(
-                    "{:?} must be a non-empty folder name without slashes",
+                    "{:?} must be a folder name of 1 to {MAX_NAME_BYTES} bytes without slashes, control characters or a leading dot",
                     e.name
                 ),
             ));
@@ -586,6 +764,21 @@ impl Config {
             .mlp()
             .validate()
             .map_err(|err| bad("model.hidden", err.to_string()))?;
+        if measured.is_none() {
+            let values = (self.data.total_trajectories() as u128)
+                * (self.data.points as u128)
+                * (dim as u128);
+            if values > MAX_STORED_VALUES {
+                return Err(bad(
+                    "data.points",
+                    format!(
+                        "{} trajectories x {} points x {dim} coordinates = {values} values is more than the {MAX_STORED_VALUES} a dataset may hold (8 bytes each, several copies)",
+                        self.data.total_trajectories(),
+                        self.data.points
+                    ),
+                ));
+            }
+        }
 
         let t = &self.train;
         if t.models.is_empty() {
@@ -614,16 +807,30 @@ impl Config {
         if t.steps == 0 {
             return Err(bad("train.steps", "must be at least 1".into()));
         }
-        if !(t.learning_rate.is_finite() && t.learning_rate > 0.0) {
+        // libtorch's Adam holds both in single precision
+        let f32_max = f64::from(f32::MAX);
+        if !(t.learning_rate.is_finite() && t.learning_rate > 0.0 && t.learning_rate <= f32_max) {
             return Err(bad(
                 "train.learning_rate",
-                format!("{} must be positive and finite", t.learning_rate),
+                format!(
+                    "{:e} must be positive and at most {f32_max:e} (single precision)",
+                    t.learning_rate
+                ),
             ));
         }
-        if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0) {
+        if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0 && t.weight_decay <= f32_max) {
             return Err(bad(
                 "train.weight_decay",
-                format!("{} must be >= 0 and finite", t.weight_decay),
+                format!(
+                    "{:e} must be >= 0 and at most {f32_max:e} (single precision)",
+                    t.weight_decay
+                ),
+            ));
+        }
+        if !(t.divergence_factor.is_finite() && t.divergence_factor > 1.0) {
+            return Err(bad(
+                "train.divergence_factor",
+                format!("{} must be finite and above 1", t.divergence_factor),
             ));
         }
         if t.log_every == 0 {
@@ -710,6 +917,16 @@ impl Config {
                     format!("{} must be at least 2", p.points),
                 ));
             }
+            let values = (p.trajectories as u128) * (p.points as u128) * (dim as u128);
+            if values > MAX_STORED_VALUES {
+                return Err(bad(
+                    &key("points"),
+                    format!(
+                        "{} trajectories x {} points x {dim} coordinates = {values} values is more than the {MAX_STORED_VALUES} an evaluation may hold",
+                        p.trajectories, p.points
+                    ),
+                ));
+            }
             if !(p.rtol.is_finite() && p.rtol >= 100.0 * f64::EPSILON) {
                 return Err(bad(
                     &key("rtol"),
@@ -728,6 +945,15 @@ impl Config {
                     format!("{} must be positive and finite", p.time_stretch),
                 ));
             }
+        }
+        if self.eval.max_steps == 0 {
+            return Err(bad("eval.max_steps", "must be at least 1".into()));
+        }
+        if !(self.eval.max_seconds.is_finite() && self.eval.max_seconds > 0.0) {
+            return Err(bad(
+                "eval.max_seconds",
+                format!("{} must be positive and finite", self.eval.max_seconds),
+            ));
         }
         let f = &self.eval.figure;
         if measured.is_some() && !f.x0.is_empty() {
@@ -752,10 +978,14 @@ impl Config {
                 format!("[{t0}, {t1}]: expected [start, end] with end > start"),
             ));
         }
-        if f.points < 2 {
+        if f.points < 2 || (f.points as u128) * (dim as u128) > MAX_STORED_VALUES {
             return Err(bad(
                 "eval.figure.points",
-                format!("{} must be at least 2", f.points),
+                format!(
+                    "{} must be at least 2 and at most {} for {dim} coordinates",
+                    f.points,
+                    MAX_STORED_VALUES / dim as u128
+                ),
             ));
         }
         if !(f.rtol.is_finite() && f.rtol >= 100.0 * f64::EPSILON) {

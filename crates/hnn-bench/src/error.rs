@@ -38,6 +38,9 @@ pub enum BenchError {
     },
     #[error("plotting {path}: {reason}")]
     Plot { path: PathBuf, reason: String },
+    /// The run panicked; the batch goes on with the next run.
+    #[error("the run stopped on an internal error: {message}")]
+    Panic { message: String },
     /// Integrating the ground truth for an evaluation failed (model failures are recorded).
     #[error("{protocol} protocol: ground truth of trajectory {trajectory} failed: {source}")]
     Truth {
@@ -46,6 +49,13 @@ pub enum BenchError {
         #[source]
         source: hnn_ode::OdeError,
     },
+}
+
+impl BenchError {
+    /// A panic inside a run (libtorch, for instance, panics where it cannot allocate).
+    pub fn panic(message: String) -> Self {
+        BenchError::Panic { message }
+    }
 }
 
 pub type Result<T, E = BenchError> = std::result::Result<T, E>;

@@ -8,12 +8,12 @@
 use std::collections::BTreeMap;
 
 use hnn_models::DynamicsModel;
-use hnn_ode::{IvpProblem, Rk45, Solution, VectorField};
+use hnn_ode::{IvpProblem, Solution, VectorField};
 use ndarray::Array3;
 use serde::{Deserialize, Serialize};
 use tch::Device;
 
-use crate::config::{FigureConfig, GroupsOver, ProtocolConfig};
+use crate::config::{Budget, FigureConfig, GroupsOver, ProtocolConfig};
 use crate::task::{PartsFn, Truth};
 use crate::train::{tensor_f32, tensor_f64};
 
@@ -155,18 +155,16 @@ fn to_array(rows: &[Option<&[f64]>], points: usize, dim: usize) -> Array3<f64> {
     a
 }
 
-/// Integrates `field` from every truth trajectory's start over its model times.
+/// Integrates `field` from every truth trajectory's start over its model times, within
+/// `budget`.
 pub fn rollouts(
     field: &dyn VectorField,
     truth: &Truth,
     rtol: f64,
     atol: f64,
+    budget: Budget,
 ) -> Vec<hnn_ode::Result<Solution>> {
-    let solver = Rk45 {
-        rtol,
-        atol,
-        ..Rk45::default()
-    };
+    let solver = budget.solver(rtol, atol);
     let problems: Vec<IvpProblem<'_>> = truth
         .trajectories
         .iter()
@@ -186,6 +184,7 @@ pub fn run_protocol(
     truth: &Truth,
     models: &[(&str, &dyn DynamicsModel)],
     device: Device,
+    budget: Budget,
 ) -> (ProtocolOutcome, ProtocolRollouts) {
     let start = std::time::Instant::now();
     let dim = truth.dim;
@@ -201,7 +200,13 @@ pub fn run_protocol(
     let mut outcomes = BTreeMap::new();
     let mut model_rollouts = Vec::new();
     for &(model_name, model) in models {
-        let sols = rollouts(&ModelField::new(model, device), truth, p.rtol, p.atol);
+        let sols = rollouts(
+            &ModelField::new(model, device),
+            truth,
+            p.rtol,
+            p.atol,
+            budget,
+        );
         let mut per_traj = Vec::new();
         let mut per_point_sum = vec![0.0; points];
         let mut failed = Vec::new();
@@ -351,6 +356,7 @@ pub fn figure_rollout(
     parts: Option<&PartsFn>,
     models: &[(&str, &dyn DynamicsModel)],
     device: Device,
+    budget: Budget,
 ) -> FigureRollout {
     let tr = &truth.trajectories[0];
     let dim = truth.dim;
@@ -403,7 +409,7 @@ pub fn figure_rollout(
                 device,
                 part,
             };
-            let r = rollouts(&field, &one, f.rtol, f.atol).remove(0);
+            let r = rollouts(&field, &one, f.rtol, f.atol, budget).remove(0);
             let (states, error) = match r {
                 Ok(s) => (s.y, None),
                 Err(e) => (Vec::new(), Some(e.to_string())),
@@ -443,6 +449,7 @@ pub fn dissipative_ratio(model: &dyn DynamicsModel, x: &tch::Tensor) -> Option<f
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::EvalConfig;
     use crate::task::TruthTrajectory;
     use std::sync::Arc;
 
@@ -488,7 +495,14 @@ mod tests {
         let mut p = ProtocolConfig::corrected();
         p.groups = 2;
         p.groups_over = GroupsOver::Points;
-        let (o, r) = run_protocol("t", &p, &truth, &[("still", &Still)], Device::Cpu);
+        let (o, r) = run_protocol(
+            "t",
+            &p,
+            &truth,
+            &[("still", &Still)],
+            Device::Cpu,
+            EvalConfig::default().budget(),
+        );
         let e = &o.models["still"];
         let mse = e.energy_mse.unwrap();
         assert_eq!(mse.mean, 298.0 / 4.0);
@@ -503,7 +517,14 @@ mod tests {
             energy: None,
             ..truth
         };
-        let (o, _) = run_protocol("t", &p, &none, &[("still", &Still)], Device::Cpu);
+        let (o, _) = run_protocol(
+            "t",
+            &p,
+            &none,
+            &[("still", &Still)],
+            Device::Cpu,
+            EvalConfig::default().budget(),
+        );
         assert!(o.models["still"].energy_mse.is_none());
     }
 }

@@ -21,6 +21,7 @@ pub mod error;
 pub mod eval;
 pub mod plots;
 pub mod reference;
+pub mod runs;
 pub mod summary;
 pub mod table;
 pub mod task;
@@ -159,6 +160,8 @@ struct Meta<'a> {
     device: String,
     torch_threads: i32,
     rayon_threads: usize,
+    /// The process computing the run.
+    pid: u32,
     started_utc: &'a str,
     status: &'a str,
     error: Option<String>,
@@ -166,6 +169,11 @@ struct Meta<'a> {
 }
 
 /// Runs one experiment end to end. The experiment must come from [`config::load`] (checked).
+///
+/// Whatever happens after the run directory exists, `meta.json` ends up saying it: `ok` or
+/// `diverged` with `summary.json` and `report.md` in place (each written atomically), `failed`
+/// with the error (a panic included), or `interrupted` (by the signal handler of
+/// [`runs::install_signal_handlers`]).
 pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<RunSummary> {
     let cfg = &exp.config;
     let device = exp.device;
@@ -192,43 +200,85 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<RunSummary>
         device: format!("{device:?}"),
         torch_threads: tch::get_num_threads(),
         rayon_threads: rayon::current_num_threads(),
+        pid: std::process::id(),
         started_utc: &started,
         status,
         error,
         wall_seconds: wall,
     };
     let meta_path = run_dir.join("meta.json");
-    write_file(
+    let running = serde_json::to_value(meta("running", None, None)).expect("meta serialises");
+    runs::write_atomic(
         &meta_path,
-        &serde_json::to_vec_pretty(&meta("running", None, None)).expect("meta serialises"),
+        &serde_json::to_vec_pretty(&running).expect("meta serialises"),
     )?;
+    runs::set_current(&meta_path, running);
     tracing::info!(run_dir = %run_dir.display(), device = ?device, "run started");
 
     let start = Instant::now();
-    let result = run_stages(exp, &run_dir, opts);
+    let stages = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_stages(exp, &run_dir, opts)
+    }))
+    .unwrap_or_else(|payload| Err(BenchError::panic(runs::panic_message(payload.as_ref()))));
     let wall = start.elapsed().as_secs_f64();
-    match result {
-        Ok(mut summary) => {
+    runs::finish_current(|| {
+        let result = stages.and_then(|mut summary| {
             summary.timings.total = wall;
-            write_file(
+            runs::write_atomic(
                 &run_dir.join("summary.json"),
                 &serde_json::to_vec_pretty(&summary).expect("summary serialises"),
             )?;
-            write_file(
-                &meta_path,
-                &serde_json::to_vec_pretty(&meta("ok", None, Some(wall))).expect("meta serialises"),
+            runs::write_atomic(
+                &run_dir.join("report.md"),
+                table::report(&summary).as_bytes(),
             )?;
             Ok(summary)
+        });
+        let (status, note) = match &result {
+            Ok(summary) => {
+                let diverged: Vec<String> = summary
+                    .models
+                    .iter()
+                    .filter_map(|m| m.diverged.as_ref().map(|d| format!("{}: {d}", m.name)))
+                    .collect();
+                if diverged.is_empty() {
+                    ("ok", None)
+                } else {
+                    ("diverged", Some(diverged.join("; ")))
+                }
+            }
+            Err(e) => {
+                tracing::error!("run failed: {e}");
+                ("failed", Some(e.to_string()))
+            }
+        };
+        let written = runs::write_atomic(
+            &meta_path,
+            &serde_json::to_vec_pretty(&meta(status, note, Some(wall))).expect("meta serialises"),
+        );
+        match (result, written) {
+            (Ok(summary), Ok(())) => Ok(summary),
+            (Ok(_), Err(e)) => {
+                // the run is done but cannot be marked so: say it, and leave it unreused
+                let _ = std::fs::remove_file(run_dir.join("summary.json"));
+                Err(e)
+            }
+            (Err(e), _) => Err(e),
         }
-        Err(e) => {
-            tracing::error!("run failed: {e}");
-            let _ = std::fs::write(
-                &meta_path,
-                serde_json::to_vec_pretty(&meta("failed", Some(e.to_string()), Some(wall)))
-                    .expect("meta serialises"),
-            );
-            Err(e)
-        }
+    })
+}
+
+/// A number for `metrics.jsonl`: JSON has no NaN or infinity, and `null` would not say which,
+/// so those are written as the strings `"NaN"`, `"inf"` and `"-inf"`.
+pub fn json_number(x: f64) -> serde_json::Value {
+    if x.is_finite() {
+        serde_json::json!(x)
+    } else if x.is_nan() {
+        "NaN".into()
+    } else if x > 0.0 {
+        "inf".into()
+    } else {
+        "-inf".into()
     }
 }
 
@@ -299,12 +349,13 @@ fn run_stages(exp: &Experiment, run_dir: &Path, opts: &RunOptions) -> Result<Run
             });
             let parts = |v: &[(String, f64)]| {
                 v.iter()
-                    .map(|(k, x)| (k.clone(), serde_json::json!(x)))
+                    .map(|(k, x)| (k.clone(), json_number(*x)))
                     .collect::<serde_json::Map<_, _>>()
             };
             let line = serde_json::json!({
                 "model": name, "step": row.step,
-                "train_loss": row.train_loss, "test_loss": row.test_loss,
+                "train_loss": json_number(row.train_loss),
+                "test_loss": json_number(row.test_loss),
                 "train": parts(&row.train_parts), "test": parts(&row.test_parts),
             });
             if let Err(e) = writeln!(metrics, "{line}") {
@@ -321,7 +372,18 @@ fn run_stages(exp: &Experiment, run_dir: &Path, opts: &RunOptions) -> Result<Run
         }
         let ckpt = ckpt_dir.join(format!("{name}.safetensors"));
         save_checkpoint(&vs, &ckpt)?;
-        let dissipative_ratio = eval::dissipative_ratio(model.as_ref(), &tensors.x_test);
+        if let Some(d) = &outcome.diverged {
+            tracing::error!(
+                model = name.as_str(),
+                "{d}: training stopped; the model is left out of evaluation (train.divergence_factor = {})",
+                cfg.train.divergence_factor
+            );
+        }
+        let dissipative_ratio = outcome
+            .diverged
+            .is_none()
+            .then(|| eval::dissipative_ratio(model.as_ref(), &tensors.x_test))
+            .flatten();
         tracing::info!(
             model = name.as_str(),
             train_loss = format_args!("{:.4e} ± {:.1e}", outcome.train.mean, outcome.train.se),
@@ -339,9 +401,12 @@ fn run_stages(exp: &Experiment, run_dir: &Path, opts: &RunOptions) -> Result<Run
             steps_per_second: outcome.steps_per_second,
             checkpoint: ckpt,
             dissipative_ratio,
+            diverged: outcome.diverged.clone(),
         });
         histories.push((name.clone(), outcome.history));
-        trained.push((name.clone(), vs, model));
+        if outcome.diverged.is_none() {
+            trained.push((name.clone(), vs, model));
+        }
     }
     let model_refs: Vec<(&str, &dyn DynamicsModel)> = trained
         .iter()
@@ -350,6 +415,7 @@ fn run_stages(exp: &Experiment, run_dir: &Path, opts: &RunOptions) -> Result<Run
 
     // 3. evaluation
     let t = Instant::now();
+    let budget = cfg.eval.budget();
     let mut energy = BTreeMap::new();
     let mut protocol_rollouts = Vec::new();
     for (name, p) in [
@@ -359,8 +425,8 @@ fn run_stages(exp: &Experiment, run_dir: &Path, opts: &RunOptions) -> Result<Run
         if !p.enabled {
             continue;
         }
-        let truth = task.protocol(name, p, seed)?;
-        let (outcome, rollouts) = eval::run_protocol(name, p, &truth, &model_refs, device);
+        let truth = task.protocol(name, p, seed, budget)?;
+        let (outcome, rollouts) = eval::run_protocol(name, p, &truth, &model_refs, device, budget);
         for (model, e) in &outcome.models {
             if let Some(mse) = e.energy_mse {
                 tracing::info!(
@@ -375,7 +441,7 @@ fn run_stages(exp: &Experiment, run_dir: &Path, opts: &RunOptions) -> Result<Run
         energy.insert(name.to_string(), outcome);
         protocol_rollouts.push((name, rollouts));
     }
-    let figure_truth = task.figure(&cfg.eval.figure, seed)?;
+    let figure_truth = task.figure(&cfg.eval.figure, seed, budget)?;
     let parts = task.energy_parts();
     let figure = eval::figure_rollout(
         &cfg.eval.figure,
@@ -383,6 +449,7 @@ fn run_stages(exp: &Experiment, run_dir: &Path, opts: &RunOptions) -> Result<Run
         parts.as_ref(),
         &model_refs,
         device,
+        budget,
     );
     timings.eval = t.elapsed().as_secs_f64();
     tracing::info!(

@@ -33,6 +33,9 @@ pub struct ModelSummary {
     pub checkpoint: PathBuf,
     /// Mean `|dD/dx|` over mean `|J dH/dx|` on the test inputs (models with a dissipative part).
     pub dissipative_ratio: Option<f64>,
+    /// Set when training stopped on a runaway loss; such a model is not evaluated.
+    #[serde(default)]
+    pub diverged: Option<crate::train::Divergence>,
 }
 
 /// Wall time of each stage, in seconds.

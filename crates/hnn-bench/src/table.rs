@@ -22,7 +22,7 @@ pub fn find_finished_run(root: &Path, exp: &Experiment) -> Option<PathBuf> {
         let ok = std::fs::read_to_string(d.join("meta.json"))
             .ok()
             .and_then(|m| serde_json::from_str::<serde_json::Value>(&m).ok())
-            .is_some_and(|m| m["status"] == "ok");
+            .is_some_and(|m| m["status"] == "ok" || m["status"] == "diverged");
         same_config && ok && RunSummary::read(&d.join("summary.json")).is_ok()
     })
 }
@@ -121,12 +121,18 @@ fn energy_ref(m: &ModelReference) -> [Option<f64>; 2] {
     [m.energy_mse, m.energy_mse_se]
 }
 
-fn dissipative(s: &RunSummary, model: &str) -> String {
-    s.model(model)
-        .and_then(|m| m.dissipative_ratio)
-        .map_or(String::new(), |r| {
+/// What to say beside a model's name: that it diverged, or the size of its dissipative part.
+fn model_note(s: &RunSummary, model: &str) -> String {
+    match s.model(model) {
+        Some(m) if m.diverged.is_some() => {
+            let d = m.diverged.as_ref().expect("checked");
+            format!(" (**diverged at step {}**, not evaluated)", d.step)
+        }
+        Some(m) => m.dissipative_ratio.map_or(String::new(), |r| {
             format!(" (|∇D| / |J∇H| = {:.1}%)", 100.0 * r)
-        })
+        }),
+        None => String::new(),
+    }
 }
 
 /// One run's markdown report: its numbers beside the published ones, and each stage's wall time
@@ -144,8 +150,9 @@ pub fn report(s: &RunSummary) -> String {
     for m in &s.models {
         let loss = |v: &crate::train::LossStats| pm(Some(v.mean), Some(v.se), 4);
         out += &format!(
-            "| {} | {} | {} | {} | {} |\n",
+            "| {}{} | {} | {} | {} | {} |\n",
             m.name,
+            model_note(s, &m.name),
             loss(&m.train_loss),
             loss(&m.test_loss),
             energy_cell(s, "paper", &m.name, 4),
@@ -163,6 +170,14 @@ pub fn report(s: &RunSummary) -> String {
     }
     if let Some(r) = reference {
         out += &format!("\nPublished: {}.\n", r.source);
+    }
+    for m in &s.models {
+        if let Some(d) = &m.diverged {
+            out += &format!(
+                "\n**{}: {d}.** Its checkpoint is kept for inspection; it was not evaluated and is left out of every ratio.\n",
+                m.name
+            );
+        }
     }
     for m in &s.models {
         if let Some(d) = m.dissipative_ratio {
@@ -340,7 +355,7 @@ pub fn table1(runs: &[RunSummary]) -> String {
             out += &format!(
                 "| {task} | {}{} | {} | {} | {} | {} | {} | {} | {} |\n",
                 m.name,
-                dissipative(s, &m.name),
+                model_note(s, &m.name),
                 pm(Some(m.train_loss.mean), Some(m.train_loss.se), 3),
                 published(r, loss_ref, 3),
                 pm(Some(m.test_loss.mean), Some(m.test_loss.se), 3),
@@ -500,6 +515,7 @@ mod tests {
             steps_per_second: 1.0,
             checkpoint: PathBuf::new(),
             dissipative_ratio: None,
+            diverged: None,
         }
     }
 

@@ -16,7 +16,8 @@ use ndarray::Array2;
 use rand::Rng;
 
 use crate::config::{
-    EnergyKind, Experiment, FigureConfig, InitialStates, MeasuredSource, ProtocolConfig, Source,
+    Budget, EnergyKind, Experiment, FigureConfig, InitialStates, MeasuredSource, ProtocolConfig,
+    Source,
 };
 use crate::error::{BenchError, Result};
 
@@ -73,9 +74,9 @@ pub trait Task {
     /// Writes the task's data as `.npy` into `dir`.
     fn write_data(&self, dir: &Path) -> Result<()>;
     /// The ground truth of an energy protocol.
-    fn protocol(&self, name: &str, p: &ProtocolConfig, seed: u64) -> Result<Truth>;
+    fn protocol(&self, name: &str, p: &ProtocolConfig, seed: u64, budget: Budget) -> Result<Truth>;
     /// The ground truth of the example figure (one trajectory).
-    fn figure(&self, f: &FigureConfig, seed: u64) -> Result<Truth>;
+    fn figure(&self, f: &FigureConfig, seed: u64, budget: Budget) -> Result<Truth>;
     /// The true energy, if the task knows one.
     fn energy(&self) -> Option<EnergyFn>;
     /// Kinetic and potential energy, if the task separates them.
@@ -218,21 +219,17 @@ impl Task for SimulatedTask {
     fn write_data(&self, dir: &Path) -> Result<()> {
         Ok(self.data.write_npy(dir)?)
     }
-    fn protocol(&self, name: &str, p: &ProtocolConfig, seed: u64) -> Result<Truth> {
+    fn protocol(&self, name: &str, p: &ProtocolConfig, seed: u64, budget: Budget) -> Result<Truth> {
         let starts = initial_states(p, self.system.as_ref(), seed);
         let times: Vec<_> = (0..p.trajectories).map(|i| protocol_times(p, i)).collect();
-        let solver = Rk45 {
-            rtol: p.rtol,
-            atol: p.atol,
-            ..Rk45::default()
-        };
+        let solver = budget.solver(p.rtol, p.atol);
         Ok(Truth {
             dim: self.dim(),
             trajectories: self.integrate(name, &solver, &starts, &times)?,
             energy: energy_of(p.energy, self.energy()),
         })
     }
-    fn figure(&self, f: &FigureConfig, seed: u64) -> Result<Truth> {
+    fn figure(&self, f: &FigureConfig, seed: u64, budget: Budget) -> Result<Truth> {
         let x0 = if f.x0.is_empty() {
             // a stream index past any protocol's states
             self.system
@@ -241,11 +238,7 @@ impl Task for SimulatedTask {
             f.x0.clone()
         };
         let t = linspace(f.t_span[0], f.t_span[1], f.points);
-        let solver = Rk45 {
-            rtol: f.rtol,
-            atol: f.atol,
-            ..Rk45::default()
-        };
+        let solver = budget.solver(f.rtol, f.atol);
         Ok(Truth {
             dim: self.dim(),
             trajectories: self.integrate("figure", &solver, &[x0], &[(t.clone(), t)])?,
@@ -344,7 +337,13 @@ impl Task for MeasuredTask {
         let t = ndarray::Array1::from(self.src.samples.t.clone());
         crate::write_npy(&dir.join("t.npy"), &t)
     }
-    fn protocol(&self, _name: &str, p: &ProtocolConfig, _seed: u64) -> Result<Truth> {
+    fn protocol(
+        &self,
+        _name: &str,
+        p: &ProtocolConfig,
+        _seed: u64,
+        _budget: Budget,
+    ) -> Result<Truth> {
         let n_test = self.src.samples.test.len();
         let trajectories = spread_starts(p.trajectories, n_test - p.points)
             .into_iter()
@@ -356,7 +355,7 @@ impl Task for MeasuredTask {
             energy: energy_of(p.energy, self.energy()),
         })
     }
-    fn figure(&self, _f: &FigureConfig, _seed: u64) -> Result<Truth> {
+    fn figure(&self, _f: &FigureConfig, _seed: u64, _budget: Budget) -> Result<Truth> {
         Ok(Truth {
             dim: 2,
             trajectories: vec![self.segment(0, self.src.samples.test.len())],

@@ -173,9 +173,36 @@ pub struct LogRow {
     pub test_parts: Vec<(String, f64)>,
 }
 
+/// Where training was stopped because the loss ran away.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Divergence {
+    /// The first step whose (mini)batch loss was not finite or above
+    /// `divergence_factor` times the first step's loss.
+    pub step: usize,
+    /// The training loss at the step where the divergence was noticed (a log step, at most
+    /// `log_every` steps later; NaN is written as `null`).
+    #[serde(deserialize_with = "crate::summary::f64_or_nan")]
+    pub loss: f64,
+    /// The loss limit in force: `divergence_factor` times the first step's loss.
+    #[serde(deserialize_with = "crate::summary::f64_or_nan")]
+    pub limit: f64,
+}
+
+impl std::fmt::Display for Divergence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "diverged at step {} (loss not finite or above {:.3e}; {:.3e} when stopped)",
+            self.step, self.limit, self.loss
+        )
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct TrainOutcome {
     pub history: Vec<LogRow>,
+    /// `Some` when training stopped early on a runaway loss.
+    pub diverged: Option<Divergence>,
     pub train: LossStats,
     pub test: LossStats,
     pub seconds: f64,
@@ -237,6 +264,13 @@ pub fn train(
     let device = vs.device();
     let mut history = Vec::new();
     let start = Instant::now();
+    // Divergence watch without a host sync per step: the first bad step is kept on the device
+    // (`never` until one happens) and read at log steps only.
+    let never = i64::MAX;
+    let mut first_bad = Tensor::from(never).to_device(device);
+    let mut limit = f64::INFINITY;
+    let mut diverged = None;
+    let mut steps_done = 0;
     for step in 1..=cfg.steps {
         let loss = if full {
             objective.train_loss(None)
@@ -244,7 +278,16 @@ pub fn train(
             let idx = Tensor::from_slice(batches.next_batch()).to_device(device);
             objective.train_loss(Some(&idx))
         };
+        if step == 1 {
+            // NaN or inf on the first step makes the limit NaN: every step is then bad.
+            limit = cfg.divergence_factor * loss.total.double_value(&[]);
+        }
+        // `!(loss <= limit)` is true for NaN, inf and a runaway loss alike.
+        let bad = loss.total.detach().le(limit).logical_not();
+        first_bad = first_bad.minimum(&Tensor::where_scalar(&bad, step as i64, never));
         opt.backward_step(&loss.total);
+        steps_done = step;
+        progress.inc(1);
         if step == 1 || step % cfg.log_every == 0 || step == cfg.steps {
             let test = objective.test_loss();
             let row = LogRow {
@@ -255,18 +298,28 @@ pub fn train(
                 test_parts: values(&test.parts),
             };
             on_log(&row);
+            let bad_step = first_bad.int64_value(&[]);
+            if bad_step != never {
+                diverged = Some(Divergence {
+                    step: bad_step as usize,
+                    loss: row.train_loss,
+                    limit,
+                });
+                history.push(row);
+                break;
+            }
             history.push(row);
         }
-        progress.inc(1);
     }
     let seconds = start.elapsed().as_secs_f64();
     let (train, test) = objective.final_stats();
     Ok(TrainOutcome {
         history,
+        diverged,
         train,
         test,
         seconds,
-        steps_per_second: cfg.steps as f64 / seconds,
+        steps_per_second: steps_done as f64 / seconds,
     })
 }
 

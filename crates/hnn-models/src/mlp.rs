@@ -39,9 +39,29 @@ impl MlpConfig {
                 ),
             });
         }
+        // Widths multiply: 100000 x 100000 is 40 GB of weights before Adam doubles it twice.
+        let weights: i64 = self
+            .hidden
+            .windows(2)
+            .map(|w| w[0].saturating_mul(w[1]))
+            .fold(0i64, i64::saturating_add);
+        if self.hidden.iter().any(|&h| h > MAX_WIDTH) || weights > MAX_HIDDEN_WEIGHTS {
+            return Err(ModelError::Config {
+                key: "hidden",
+                reason: format!(
+                    "{:?} is too large: at most {MAX_WIDTH} units per layer and {MAX_HIDDEN_WEIGHTS} weights between hidden layers (here {weights}), since training keeps four copies (weights, gradients, two Adam moments) in single precision",
+                    self.hidden
+                ),
+            });
+        }
         Ok(())
     }
 }
+
+/// Widest hidden layer accepted.
+pub const MAX_WIDTH: i64 = 1 << 16;
+/// Most weights between hidden layers accepted (4 GB per copy in single precision).
+pub const MAX_HIDDEN_WEIGHTS: i64 = 1 << 30;
 
 /// A multilayer perceptron with orthogonally initialised weights and no bias on the last layer.
 ///

@@ -14,6 +14,11 @@ pub enum OdeError {
         "more than {max_steps} steps without reaching the end of the interval (stopped at t = {t})"
     )]
     TooManySteps { t: f64, max_steps: usize },
+    /// The solve exceeded its wall-clock budget.
+    #[error(
+        "wall-clock budget of {seconds} s used up before the end of the interval (stopped at t = {t})"
+    )]
+    TimeBudget { t: f64, seconds: f64 },
     /// The state or the field became NaN or infinite.
     #[error("non-finite state or derivative at t = {t}")]
     NonFinite { t: f64 },

@@ -109,6 +109,9 @@ pub struct Rk45 {
     pub first_step: Option<f64>,
     /// Give up after this many accepted steps per problem (`None`: no limit, as scipy).
     pub max_steps: Option<usize>,
+    /// Give up on every problem still running once a solve (or a batch) has taken this many
+    /// wall-clock seconds (`None`: no limit). Checked once per round of steps.
+    pub max_seconds: Option<f64>,
 }
 
 impl Default for Rk45 {
@@ -119,6 +122,7 @@ impl Default for Rk45 {
             max_step: f64::INFINITY,
             first_step: None,
             max_steps: None,
+            max_seconds: None,
         }
     }
 }
@@ -247,6 +251,15 @@ impl Rk45 {
                 reason: "must be finite and positive",
             });
         }
+        if let Some(s) = self.max_seconds
+            && !(s.is_finite() && s > 0.0)
+        {
+            return Err(OdeError::InvalidOption {
+                name: "max_seconds",
+                value: s,
+                reason: "must be finite and positive",
+            });
+        }
         Ok(())
     }
 
@@ -279,6 +292,7 @@ impl Rk45 {
         if let Err(e) = self.validate() {
             return problems.iter().map(|_| Err(e.clone())).collect();
         }
+        let started_at = std::time::Instant::now();
         let d = field.dim();
         let mut trajs: Vec<Traj<'_>> = problems.iter().map(|p| self.init_traj(d, *p)).collect();
 
@@ -316,6 +330,18 @@ impl Rk45 {
         loop {
             let active = running(&trajs);
             if active.is_empty() {
+                break;
+            }
+            if let Some(limit) = self.max_seconds
+                && started_at.elapsed().as_secs_f64() > limit
+            {
+                for &i in &active {
+                    let tr = &mut trajs[i];
+                    tr.status = Status::Failed(OdeError::TimeBudget {
+                        t: tr.t,
+                        seconds: limit,
+                    });
+                }
                 break;
             }
             for &i in &active {

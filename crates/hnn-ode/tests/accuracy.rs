@@ -256,6 +256,73 @@ fn rk45_rejects_bad_options_and_times() {
     ));
 }
 
+/// With the first step and the largest step both 1/8 and a loose tolerance, [0, 1] takes exactly
+/// eight accepted steps: a budget of eight finishes, seven stops at t = 7/8.
+#[test]
+fn rk45_step_budget_counts_accepted_steps_exactly() {
+    let solver = |max_steps| Rk45 {
+        rtol: 1e-2,
+        atol: 1e-2,
+        first_step: Some(0.125),
+        max_step: 0.125,
+        max_steps: Some(max_steps),
+        ..Rk45::default()
+    };
+    let sol = solver(8)
+        .solve(&spring(), (0.0, 1.0), &[1.0, 0.0], &[1.0])
+        .unwrap();
+    assert_eq!((sol.stats.n_accepted, sol.stats.n_rejected), (8, 0));
+    match solver(7).solve(&spring(), (0.0, 1.0), &[1.0, 0.0], &[1.0]) {
+        Err(OdeError::TooManySteps { t, max_steps: 7 }) => assert_eq!(t, 0.875),
+        other => panic!("expected TooManySteps, got {other:?}"),
+    }
+}
+
+/// A wall-clock budget stops every running problem of a batch with a typed error; problems
+/// finished before it are kept.
+#[test]
+fn rk45_time_budget_stops_running_problems() {
+    let solver = Rk45 {
+        rtol: 1e-12,
+        atol: 1e-12,
+        max_seconds: Some(1e-9),
+        ..Rk45::default()
+    };
+    let t = [1e6];
+    let problems = [
+        IvpProblem {
+            t_span: (0.0, 1e6),
+            y0: &[1.0, 0.0],
+            t_eval: &t,
+        },
+        IvpProblem {
+            t_span: (0.0, 1e6),
+            y0: &[0.0, 1.0],
+            t_eval: &t,
+        },
+    ];
+    for r in solver.solve_batch(&spring(), &problems) {
+        match r {
+            Err(OdeError::TimeBudget { t, seconds }) => {
+                assert!(t < 1e6);
+                assert_eq!(seconds, 1e-9);
+            }
+            other => panic!("expected TimeBudget, got {other:?}"),
+        }
+    }
+    let bad = Rk45 {
+        max_seconds: Some(0.0),
+        ..Rk45::default()
+    };
+    assert!(matches!(
+        bad.solve(&spring(), (0.0, 1.0), &[1.0, 0.0], &[1.0]),
+        Err(OdeError::InvalidOption {
+            name: "max_seconds",
+            ..
+        })
+    ));
+}
+
 #[test]
 fn rk4_is_fourth_order() {
     let err = |h: f64| {

@@ -17,6 +17,7 @@ pub struct DampedSpring {
     /// Friction coefficient `beta >= 0` (0 is the ideal spring).
     pub beta: f64,
     /// Range of the initial displacement.
+    #[serde(deserialize_with = "crate::pair::pair")]
     pub x0: [f64; 2],
 }
 
@@ -128,6 +129,7 @@ impl System for DampedSpring {
 #[serde(deny_unknown_fields, default)]
 pub struct QDampedSpring {
     pub gamma: f64,
+    #[serde(deserialize_with = "crate::pair::pair")]
     pub radius: [f64; 2],
 }
 

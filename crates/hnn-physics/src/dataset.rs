@@ -52,6 +52,7 @@ pub struct DataSpec {
     /// Number of trajectories (train + test).
     pub trajectories: usize,
     /// Time interval of every trajectory.
+    #[serde(deserialize_with = "crate::pair::pair")]
     pub t_span: [f64; 2],
     /// Evenly spaced samples per trajectory, including both ends of `t_span`.
     pub points: usize,
@@ -70,6 +71,7 @@ pub struct DataSpec {
     /// Grid points per axis (`layout = "grid"`).
     pub grid_points: usize,
     /// Range of `q` and of `p` on the grid (`layout = "grid"`).
+    #[serde(deserialize_with = "crate::pair::pair")]
     pub grid_range: [f64; 2],
 }
 
@@ -302,6 +304,11 @@ fn write(
     f(std::io::BufWriter::new(file)).map_err(|source| PhysicsError::WriteNpy { path, source })
 }
 
+/// Accepted RK45 steps allowed for one training trajectory: the tasks here need a few hundred;
+/// a `t_span` or a system parameter that asks for more than this fails with a clear error
+/// instead of running for hours.
+pub const MAX_STEPS_PER_TRAJECTORY: usize = 1_000_000;
+
 /// Generates a dataset in parallel. Trajectory `i` draws its initial state and its noise from
 /// stream `i` of `seed`, so the result is the same for any number of threads.
 pub fn generate(system: &dyn System, spec: &DataSpec, seed: u64) -> Result<Dataset> {
@@ -320,6 +327,7 @@ pub fn generate(system: &dyn System, spec: &DataSpec, seed: u64) -> Result<Datas
     let solver = Rk45 {
         rtol: spec.rtol,
         atol: spec.atol,
+        max_steps: Some(MAX_STEPS_PER_TRAJECTORY),
         ..Rk45::default()
     };
     let field = SystemField(system);

@@ -19,6 +19,7 @@ mod error;
 mod hamiltonian;
 pub mod measured;
 mod nbody;
+pub mod pair;
 mod pendulum;
 pub mod rng;
 mod spring;

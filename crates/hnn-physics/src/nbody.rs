@@ -39,6 +39,7 @@ pub struct NBody {
     pub gravity: f64,
     pub init: OrbitInit,
     /// `Mirrored`: range of each position component; `Polygon`: range of the radius.
+    #[serde(deserialize_with = "crate::pair::pair")]
     pub radius: [f64; 2],
     /// Size of the velocity perturbation (0.05 for two bodies, 0.2 for three officially).
     pub velocity_noise: f64,

@@ -20,6 +20,7 @@ pub struct Pendulum {
     /// Length.
     pub l: f64,
     /// Range `[min, max]` of the initial radius `sqrt(q^2 + p^2)`.
+    #[serde(deserialize_with = "crate::pair::pair")]
     pub radius: [f64; 2],
     /// Distribution of the initial direction.
     pub direction: Direction,

@@ -1,0 +1,296 @@
+//! The life of a run directory on disk: atomic writes, one process per run, marking runs that
+//! a signal interrupted, and listing (or removing) the ones that never finished.
+//!
+//! `meta.json` `status` is one of:
+//! - `running`: being computed, or left behind by a process that died without a trace (power
+//!   loss, `SIGKILL`); [`list`] tells the two apart by the run's lock;
+//! - `ok`, `diverged`: finished (a diverged model is marked in `summary.json`); reusable;
+//! - `failed`: an error, with its message in `error`;
+//! - `interrupted`: stopped by SIGINT, SIGTERM or SIGHUP; never reused.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
+
+use crate::config::Experiment;
+use crate::error::Result;
+use crate::io_err;
+
+/// Writes `contents` to `path` through a temporary file in the same folder and a rename, so a
+/// reader sees the old file or the whole new one, never a part (a full disk leaves the old
+/// file and an error).
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io_err("cannot write", path)(e)
+    })
+}
+
+/// A short digest of a resolved config: runs with the same key compute the same thing.
+pub fn config_key(resolved_toml: &str) -> String {
+    let digest = Sha256::digest(resolved_toml.as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Lock files live apart from the run folders, in `<root>/.locks/`.
+fn lock_path(root: &Path, name: &str, key: &str) -> PathBuf {
+    root.join(".locks").join(format!("{name}-{key}"))
+}
+
+/// An exclusive claim on computing one resolved config under one output root. The operating
+/// system releases it when the process ends, however it ends, so a killed run never blocks the
+/// next one.
+pub struct RunLock {
+    _file: File,
+    pub path: PathBuf,
+}
+
+impl RunLock {
+    /// Takes the claim for `exp` under `root`, waiting (with a log line) while another process
+    /// holds it.
+    pub fn acquire(root: &Path, exp: &Experiment) -> Result<RunLock> {
+        let key = config_key(&exp.config.to_toml());
+        let path = lock_path(root, &exp.config.experiment.name, &key);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(io_err("cannot create the output folder", parent))?;
+        }
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err("cannot create the lock file", &path))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                tracing::info!(
+                    lock = %path.display(),
+                    "another process is computing this run; waiting for it to finish"
+                );
+                file.lock()
+                    .map_err(io_err("cannot lock the lock file", &path))?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(io_err("cannot lock the lock file", &path)(e));
+            }
+        }
+        Ok(RunLock { _file: file, path })
+    }
+
+    /// Whether some process holds the claim on the run whose resolved config is `toml`.
+    fn is_held(root: &Path, name: &str, toml: &str) -> bool {
+        let path = lock_path(root, name, &config_key(toml));
+        let Ok(file) = File::options().write(true).open(&path) else {
+            return false;
+        };
+        matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+    }
+}
+
+/// The run being computed, for the signal handler: its `meta.json` path and content.
+static CURRENT: Mutex<Option<(PathBuf, serde_json::Value)>> = Mutex::new(None);
+
+/// Records the run in progress (its "running" meta) so that a signal can mark it.
+pub fn set_current(meta_path: &Path, meta: serde_json::Value) {
+    if let Ok(mut c) = CURRENT.lock() {
+        *c = Some((meta_path.to_path_buf(), meta));
+    }
+}
+
+/// Runs `finish` (the final writes of a run) with the signal handler held off, then forgets
+/// the run: a signal arriving meanwhile waits, and finds nothing to mark.
+pub fn finish_current<T>(finish: impl FnOnce() -> T) -> T {
+    let mut guard = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
+    let out = finish();
+    *guard = None;
+    out
+}
+
+/// Marks the current run "interrupted" (if any) and returns its directory.
+fn mark_interrupted(signal: &str) -> Option<PathBuf> {
+    let mut guard = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
+    let (path, mut meta) = guard.take()?;
+    meta["status"] = "interrupted".into();
+    meta["error"] = format!("interrupted by {signal}").into();
+    let bytes = serde_json::to_vec_pretty(&meta).expect("meta serialises");
+    let _ = write_atomic(&path, &bytes);
+    path.parent().map(Path::to_path_buf)
+}
+
+/// On SIGINT, SIGTERM or SIGHUP: mark the run in progress "interrupted", say so, and end the
+/// process as that signal does by default.
+pub fn install_signal_handlers() -> std::io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            let name = match sig {
+                SIGINT => "SIGINT",
+                SIGTERM => "SIGTERM",
+                _ => "SIGHUP",
+            };
+            match mark_interrupted(name) {
+                Some(dir) => eprintln!(
+                    "\ninterrupted by {name}: {} is marked \"interrupted\" and will not be reused",
+                    dir.display()
+                ),
+                None => eprintln!("\ninterrupted by {name}"),
+            }
+            // End as the signal would have ended us (exit status 128 + signal), without
+            // running exit handlers under libtorch's feet on the main thread.
+            let _ = signal_hook::low_level::emulate_default_handler(sig);
+            std::process::exit(128 + sig);
+        }
+    });
+    Ok(())
+}
+
+/// One run directory as [`list`] sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunEntry {
+    pub dir: PathBuf,
+    /// `meta.json` status; `running` becomes `stale` when no process holds the run's lock, and
+    /// a directory without a readable `meta.json` is `incomplete`.
+    pub status: String,
+    pub error: Option<String>,
+}
+
+impl RunEntry {
+    /// Finished runs (reusable) are `ok` and `diverged`.
+    pub fn finished(&self) -> bool {
+        matches!(self.status.as_str(), "ok" | "diverged")
+    }
+}
+
+/// Every run directory under `root` (`<root>/<name>/<run>/`), oldest first per experiment.
+pub fn list(root: &Path) -> Result<Vec<RunEntry>> {
+    let mut out = Vec::new();
+    let read = |p: &Path| -> Result<Vec<PathBuf>> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(p)
+            .map_err(io_err("cannot read", p))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.is_dir()
+                    && !p
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
+            .collect();
+        v.sort();
+        Ok(v)
+    };
+    for exp_dir in read(root)? {
+        let name = exp_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for dir in read(&exp_dir)? {
+            let meta = std::fs::read_to_string(dir.join("meta.json"))
+                .ok()
+                .and_then(|m| serde_json::from_str::<serde_json::Value>(&m).ok());
+            let (mut status, error) = match &meta {
+                Some(m) => (
+                    m["status"].as_str().unwrap_or("incomplete").to_string(),
+                    m["error"].as_str().map(str::to_string),
+                ),
+                None => ("incomplete".to_string(), None),
+            };
+            if status == "running" {
+                let toml = std::fs::read_to_string(dir.join("config.toml")).unwrap_or_default();
+                if !RunLock::is_held(root, &name, &toml) {
+                    status = "stale".into();
+                }
+            }
+            out.push(RunEntry { dir, status, error });
+        }
+    }
+    Ok(out)
+}
+
+/// Removes the run directories that did not finish and are not being computed (`failed`,
+/// `interrupted`, `stale`, `incomplete`); returns what was removed.
+pub fn clean(root: &Path) -> Result<Vec<RunEntry>> {
+    let mut removed = Vec::new();
+    for e in list(root)? {
+        if matches!(
+            e.status.as_str(),
+            "failed" | "interrupted" | "stale" | "incomplete"
+        ) {
+            std::fs::remove_dir_all(&e.dir).map_err(io_err("cannot remove", &e.dir))?;
+            removed.push(e);
+        }
+    }
+    Ok(removed)
+}
+
+/// A panic's message, for a run that a panic ended: its first line, at most 500 characters
+/// (libtorch's messages carry a C++ backtrace).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let full = if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".into()
+    };
+    let first = full.lines().next().unwrap_or_default();
+    let mut short: String = first.chars().take(500).collect();
+    if short.len() < full.trim_end().len() {
+        short.push_str(" [...]");
+    }
+    short
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_whole_files_and_leaves_no_temporary() {
+        let dir = std::env::temp_dir().join(format!("hnn-atomic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("summary.json");
+        write_atomic(&p, b"first").unwrap();
+        write_atomic(&p, b"second").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"second");
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("summary.json")]);
+        // a folder that does not exist: an error naming the file, nothing written
+        let err = write_atomic(&dir.join("missing/x.json"), b"x").unwrap_err();
+        assert!(err.to_string().contains("missing/x.json"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn panic_messages_keep_their_first_line() {
+        let p: Box<dyn std::any::Any + Send> = Box::new(String::from("out of memory\nframe #0"));
+        assert_eq!(panic_message(p.as_ref()), "out of memory [...]");
+        let p: Box<dyn std::any::Any + Send> = Box::new("plain");
+        assert_eq!(panic_message(p.as_ref()), "plain");
+    }
+
+    #[test]
+    fn config_keys_differ_with_the_config() {
+        assert_eq!(config_key("a = 1\n"), config_key("a = 1\n"));
+        assert_ne!(config_key("a = 1\n"), config_key("a = 2\n"));
+        assert_eq!(config_key("").len(), 16);
+    }
+}
