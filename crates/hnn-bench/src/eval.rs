@@ -527,4 +527,106 @@ mod tests {
         );
         assert!(o.models["still"].energy_mse.is_none());
     }
+
+    /// A "model" with a field so fast (rotation at 1e6 rad per unit time) that the solver
+    /// crawls: the budget turns it into recorded failures instead of a hang.
+    struct Stiff;
+    impl DynamicsModel for Stiff {
+        fn name(&self) -> &'static str {
+            "stiff"
+        }
+        fn dim(&self) -> i64 {
+            2
+        }
+        fn time_derivative(&self, x: &tch::Tensor, _train: bool) -> tch::Tensor {
+            let q = x.narrow(1, 0, 1);
+            let p = x.narrow(1, 1, 1);
+            tch::Tensor::cat(&[&p * 1e6, &q * -1e6], 1)
+        }
+    }
+
+    #[test]
+    fn a_model_over_the_step_budget_is_a_recorded_failure_not_a_hang() {
+        let tr = |x0: [f64; 2]| TruthTrajectory {
+            t: vec![0.0, 10.0],
+            states: vec![x0[0], x0[1], x0[0], x0[1]],
+            x0: x0.to_vec(),
+            t_model: vec![0.0, 10.0],
+        };
+        let truth = Truth {
+            dim: 2,
+            trajectories: vec![tr([1.0, 0.0]), tr([0.0, 0.5])],
+            energy: Some(Arc::new(|x: &[f64]| x[0] * x[0] + x[1] * x[1])),
+        };
+        let mut p = ProtocolConfig::corrected();
+        p.groups = 1;
+        let budget = Budget {
+            max_steps: 50,
+            max_seconds: 60.0,
+        };
+        let (o, r) = run_protocol(
+            "t",
+            &p,
+            &truth,
+            &[("stiff", &Stiff), ("still", &Still)],
+            Device::Cpu,
+            budget,
+        );
+        let stiff = &o.models["stiff"];
+        assert_eq!(stiff.failed.len(), 2);
+        assert!(stiff.failed[0].reason.contains("more than 50 steps"));
+        // nothing finished: no energy MSE and no coordinate MSE (not zero)
+        assert!(stiff.energy_mse.is_none());
+        assert!(stiff.coordinate_mse.is_nan());
+        assert!(stiff.per_trajectory.is_empty());
+        assert!(r.models[0].1.iter().all(|v| v.is_nan()));
+        // the other model is unaffected: it stays put, and so does this truth
+        let still = &o.models["still"];
+        assert!(still.failed.is_empty());
+        assert_eq!(still.energy_mse.unwrap().mean, 0.0);
+    }
+
+    /// With one of two trajectories failed, the energy MSE is the mean over the finished one
+    /// only, with no ± (the groups no longer line up).
+    #[test]
+    fn failed_trajectories_are_left_out_not_counted_as_zero() {
+        let t = vec![0.0, 1.0];
+        let truth = Truth {
+            dim: 2,
+            trajectories: vec![
+                // finished: truth energy 1 then 4, the still model stays at 1: errors 0, 9
+                TruthTrajectory {
+                    t: t.clone(),
+                    states: vec![1.0, 0.0, 2.0, 0.0],
+                    x0: vec![1.0, 0.0],
+                    t_model: t.clone(),
+                },
+                // fails: a non-finite start
+                TruthTrajectory {
+                    t: t.clone(),
+                    states: vec![f64::NAN, 0.0, 1.0, 0.0],
+                    x0: vec![f64::NAN, 0.0],
+                    t_model: t.clone(),
+                },
+            ],
+            energy: Some(Arc::new(|x: &[f64]| x[0] * x[0] + x[1] * x[1])),
+        };
+        let mut p = ProtocolConfig::corrected();
+        p.groups = 2;
+        let (o, _) = run_protocol(
+            "t",
+            &p,
+            &truth,
+            &[("still", &Still)],
+            Device::Cpu,
+            EvalConfig::default().budget(),
+        );
+        let e = &o.models["still"];
+        assert_eq!(e.failed.len(), 1);
+        assert_eq!(e.failed[0].trajectory, 1);
+        let mse = e.energy_mse.unwrap();
+        assert_eq!(mse.mean, 4.5);
+        assert!(mse.se.is_nan());
+        assert_eq!(e.per_trajectory, vec![4.5]);
+    }
 }

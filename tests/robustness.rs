@@ -1,0 +1,353 @@
+//! Runs that go wrong, one test per class: a diverging model, an evaluation over budget, inputs
+//! that once panicked or aborted after validation, settings of the wrong length, signals, reused
+//! runs with a missing report, and two processes on the same run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_hnn"))
+}
+
+fn smoke() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smoke.toml")).unwrap()
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hnn-robust-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The smoke config with `line` (a `key = value`) placed under `[section]`.
+fn smoke_with(dir: &Path, section: &str, line: &str) -> PathBuf {
+    let header = format!("[{section}]");
+    let text = smoke();
+    let key = line.split('=').next().unwrap().trim();
+    let mut out = Vec::new();
+    let mut inside = false;
+    let mut placed = false;
+    for l in text.lines() {
+        if l.starts_with('[') {
+            if inside && !placed {
+                out.push(line.to_string());
+                placed = true;
+            }
+            inside = l.trim() == header;
+        }
+        if inside && l.split('=').next().unwrap().trim() == key {
+            out.push(line.to_string());
+            placed = true;
+            continue;
+        }
+        out.push(l.to_string());
+    }
+    if !placed {
+        if !inside {
+            out.push(header);
+        }
+        out.push(line.to_string());
+    }
+    let p = dir.join("config.toml");
+    std::fs::write(&p, out.join("\n") + "\n").unwrap();
+    p
+}
+
+fn run(config: &Path, out: &Path, extra: &[&str]) -> Output {
+    bin()
+        .arg("--config")
+        .arg(config)
+        .arg("--output-dir")
+        .arg(out)
+        .arg("--no-progress")
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn run_dirs(out: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(out.join("smoke")) else {
+        return vec![];
+    };
+    let mut v: Vec<PathBuf> = rd
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    v.sort();
+    v
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn a_diverging_model_is_stopped_marked_and_left_out() {
+    let dir = temp_dir("diverge");
+    let config = smoke_with(&dir, "train", "learning_rate = 1e30");
+    let o = run(&config, &dir.join("out"), &[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("model hnn diverged at step"), "{err}");
+    let d = &run_dirs(&dir.join("out"))[0];
+    assert_eq!(json(&d.join("meta.json"))["status"], "diverged");
+    let s = json(&d.join("summary.json"));
+    for m in s["models"].as_array().unwrap() {
+        let step = m["diverged"]["step"].as_u64().unwrap();
+        assert!((1..=10).contains(&step), "{m}");
+        // not evaluated: no energy entry, so no ratio either
+        assert!(s["energy"]["paper"]["models"][m["name"].as_str().unwrap()].is_null());
+    }
+    // the loss curve says NaN rather than null
+    let metrics = std::fs::read_to_string(d.join("metrics.jsonl")).unwrap();
+    assert!(metrics.contains("\"NaN\""), "{metrics}");
+    let report = std::fs::read_to_string(d.join("report.md")).unwrap();
+    assert!(report.contains("diverged at step"), "{report}");
+    let table = std::fs::read_to_string(dir.join("out/table1.md")).unwrap();
+    assert!(table.contains("**diverged at step"), "{table}");
+    // a finished diverged run is a result like any other: reused, still reported
+    let o = run(&config, &dir.join("out"), &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("reusing"));
+    assert_eq!(run_dirs(&dir.join("out")).len(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_evaluation_over_its_budget_fails_with_a_clear_error() {
+    let dir = temp_dir("budget");
+    let config = smoke_with(&dir, "eval", "max_steps = 3");
+    let o = run(&config, &dir.join("out"), &[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("ground truth of trajectory 0 failed: more than 3 steps"),
+        "{err}"
+    );
+    let d = &run_dirs(&dir.join("out"))[0];
+    let meta = json(&d.join("meta.json"));
+    assert_eq!(meta["status"], "failed");
+    assert!(
+        meta["error"]
+            .as_str()
+            .unwrap()
+            .contains("more than 3 steps")
+    );
+    // a failed run is not reused
+    let o = run(&config, &dir.join("out"), &[]);
+    assert!(!stderr(&o).contains("reusing"));
+    assert_eq!(run_dirs(&dir.join("out")).len(), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Each of these once passed validation and then panicked or aborted the process (leaving
+/// `meta.json` "running"); now each is refused up front, naming the key.
+#[test]
+fn inputs_that_used_to_crash_are_refused_before_any_work() {
+    let dir = temp_dir("crash");
+    for (section, line, key) in [
+        ("train", "learning_rate = 1e300", "train.learning_rate"),
+        ("train", "weight_decay = 1e300", "train.weight_decay"),
+        ("model", "hidden = [100000, 100000]", "model.hidden"),
+        ("data", "points = 1000000000000", "data.points"),
+        (
+            "eval.corrected",
+            "trajectories = 100000000",
+            "eval.corrected.points",
+        ),
+        (
+            "experiment",
+            &format!("name = \"{}\"", "x".repeat(300)),
+            "experiment.name",
+        ),
+        ("experiment", "name = \"a\\u0000b\"", "experiment.name"),
+    ] {
+        let config = smoke_with(&dir, section, line);
+        let o = run(&config, &dir.join("out"), &[]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{line}: {err}");
+        assert!(err.contains(&format!("key `{key}`")), "{line}: {err}");
+        assert!(!err.contains("panicked"), "{line}: {err}");
+        assert!(!dir.join("out").exists(), "{line}: nothing may be written");
+    }
+    let o = run(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smoke.toml"),
+        &dir.join("out"),
+        &["--seeds", "9223372036854775808"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("above the largest seed"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.join("out").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn settings_of_the_wrong_length_or_type_name_their_key_and_line() {
+    let dir = temp_dir("length");
+    for (section, line, key) in [
+        ("data", "t_span = [0.0, 1.0, 3.0]", "data.t_span"),
+        (
+            "eval.paper",
+            "t_span = [0.0, 1.0, 3.0]",
+            "eval.paper.t_span",
+        ),
+        (
+            "eval.corrected",
+            "box = [0.2, 1.0, 3.0]",
+            "eval.corrected.box",
+        ),
+        ("eval.figure", "t_span = [0.0]", "eval.figure.t_span"),
+        ("system", "radius = [0.1, 0.2, 0.3]", "system.radius"),
+        ("system", "direction = \"diagonal\"", "system.direction"),
+        ("train", "steps = 99999999999999999999", "train.steps"),
+    ] {
+        let config = smoke_with(&dir, section, line);
+        let text = std::fs::read_to_string(&config).unwrap();
+        let line_no = text.lines().position(|l| l == line).unwrap() + 1;
+        let o = run(&config, &dir.join("out"), &[]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{line}: {err}");
+        assert!(
+            err.contains(&format!("line {line_no}: key `{key}`")),
+            "{line}: {err}"
+        );
+        assert!(!dir.join("out").exists());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_signal_marks_the_run_interrupted_and_it_is_never_reused() {
+    let dir = temp_dir("signal");
+    let out = dir.join("out");
+    let config = smoke_with(&dir, "train", "steps = 1000000");
+    for (signal, code) in [("INT", 2), ("TERM", 15), ("HUP", 1)] {
+        let mut child = bin()
+            .arg("--config")
+            .arg(&config)
+            .arg("--output-dir")
+            .arg(&out)
+            .arg("--no-progress")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let n = run_dirs(&out).len();
+        // the run has started once its directory has a meta.json
+        wait_for("the run to start", || {
+            run_dirs(&out)
+                .get(n)
+                .is_some_and(|d| d.join("meta.json").exists())
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let k = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(k.success());
+        let status = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(code), "{signal}: {status:?}");
+        let meta = json(&run_dirs(&out)[n].join("meta.json"));
+        assert_eq!(meta["status"], "interrupted", "{signal}");
+        assert_eq!(meta["error"], format!("interrupted by SIG{signal}"));
+    }
+    // `runs` lists the three as unfinished, exits 1; `--clean` removes them
+    let list = bin()
+        .args(["runs", "--output-dir"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert_eq!(list.status.code(), Some(1), "{text}");
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("interrupted "))
+            .count(),
+        3,
+        "{text}"
+    );
+    let clean = bin()
+        .args(["runs", "--clean", "--output-dir"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(clean.status.success());
+    assert!(run_dirs(&out).is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_reused_run_gets_its_missing_report_back() {
+    let dir = temp_dir("report");
+    let config = smoke_with(&dir, "train", "steps = 5");
+    let out = dir.join("out");
+    assert!(run(&config, &out, &[]).status.success());
+    let d = &run_dirs(&out)[0];
+    let report = std::fs::read_to_string(d.join("report.md")).unwrap();
+    std::fs::write(d.join("report.md"), "").unwrap();
+    let o = run(&config, &out, &[]);
+    assert!(o.status.success());
+    assert!(
+        stderr(&o).contains("rebuilt it from summary.json"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("report.md")).unwrap(),
+        report
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn two_identical_commands_compute_the_run_once() {
+    let dir = temp_dir("twice");
+    let config = smoke_with(&dir, "train", "steps = 50");
+    let out = dir.join("out");
+    let spawn = || {
+        bin()
+            .arg("--config")
+            .arg(&config)
+            .arg("--output-dir")
+            .arg(&out)
+            .arg("--no-progress")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success() && b.status.success());
+    assert_eq!(run_dirs(&out).len(), 1);
+    let logs = stderr(&a) + &stderr(&b);
+    assert_eq!(logs.matches("run started").count(), 1, "{logs}");
+    assert_eq!(logs.matches("reusing").count(), 1, "{logs}");
+    // both tables list the one run
+    let table = std::fs::read_to_string(out.join("table1.md")).unwrap();
+    assert!(table.contains("smoke (seed 0)"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
