@@ -384,6 +384,20 @@ mod tests {
         assert_eq!(spread_starts(5, 10), vec![0, 3, 5, 8, 10]);
     }
 
+    /// `energy = "quadratic"` is sum(q^2) + sum(p^2) whatever the system; `"true"` its H.
+    #[test]
+    fn protocol_energy_is_the_one_asked_for() {
+        let pend = hnn_physics::Pendulum::default();
+        let h: EnergyFn = Arc::new(move |x: &[f64]| hnn_physics::System::energy(&pend, x));
+        let x = [0.5, 2.0];
+        let quad = energy_of(EnergyKind::Quadratic, Some(h.clone())).unwrap();
+        assert_eq!(quad(&x), 0.25 + 4.0);
+        let tru = energy_of(EnergyKind::True, Some(h)).unwrap();
+        // official pendulum: 2 m g l (1 - cos q) + l^2 p^2 / (2 m) with m = 1/2, l = 1, g = 3
+        assert!((tru(&x) - (3.0 * (1.0 - 0.5f64.cos()) + 4.0)).abs() < 1e-12);
+        assert!(energy_of(EnergyKind::True, None).is_none());
+    }
+
     #[test]
     fn notebook_stretch_compounds_per_trajectory() {
         let p = ProtocolConfig::paper();

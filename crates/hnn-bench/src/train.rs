@@ -350,4 +350,119 @@ mod tests {
             Minibatches::new(50, 20, 3).next_batch()
         );
     }
+
+    /// A one-weight objective that records how it is called and returns a scripted loss per
+    /// step (times zero-gradient `w`, so only weight decay moves `w`).
+    struct Scripted {
+        w: Tensor,
+        rows: i64,
+        losses: Vec<f64>,
+        calls: std::cell::RefCell<Vec<Option<i64>>>,
+    }
+
+    impl Scripted {
+        fn new(vs: &nn::VarStore, rows: i64, losses: Vec<f64>) -> Self {
+            let w = vs.root().var("w", &[1], nn::Init::Const(1.0));
+            Self {
+                w,
+                rows,
+                losses,
+                calls: Default::default(),
+            }
+        }
+    }
+
+    impl Objective for Scripted {
+        fn train_rows(&self) -> i64 {
+            self.rows
+        }
+        fn train_loss(&self, idx: Option<&Tensor>) -> LossParts {
+            let mut calls = self.calls.borrow_mut();
+            calls.push(idx.map(|i| i.size()[0]));
+            let v = self.losses[(calls.len() - 1).min(self.losses.len() - 1)];
+            let total = (&self.w * 0.0).sum(Kind::Float) + v;
+            LossParts {
+                parts: vec![("scripted", total.shallow_clone())],
+                total,
+            }
+        }
+        fn test_loss(&self) -> LossParts {
+            let total = Tensor::from(0.0f32);
+            LossParts {
+                parts: vec![],
+                total,
+            }
+        }
+        fn final_stats(&self) -> (LossStats, LossStats) {
+            let s = LossStats { mean: 0.0, se: 0.0 };
+            (s, s)
+        }
+    }
+
+    fn cfg(steps: usize, batch_size: usize, weight_decay: f64) -> TrainConfig {
+        TrainConfig {
+            steps,
+            batch_size,
+            weight_decay,
+            learning_rate: 0.1,
+            log_every: 5,
+            ..TrainConfig::default()
+        }
+    }
+
+    fn run(obj: &Scripted, vs: &nn::VarStore, c: &TrainConfig) -> TrainOutcome {
+        train(obj, vs, c, 0, &ProgressBar::hidden(), |_| {}).unwrap()
+    }
+
+    #[test]
+    fn minibatches_only_when_asked() {
+        for (batch, want) in [(0, None), (4, Some(4)), (10, None)] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let obj = Scripted::new(&vs, 10, vec![1.0]);
+            run(&obj, &vs, &cfg(3, batch, 0.0));
+            assert_eq!(*obj.calls.borrow(), vec![want; 3], "batch_size {batch}");
+        }
+    }
+
+    /// With a zero loss gradient only weight decay moves a weight: Adam's first step is then
+    /// exactly `lr` against the sign of `wd * w`, and without decay nothing moves.
+    #[test]
+    fn weight_decay_reaches_adam() {
+        for (wd, want) in [(0.5, 0.9), (0.0, 1.0)] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let obj = Scripted::new(&vs, 10, vec![1.0]);
+            run(&obj, &vs, &cfg(1, 0, wd));
+            let w = obj.w.double_value(&[0]);
+            assert!((w - want).abs() < 1e-6, "wd {wd}: w = {w}");
+        }
+    }
+
+    /// The divergence is dated to the step it happens, not the log step that notices it, and
+    /// training stops there.
+    #[test]
+    fn divergence_is_caught_at_its_step() {
+        let nan = f64::NAN;
+        for (losses, step) in [
+            (vec![1.0, 1.0, nan], 3),
+            (vec![2.0, 500.0, 1999.0, 2001.0, 1.0], 4),
+            (vec![nan], 1),
+            (vec![1.0, f64::INFINITY], 2),
+        ] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let obj = Scripted::new(&vs, 10, losses.clone());
+            let out = run(&obj, &vs, &cfg(12, 0, 0.0));
+            let d = out.diverged.expect("diverged");
+            assert_eq!(d.step, step, "{losses:?}");
+            assert_eq!(d.limit.is_nan(), losses[0].is_nan());
+            // stopped at the first log step at or after it (1, 5, 10, ...)
+            let stop = if step == 1 { 1 } else { step.div_ceil(5) * 5 };
+            assert_eq!(obj.calls.borrow().len(), stop, "{losses:?}");
+            assert_eq!(out.history.last().unwrap().step, stop);
+        }
+        // a loss that stays under 1000x its start is no divergence
+        let vs = nn::VarStore::new(Device::Cpu);
+        let obj = Scripted::new(&vs, 10, vec![2.0, 1999.0, 0.5]);
+        assert!(run(&obj, &vs, &cfg(12, 0, 0.0)).diverged.is_none());
+        assert_eq!(obj.calls.borrow().len(), 12);
+    }
 }

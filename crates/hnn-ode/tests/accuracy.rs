@@ -323,6 +323,23 @@ fn rk45_time_budget_stops_running_problems() {
     ));
 }
 
+/// RK4 on dy/dt = f(t) is Simpson's rule, exact for cubics: y = t^4 from y(1) = 1 lands on
+/// (1 + 3h)^4 exactly, and only with the stages at t, t + h/2, t + h/2, t + h.
+#[test]
+fn rk4_evaluates_its_stages_at_the_right_times() {
+    let f = FnField::new(1, |t, _y: &[f64], dy: &mut [f64]| dy[0] = 4.0 * t * t * t);
+    let h = 0.25;
+    let y = Rk4 { h }.integrate(&f, 1.0, &[1.0], 3).unwrap();
+    for (k, v) in y.iter().enumerate() {
+        let t: f64 = 1.0 + h * k as f64;
+        assert!(
+            (v - t.powi(4)).abs() < 1e-12,
+            "step {k}: {v} vs {}",
+            t.powi(4)
+        );
+    }
+}
+
 #[test]
 fn rk4_is_fourth_order() {
     let err = |h: f64| {

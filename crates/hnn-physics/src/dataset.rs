@@ -406,7 +406,7 @@ pub fn generate(system: &dyn System, spec: &DataSpec, seed: u64) -> Result<Datas
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::MassSpring;
+    use crate::{MassSpring, System};
 
     #[test]
     fn spring_dataset_follows_the_closed_form() {
@@ -442,6 +442,67 @@ mod tests {
         let (xtr, dxtr) = data.train_samples();
         assert_eq!(xtr.dim(), (750, 2));
         assert_eq!(dxtr.row(30), data.dx.slice(s![1, 0, ..]));
+    }
+
+    /// `test_position` picks which trajectories are tested, and the flattened samples follow
+    /// the split: 10 trajectories, 30% test.
+    #[test]
+    fn test_position_picks_the_first_or_the_last_trajectories() {
+        let spring = MassSpring::default();
+        let spec = |test_position| DataSpec {
+            trajectories: 10,
+            points: 3,
+            test_fraction: 0.3,
+            test_position,
+            ..DataSpec::default()
+        };
+        let last = generate(&spring, &spec(TestPosition::Last), 0).unwrap();
+        assert_eq!(
+            (last.train.clone(), last.test.clone()),
+            ((0..7).collect(), vec![7, 8, 9])
+        );
+        let first = generate(&spring, &spec(TestPosition::First), 0).unwrap();
+        assert_eq!(
+            (first.train.clone(), first.test.clone()),
+            ((3..10).collect(), vec![0, 1, 2])
+        );
+        // same trajectories either way; the samples are the split's rows in order
+        assert_eq!(first.x, last.x);
+        let (x_test, _) = first.test_samples();
+        assert_eq!(x_test.nrows(), 9);
+        assert_eq!(x_test.row(0), first.x.slice(s![0, 0, ..]));
+        assert_eq!(x_test.row(8), first.x.slice(s![2, 2, ..]));
+        let (x_train, _) = first.train_samples();
+        assert_eq!(x_train.row(0), first.x.slice(s![3, 0, ..]));
+    }
+
+    /// The noise is drawn after the initial state from the trajectory's own stream, coordinate
+    /// by coordinate (every point's q, then every point's p), as the official code adds it.
+    #[test]
+    fn noise_is_drawn_coordinate_by_coordinate() {
+        let spring = MassSpring::default();
+        let spec = DataSpec {
+            trajectories: 2,
+            points: 4,
+            noise_std: 0.5,
+            ..DataSpec::default()
+        };
+        let data = generate(&spring, &spec, 7).unwrap();
+        for i in 0..2 {
+            let mut rng = stream(7, Purpose::Dataset, i as u64);
+            let x0 = spring.sample_initial_state(&mut rng);
+            assert_eq!(x0, data.states.slice(s![i, 0, ..]).to_vec());
+            for c in 0..2 {
+                for k in 0..4 {
+                    let z: f64 = rng.sample(StandardNormal);
+                    let noise = data.x[[i, k, c]] - data.states[[i, k, c]];
+                    assert!(
+                        (noise - 0.5 * z).abs() < 1e-12,
+                        "trajectory {i}, point {k}, coordinate {c}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -402,6 +402,29 @@ mod tests {
         assert!((sol.y[0].hypot(sol.y[3]) - r).abs() < 1e-6);
     }
 
+    /// Each body's velocity components get their own factor `1 + noise * U[-1, 1]`, drawn in
+    /// order (body 0 x, body 0 y, body 1 x, ...) after the position.
+    #[test]
+    fn polygon_velocity_noise_is_per_component() {
+        let noisy = NBody::three_body();
+        let clean = NBody {
+            velocity_noise: 0.0,
+            ..NBody::three_body()
+        };
+        let x = noisy.sample_initial_state(&mut stream(3, Purpose::Dataset, 0));
+        let mut rng = stream(3, Purpose::Dataset, 0);
+        let x0 = clean.sample_initial_state(&mut rng.clone());
+        // replay: the position draws, then two uniforms per body
+        let _ = sample_on_annulus(&mut rng, Direction::Square, noisy.radius);
+        assert_eq!(x[..6], x0[..6], "positions carry no noise");
+        for k in 0..3 {
+            let a = 1.0 + 0.2 * (2.0 * rng.random::<f64>() - 1.0);
+            let b = 1.0 + 0.2 * (2.0 * rng.random::<f64>() - 1.0);
+            assert!((x[6 + k] - x0[6 + k] * a).abs() < 1e-12, "body {k} x");
+            assert!((x[9 + k] - x0[9 + k] * b).abs() < 1e-12, "body {k} y");
+        }
+    }
+
     #[test]
     fn invalid_parameters_are_named() {
         for (sys, key) in [

@@ -162,6 +162,30 @@ mod tests {
         );
     }
 
+    /// The separable split (what leapfrog integrates) is the Hamiltonian field itself, also
+    /// away from the official m = l = g = 1 where an l or an l^2 would hide.
+    #[test]
+    fn separable_field_equals_the_hamiltonian_field() {
+        let pend = Pendulum {
+            m: 0.6,
+            l: 1.7,
+            g: 2.3,
+            ..Pendulum::default()
+        };
+        for x in [[0.4, -1.3], [-2.0, 0.7]] {
+            let mut grad = [0.0; 2];
+            pend.gradient(&x, &mut grad);
+            let (mut v, mut f) = ([0.0], [0.0]);
+            pend.velocity(&x[1..], &mut v);
+            pend.force(&x[..1], &mut f);
+            assert!((v[0] - grad[1]).abs() < 1e-12);
+            assert!((f[0] + grad[0]).abs() < 1e-12);
+            // by hand: dH/dp = l^2 p / m, -dH/dq = -2 m g l sin q
+            assert!((v[0] - 1.7 * 1.7 * x[1] / 0.6).abs() < 1e-12);
+            assert!((f[0] + 2.0 * 0.6 * 2.3 * 1.7 * x[0].sin()).abs() < 1e-12);
+        }
+    }
+
     #[test]
     fn validation_names_the_parameter() {
         let err = Pendulum {
