@@ -543,7 +543,7 @@ impl Budget {
 }
 
 fn default_eval_max_steps() -> usize {
-    20_000
+    10_000
 }
 fn default_eval_max_seconds() -> f64 {
     60.0
