@@ -30,6 +30,10 @@ pub struct Config {
     pub train: TrainConfig,
     #[serde(default)]
     pub eval: EvalConfig,
+    /// The `[eval]` keys as written, so that a measured task can fill the rest from its own
+    /// presets once its test segment is known.
+    #[serde(skip)]
+    given_eval: Option<toml::Table>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -417,6 +421,33 @@ impl ProtocolConfig {
         }
     }
 
+    /// The official protocol of a measured task: one rollout from the first test state over
+    /// all `n_test` measured test times at scipy's default tolerances, the fitted energy, ± over
+    /// 5 contiguous blocks of time points.
+    pub fn measured_paper(n_test: usize) -> Self {
+        Self {
+            trajectories: 1,
+            points: n_test,
+            groups_over: GroupsOver::Points,
+            rtol: 1e-3,
+            atol: 1e-6,
+            time_stretch: 1.0,
+            compound_stretch: false,
+            energy: EnergyKind::True,
+            ..Self::paper()
+        }
+    }
+
+    /// Rollouts from 20 starting states spread along a measured test segment, each over the
+    /// next 30 measured times, at tight tolerances.
+    pub fn measured_corrected() -> Self {
+        Self {
+            trajectories: 20,
+            points: 30,
+            ..Self::corrected()
+        }
+    }
+
     /// A protocol a reader can trust: the true H, a fixed horizon, the same times for truth and
     /// models, tight stated tolerances and more initial states.
     pub fn corrected() -> Self {
@@ -644,6 +675,14 @@ pub fn parse(text: &str, path: &Path) -> Result<Experiment> {
             line,
         }
     })?;
+    let mut config = config;
+    let raw: toml::Table = text.parse().unwrap_or_default();
+    config.given_eval = Some(
+        raw.get("eval")
+            .and_then(|e| e.as_table())
+            .cloned()
+            .unwrap_or_default(),
+    );
     config.check(path)
 }
 
@@ -692,7 +731,7 @@ fn line_of_key(text: &str, section: &str, key: &str) -> Option<usize> {
 impl Config {
     /// Range checks of every value, the data source built (a measured file read and
     /// checksummed) and the device resolved, once; every error names the key.
-    pub fn check(self, path: &Path) -> Result<Experiment> {
+    pub fn check(mut self, path: &Path) -> Result<Experiment> {
         let bad = |key: &str, reason: String| BenchError::Config {
             path: path.to_path_buf(),
             key: key.to_string(),
@@ -747,6 +786,45 @@ impl Config {
             Source::Measured(m) => Some(m.clone()),
             Source::Simulated(_) => None,
         };
+        // A measured task's protocols start from its own presets; the keys written win.
+        if let (Some(m), Some(given)) = (&measured, self.given_eval.take()) {
+            let n_test = m.samples.test.len();
+            let section = |name: &str| {
+                given
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| toml::Value::Table(toml::Table::new()))
+            };
+            // the figure is the test segment unless x0 is written (and then refused below)
+            if !given
+                .get("figure")
+                .and_then(|f| f.as_table())
+                .is_some_and(|f| f.contains_key("x0"))
+            {
+                self.eval.figure.x0.clear();
+            }
+            for (name, given, preset) in [
+                (
+                    "eval.paper",
+                    section("paper"),
+                    ProtocolConfig::measured_paper(n_test),
+                ),
+                (
+                    "eval.corrected",
+                    section("corrected"),
+                    ProtocolConfig::measured_corrected(),
+                ),
+            ] {
+                let p = PartialProtocol::deserialize(given)
+                    .map_err(|e| bad(name, e.to_string()))?
+                    .over(preset);
+                if name == "eval.paper" {
+                    self.eval.paper = p;
+                } else {
+                    self.eval.corrected = p;
+                }
+            }
+        }
         if measured.is_some() {
             if self.data != DataSpec::default() {
                 return Err(bad(
@@ -1214,6 +1292,45 @@ mod tests {
             e.contains("experiment.reference") && e.contains("real-pendulum"),
             "{e}"
         );
+    }
+
+    /// A measured task needs no protocol keys: its presets are the official protocol over the
+    /// whole test segment and 20 starts of 30 points; keys written still win.
+    #[test]
+    fn a_measured_task_has_its_own_protocol_presets() {
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/real_pend_h_1.txt");
+        let minimal = format!(
+            "[experiment]\nname = \"r\"\n[system]\nkind = \"real-pendulum\"\npath = {:?}\nsha256 = \"45d92988198b89a5933f5a53e67aa819d06937516f71a462ac09e1307d8b3411\"\n",
+            data.display().to_string()
+        );
+        let e = parse(&minimal, Path::new("x")).unwrap();
+        let (p, c) = (&e.config.eval.paper, &e.config.eval.corrected);
+        assert_eq!((p.trajectories, p.points, p.groups), (1, 110, 5));
+        assert_eq!(p.groups_over, GroupsOver::Points);
+        assert_eq!((p.rtol, p.atol, p.time_stretch), (1e-3, 1e-6, 1.0));
+        assert!(!p.compound_stretch);
+        assert_eq!(p.energy, EnergyKind::True);
+        assert_eq!((c.trajectories, c.points, c.rtol), (20, 30, 1e-9));
+        assert!(e.config.eval.figure.x0.is_empty());
+        // the same resolved config as the explicit one of the test above
+        let explicit = parse(&real(""), Path::new("x")).unwrap();
+        assert_eq!(e.config.to_toml(), explicit.config.to_toml());
+        // a written key wins over the preset
+        let e = parse(
+            &format!("{minimal}[eval.corrected]\npoints = 10\n"),
+            Path::new("x"),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                e.config.eval.corrected.points,
+                e.config.eval.corrected.trajectories
+            ),
+            (10, 20)
+        );
+        // a simulated task keeps the notebook presets
+        let s = ok("[experiment]\nname = \"s\"\n[system]\nkind = \"mass-spring\"\n");
+        assert_eq!(s.eval.paper, ProtocolConfig::paper());
     }
 
     #[test]
