@@ -34,6 +34,16 @@ pub struct Args {
     /// and range of every number across the seeds.
     #[arg(long, value_name = "LIST", value_parser = parse_seeds)]
     pub seeds: Option<Seeds>,
+    /// Override a config key for every config, as if written in the file: `--set
+    /// train.learning_rate=1e-3 --set system.beta=0.1` (repeatable; dotted keys; values in TOML,
+    /// plain words taken as strings). Validated like the file.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<config::Override>,
+    /// Run only shard I of N of the (config x seed) list, in order: entries I, I + N, I + 2N, ...
+    /// (1-based). Shards sharing one --output-dir never compute the same run; each writes
+    /// `table1-shard-I-of-N.md`, and `hnn-bench table` builds the whole table.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
     /// Do not draw progress bars.
     #[arg(long)]
     pub no_progress: bool,
@@ -54,6 +64,74 @@ pub enum Command {
         #[arg(long)]
         clean: bool,
     },
+    /// Write `table1.md` from every finished run under an output folder (the latest of each
+    /// resolved config), running nothing: the end of a sharded sweep.
+    Table {
+        /// The output folder the runs were written to.
+        #[arg(long, value_name = "DIR", default_value = "runs")]
+        output_dir: PathBuf,
+    },
+}
+
+/// `--shard I/N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    let bad = || format!("{s:?}: expected I/N with 1 <= I <= N, e.g. 2/4");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (index, count) = (
+        i.trim().parse::<usize>().map_err(|_| bad())?,
+        n.trim().parse::<usize>().map_err(|_| bad())?,
+    );
+    if index == 0 || index > count || count > 100_000 {
+        return Err(bad());
+    }
+    Ok(Shard { index, count })
+}
+
+/// `hnn-bench table`: the table of every finished run under `root`.
+fn aggregate(root: &Path) -> ExitCode {
+    let entries = match crate::runs::list(root) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // the latest finished run of each resolved config
+    let mut latest: std::collections::BTreeMap<String, PathBuf> = Default::default();
+    for e in entries.iter().filter(|e| e.finished()) {
+        let Ok(toml) = std::fs::read_to_string(e.dir.join("config.toml")) else {
+            continue;
+        };
+        latest.insert(crate::runs::config_key(&toml), e.dir.clone());
+    }
+    let mut summaries = Vec::new();
+    for dir in latest.values() {
+        match reuse(dir) {
+            Ok(s) => summaries.push(s),
+            Err(e) => eprintln!("warning: {e}; left out"),
+        }
+    }
+    if summaries.is_empty() {
+        eprintln!("error: no finished runs under {}", root.display());
+        return ExitCode::FAILURE;
+    }
+    let path = root.join("table1.md");
+    match crate::runs::write_atomic(&path, crate::table::table1(&summaries).as_bytes()) {
+        Ok(()) => {
+            println!("{} runs -> {}", summaries.len(), path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// The current run's log file; events go there once a run directory exists.
@@ -167,8 +245,10 @@ fn reuse(dir: &Path) -> Result<crate::summary::RunSummary, String> {
 /// Parses the arguments, validates every config, then runs them in order.
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    if let Some(Command::Runs { output_dir, clean }) = &args.command {
-        return list_runs(output_dir, *clean);
+    match &args.command {
+        Some(Command::Runs { output_dir, clean }) => return list_runs(output_dir, *clean),
+        Some(Command::Table { output_dir }) => return aggregate(output_dir),
+        None => {}
     }
     if args.configs.is_empty() {
         eprintln!("error: give at least one --config FILE|DIR (or the `runs` subcommand)");
@@ -195,7 +275,7 @@ pub fn main() -> ExitCode {
     // Validate everything before any work, so a typo in the last config costs nothing.
     let mut experiments = Vec::new();
     for path in &paths {
-        match config::load(path) {
+        match config::load_with(path, &args.sets) {
             Ok(e) => match &args.seeds {
                 None => experiments.push(e),
                 Some(seeds) => experiments.extend(seeds.0.iter().map(|&s| e.with_seed(s))),
@@ -204,6 +284,28 @@ pub fn main() -> ExitCode {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);
             }
+        }
+    }
+    if let Some(shard) = args.shard {
+        let all = experiments.len();
+        experiments = experiments
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % shard.count == shard.index - 1)
+            .map(|(_, e)| e)
+            .collect();
+        tracing::info!(
+            "shard {}/{}: {} of {all} runs",
+            shard.index,
+            shard.count,
+            experiments.len()
+        );
+        if experiments.is_empty() {
+            println!(
+                "shard {}/{} has no runs (only {all} in the list)",
+                shard.index, shard.count
+            );
+            return ExitCode::SUCCESS;
         }
     }
     let mut failed = false;
@@ -265,7 +367,10 @@ pub fn main() -> ExitCode {
             .output_dir
             .clone()
             .unwrap_or_else(|| experiments[0].config.experiment.output_dir.clone());
-        let path = root.join("table1.md");
+        let path = match args.shard {
+            None => root.join("table1.md"),
+            Some(s) => root.join(format!("table1-shard-{}-of-{}.md", s.index, s.count)),
+        };
         match crate::runs::write_atomic(&path, crate::table::table1(&finished).as_bytes()) {
             Ok(()) => tracing::info!(path = %path.display(), "table written"),
             Err(e) => {
@@ -381,7 +486,19 @@ fn parse_seeds(spec: &str) -> Result<Seeds, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_seeds;
+    use super::{Shard, parse_seeds, parse_shard};
+
+    #[test]
+    fn shards_are_one_based_and_within_the_count() {
+        assert_eq!(parse_shard("2/3"), Ok(Shard { index: 2, count: 3 }));
+        assert_eq!(parse_shard("1/1"), Ok(Shard { index: 1, count: 1 }));
+        for bad in ["0/0", "3/2", "0/3", "a/b", "2", "1/0", "-1/3"] {
+            assert!(
+                parse_shard(bad).unwrap_err().contains("expected I/N"),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn seeds_take_lists_and_inclusive_ranges() {

@@ -640,6 +640,110 @@ pub fn load(path: &Path) -> Result<Experiment> {
     parse(&text, path)
 }
 
+/// One `--set key=value`: a dotted key and a TOML value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Override {
+    pub key: String,
+    pub value: toml::Value,
+}
+
+impl std::str::FromStr for Override {
+    type Err = String;
+
+    /// `key=value`, the value read as TOML (`1e-3`, `[0.0, 5.0]`, `"x"`), or as a plain string
+    /// when it is not TOML (`--set system.kind=pendulum`).
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let (key, raw) = s
+            .split_once('=')
+            .ok_or_else(|| format!("{s:?}: expected key=value, e.g. train.learning_rate=1e-3"))?;
+        let key = key.trim();
+        if key.is_empty()
+            || key.split('.').any(|part| {
+                part.is_empty()
+                    || !part
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            })
+        {
+            return Err(format!(
+                "{key:?} is not a dotted key like train.learning_rate"
+            ));
+        }
+        let raw = raw.trim();
+        let value = format!("v = {raw}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+        Ok(Override {
+            key: key.to_string(),
+            value,
+        })
+    }
+}
+
+impl std::fmt::Display for Override {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.key, self.value)
+    }
+}
+
+/// [`load`] with `--set` overrides applied to the file's keys before validation (an unknown key
+/// or a bad value is refused like one written in the file, naming it).
+pub fn load_with(path: &Path, sets: &[Override]) -> Result<Experiment> {
+    if sets.is_empty() {
+        return load(path);
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| BenchError::ReadConfig {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let note = sets
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let with_note = |e: BenchError| match e {
+        BenchError::Config {
+            path, key, reason, ..
+        } => BenchError::Config {
+            path,
+            key,
+            reason: format!("{reason} (with --set {note})"),
+            line: None,
+        },
+        other => other,
+    };
+    let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        with_note(BenchError::Config {
+            path: path.to_path_buf(),
+            key: "(top level)".into(),
+            reason: e.message().to_string(),
+            line: None,
+        })
+    })?;
+    for s in sets {
+        let parts: Vec<&str> = s.key.split('.').collect();
+        let mut t = &mut table;
+        for (i, part) in parts[..parts.len() - 1].iter().enumerate() {
+            let entry = t
+                .entry(part.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            t = entry.as_table_mut().ok_or_else(|| {
+                with_note(BenchError::Config {
+                    path: path.to_path_buf(),
+                    key: parts[..=i].join("."),
+                    reason: "is a value, not a section: cannot set a key inside it".into(),
+                    line: None,
+                })
+            })?;
+        }
+        t.insert(parts[parts.len() - 1].to_string(), s.value.clone());
+    }
+    let text = toml::to_string(&table).expect("a TOML table serialises");
+    parse(&text, path).map_err(with_note)
+}
+
 /// Parses and validates config text; `path` is only used in messages.
 pub fn parse(text: &str, path: &Path) -> Result<Experiment> {
     let de = toml::Deserializer::new(text);

@@ -340,8 +340,12 @@ fn across_seeds(runs: &[RunSummary]) -> String {
     out
 }
 
-/// Table 1 in markdown from finished runs.
+/// Table 1 in markdown from finished runs, ordered by experiment name and seed (so a sharded
+/// sweep and a single process give the same table).
 pub fn table1(runs: &[RunSummary]) -> String {
+    let mut sorted = runs.to_vec();
+    sorted.sort_by(|a, b| (a.experiment.as_str(), a.seed).cmp(&(b.experiment.as_str(), b.seed)));
+    let runs = &sorted[..];
     let mut out = String::from("# Table 1: ours beside the published numbers\n\n");
     out += "Losses: mean squared error of dx/dt ± std / sqrt(samples). Energy: MSE between true and \
             predicted energy along integrated trajectories ± std of group means / sqrt(groups). \

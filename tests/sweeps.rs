@@ -1,0 +1,144 @@
+//! Sweeps without copied configs (`--set`), split over processes (`--shard`) and put together
+//! afterwards (`hnn-bench table`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_hnn"))
+}
+
+fn smoke() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smoke.toml")
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hnn-sweep-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run(out: &Path, extra: &[&str]) -> Output {
+    bin()
+        .arg("--config")
+        .arg(smoke())
+        .arg("--output-dir")
+        .arg(out)
+        .arg("--no-progress")
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+/// The table up to its timing section (wall times and run paths differ between runs).
+fn numbers(table: &str) -> String {
+    table.split("## Wall seconds").next().unwrap().to_string()
+}
+
+#[test]
+fn set_overrides_keys_and_is_validated_like_the_file() {
+    let dir = temp_dir("set");
+    let out = dir.join("out");
+    let o = run(
+        &out,
+        &[
+            "--set",
+            "train.steps=7",
+            "--set",
+            "system.k=3.0",
+            "--set",
+            "experiment.name=smoke-k3",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let runs: Vec<_> = std::fs::read_dir(out.join("smoke-k3")).unwrap().collect();
+    assert_eq!(runs.len(), 1);
+    let config =
+        std::fs::read_to_string(runs[0].as_ref().unwrap().path().join("config.toml")).unwrap();
+    assert!(config.contains("steps = 7"), "{config}");
+    assert!(config.contains("k = 3.0"), "{config}");
+    for (set, message) in [
+        ("train.stepz=7", "unknown field `stepz`"),
+        ("train.steps=-1", "train.steps"),
+        ("system.radius=[0.1, 0.2, 0.3]", "system.radius"),
+        ("train.steps", "expected key=value"),
+        ("train..steps=1", "not a dotted key"),
+        ("train.steps.x=1", "train.steps"),
+    ] {
+        let o = run(&dir.join("bad"), &["--set", set]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{set}: {err}");
+        assert!(err.contains(message), "{set}: {err}");
+        assert!(!dir.join("bad").exists(), "{set}: nothing may be written");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn three_shards_in_parallel_make_the_table_of_one_process() {
+    let dir = temp_dir("shard");
+    let (one, many) = (dir.join("one"), dir.join("many"));
+    let o = run(&one, &["--seeds", "0-3", "--set", "train.steps=10"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let shards: Vec<_> = ["1/3", "2/3", "3/3"]
+        .iter()
+        .map(|s| {
+            bin()
+                .arg("--config")
+                .arg(smoke())
+                .arg("--output-dir")
+                .arg(&many)
+                .args([
+                    "--no-progress",
+                    "--seeds",
+                    "0-3",
+                    "--set",
+                    "train.steps=10",
+                    "--shard",
+                    s,
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in shards {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    // four runs, each computed once; shard 1 had seeds 0 and 3
+    assert_eq!(std::fs::read_dir(many.join("smoke")).unwrap().count(), 4);
+    assert!(many.join("table1-shard-1-of-3.md").exists());
+    let t = bin()
+        .args(["table", "--output-dir"])
+        .arg(&many)
+        .output()
+        .unwrap();
+    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+    assert!(String::from_utf8_lossy(&t.stdout).contains("4 runs"));
+    let a = std::fs::read_to_string(one.join("table1.md")).unwrap();
+    let b = std::fs::read_to_string(many.join("table1.md")).unwrap();
+    assert_eq!(numbers(&a), numbers(&b));
+    assert!(a.contains("| smoke | 0, 1, 2, 3 | hnn |"), "{a}");
+    // a shard run again reuses its runs; bad shards are refused before any work
+    let o = run(
+        &many,
+        &[
+            "--seeds",
+            "0-3",
+            "--set",
+            "train.steps=10",
+            "--shard",
+            "2/3",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("reusing"));
+    for bad in ["0/0", "3/2", "x"] {
+        let o = run(&dir.join("bad"), &["--shard", bad]);
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        assert!(!dir.join("bad").exists());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
