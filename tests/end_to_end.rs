@@ -114,6 +114,10 @@ fn smoke_run_writes_a_complete_run_directory() {
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("meta.json")).unwrap()).unwrap();
     assert_eq!(meta["status"], "ok");
+    // libtorch alone takes tens of MiB; a tiny run stays far below a GiB
+    let rss = meta["peak_rss_mb"].as_f64().unwrap();
+    assert!((20.0..1024.0).contains(&rss), "peak RSS {rss} MiB");
+    assert_eq!(meta["peak_rss_scope"], "run");
     // the resolved config is complete and re-runnable
     let resolved = std::fs::read_to_string(d.join("config.toml")).unwrap();
     assert!(resolved.contains("compound_stretch") && resolved.contains("weight_decay"));

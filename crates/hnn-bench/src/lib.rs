@@ -166,6 +166,11 @@ struct Meta<'a> {
     status: &'a str,
     error: Option<String>,
     wall_seconds: Option<f64>,
+    /// Peak resident memory in MiB (Linux), once the run has ended.
+    peak_rss_mb: Option<f64>,
+    /// `run`: counted from this run's start; `process`: since the process started (earlier
+    /// runs of a batch included) where the count cannot be reset.
+    peak_rss_scope: &'static str,
 }
 
 /// Runs one experiment end to end. The experiment must come from [`config::load`] (checked).
@@ -192,7 +197,12 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<RunSummary>
     let started = utc_stamp();
     let commit = git_commit();
     let config_path = exp.path.as_path();
+    let peak_is_per_run = runs::reset_peak_rss();
     let meta = |status: &'static str, error: Option<String>, wall: Option<f64>| Meta {
+        peak_rss_mb: wall
+            .and(runs::peak_rss_bytes())
+            .map(|b| b as f64 / (1024.0 * 1024.0)),
+        peak_rss_scope: if peak_is_per_run { "run" } else { "process" },
         hnn_version: env!("CARGO_PKG_VERSION"),
         libtorch: env!("HNN_LIBTORCH_VERSION"),
         git_commit: commit.clone(),

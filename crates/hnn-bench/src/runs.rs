@@ -238,6 +238,20 @@ pub fn clean(root: &Path) -> Result<Vec<RunEntry>> {
     Ok(removed)
 }
 
+/// The process's peak resident memory (Linux `VmHWM`), in bytes.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Starts the peak-memory count afresh (Linux: `5` into `/proc/self/clear_refs`), so each run
+/// of a batch reports its own peak; false where that is not possible.
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
 /// A panic's message, for a run that a panic ended: its first line, at most 500 characters
 /// (libtorch's messages carry a C++ backtrace).
 pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -285,6 +299,16 @@ mod tests {
         assert_eq!(panic_message(p.as_ref()), "out of memory [...]");
         let p: Box<dyn std::any::Any + Send> = Box::new("plain");
         assert_eq!(panic_message(p.as_ref()), "plain");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn peak_memory_is_read_and_grows_with_an_allocation() {
+        let before = peak_rss_bytes().expect("VmHWM on Linux");
+        let big = vec![1u8; 64 << 20];
+        std::hint::black_box(&big);
+        let after = peak_rss_bytes().unwrap();
+        assert!(after >= before + (60 << 20), "{before} -> {after}");
     }
 
     #[test]
