@@ -19,7 +19,8 @@ pub enum OdeError {
         "wall-clock budget of {seconds} s used up before the end of the interval (stopped at t = {t})"
     )]
     TimeBudget { t: f64, seconds: f64 },
-    /// The state or the field became NaN or infinite.
+    /// The state became NaN or infinite, or the field returned NaN or infinity at a finite
+    /// state (at time `t`).
     #[error("non-finite state or derivative at t = {t}")]
     NonFinite { t: f64 },
     /// A tolerance or step option is out of range.

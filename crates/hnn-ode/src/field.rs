@@ -46,6 +46,18 @@ impl<F: VectorField + ?Sized> VectorField for &F {
     }
 }
 
+impl<F: VectorField + ?Sized> VectorField for Box<F> {
+    fn dim(&self) -> usize {
+        (**self).dim()
+    }
+    fn eval(&self, t: f64, y: &[f64], dydt: &mut [f64]) {
+        (**self).eval(t, y, dydt)
+    }
+    fn eval_batch(&self, ts: &[f64], ys: &[f64], dydts: &mut [f64]) {
+        (**self).eval_batch(ts, ys, dydts)
+    }
+}
+
 /// A [`VectorField`] from a closure `f(t, y, dydt)`.
 pub struct FnField<F> {
     dim: usize,

@@ -216,6 +216,8 @@ struct Traj<'a> {
     out: Vec<f64>,
     stats: SolverStats,
     status: Status,
+    /// Time of the first evaluation where the field returned NaN or inf at a finite state.
+    field_failed_at: Option<f64>,
 }
 
 impl Rk45 {
@@ -432,6 +434,7 @@ impl Rk45 {
             out: Vec::with_capacity(problem.t_eval.len() * d),
             stats: SolverStats::default(),
             status: Status::Running,
+            field_failed_at: None,
         };
         if let Err(e) = check_problem(d, &problem, direction) {
             tr.status = Status::Failed(e);
@@ -463,8 +466,17 @@ impl Rk45 {
         field.eval_batch(&ts, &ys, &mut dys);
         for (n, &i) in idx.iter().enumerate() {
             let tr = &mut trajs[i];
-            tr.k[slot * d..(slot + 1) * d].copy_from_slice(&dys[n * d..(n + 1) * d]);
+            let (y, dy) = (&ys[n * d..(n + 1) * d], &dys[n * d..(n + 1) * d]);
+            tr.k[slot * d..(slot + 1) * d].copy_from_slice(dy);
             tr.stats.n_fev += 1;
+            // The field itself failed (finite state in, NaN or inf out): no smaller step helps.
+            // (A state that overflowed in a too-large step is left to the step control.)
+            if tr.field_failed_at.is_none()
+                && y.iter().all(|v| v.is_finite())
+                && dy.iter().any(|v| !v.is_finite())
+            {
+                tr.field_failed_at = Some(ts[n]);
+            }
         }
     }
 
@@ -559,6 +571,10 @@ impl Rk45 {
     }
 
     fn finish_attempt(&self, tr: &mut Traj<'_>, d: usize) {
+        if let Some(t) = tr.field_failed_at {
+            tr.status = Status::Failed(OdeError::NonFinite { t });
+            return;
+        }
         let h = tr.h;
         let mut sum = 0.0;
         for c in 0..d {
@@ -583,7 +599,8 @@ impl Rk45 {
             tr.h_abs *= factor;
             self.accept(tr, d);
         } else {
-            // NaN compares false above and lands here: the step shrinks, as in scipy.
+            // NaN from a state that overflowed compares false above and lands here: the step
+            // shrinks, as in scipy.
             let f = SAFETY * error_norm.powf(ERROR_EXPONENT);
             tr.h_abs *= if f > MIN_FACTOR { f } else { MIN_FACTOR };
             tr.rejected = true;

@@ -256,6 +256,27 @@ fn rk45_rejects_bad_options_and_times() {
     ));
 }
 
+/// A field that returns NaN past t = 0.5 is reported as what it is, with the time, not as a
+/// step-size underflow.
+#[test]
+fn rk45_reports_a_non_finite_field_with_its_time() {
+    let f = FnField::new(1, |t, y: &[f64], dy: &mut [f64]| {
+        dy[0] = if t > 0.5 { f64::NAN } else { -y[0] };
+    });
+    match Rk45::default().solve(&f, (0.0, 1.0), &[1.0], &[1.0]) {
+        Err(OdeError::NonFinite { t }) => assert!(t > 0.5 && t <= 1.0, "t = {t}"),
+        other => panic!("expected NonFinite, got {other:?}"),
+    }
+}
+
+/// A boxed trait object is a field as it is.
+#[test]
+fn boxed_fields_solve_directly() {
+    let b: Box<dyn VectorField> = Box::new(spring());
+    let sol = Rk45::default().solve(&b, (0.0, 1.0), &[1.0, 0.0], &[1.0]).unwrap();
+    assert!((sol.y[0] - 2f64.cos()).abs() < 1e-2);
+}
+
 /// With the first step and the largest step both 1/8 and a loose tolerance, [0, 1] takes exactly
 /// eight accepted steps: a budget of eight finishes, seven stops at t = 7/8.
 #[test]
