@@ -23,6 +23,15 @@ pub enum OdeError {
     /// state (at time `t`).
     #[error("non-finite state or derivative at t = {t}")]
     NonFinite { t: f64 },
+    /// An implicit step's equation did not converge.
+    #[error(
+        "implicit step at t = {t} did not converge in {iterations} iterations (residual {residual:e}): use a smaller step"
+    )]
+    NoConvergence {
+        t: f64,
+        iterations: usize,
+        residual: f64,
+    },
     /// A tolerance or step option is out of range.
     #[error("invalid solver option `{name}` = {value:e}: {reason}")]
     InvalidOption {

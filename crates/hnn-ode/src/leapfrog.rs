@@ -23,7 +23,7 @@ impl Leapfrog {
     ///
     /// # Shapes
     /// Returns states `[n_steps + 1, 2 * dof]` row-major as `(q..., p...)`.
-    pub fn integrate<F: SeparableField>(
+    pub fn integrate<F: SeparableField + ?Sized>(
         &self,
         field: &F,
         q0: &[f64],
@@ -36,13 +36,7 @@ impl Leapfrog {
                 return Err(OdeError::DimensionMismatch { expected: n, got });
             }
         }
-        if !self.h.is_finite() || self.h == 0.0 {
-            return Err(OdeError::InvalidOption {
-                name: "h",
-                value: self.h,
-                reason: "must be finite and non-zero",
-            });
-        }
+        check_step(self.h)?;
         let h = self.h;
         let (mut q, mut p) = (q0.to_vec(), p0.to_vec());
         let (mut force, mut vel) = (vec![0.0; n], vec![0.0; n]);
@@ -51,17 +45,7 @@ impl Leapfrog {
         out.extend_from_slice(&p);
         field.force(&q, &mut force);
         for step in 0..n_steps {
-            for i in 0..n {
-                p[i] += 0.5 * h * force[i];
-            }
-            field.velocity(&p, &mut vel);
-            for i in 0..n {
-                q[i] += h * vel[i];
-            }
-            field.force(&q, &mut force);
-            for i in 0..n {
-                p[i] += 0.5 * h * force[i];
-            }
+            kick_drift_kick(field, &mut q, &mut p, h, &mut force, &mut vel);
             if q.iter().chain(&p).any(|v| !v.is_finite()) {
                 return Err(OdeError::NonFinite {
                     t: (step + 1) as f64 * h,
@@ -71,5 +55,39 @@ impl Leapfrog {
             out.extend_from_slice(&p);
         }
         Ok(out)
+    }
+}
+
+/// A fixed step must be finite and non-zero.
+pub(crate) fn check_step(h: f64) -> Result<()> {
+    if !h.is_finite() || h == 0.0 {
+        return Err(OdeError::InvalidOption {
+            name: "h",
+            value: h,
+            reason: "must be finite and non-zero",
+        });
+    }
+    Ok(())
+}
+
+/// One kick-drift-kick step of size `h`; `force` holds the force at `q` on entry and on exit.
+pub(crate) fn kick_drift_kick<F: SeparableField + ?Sized>(
+    field: &F,
+    q: &mut [f64],
+    p: &mut [f64],
+    h: f64,
+    force: &mut [f64],
+    vel: &mut [f64],
+) {
+    for (pi, fi) in p.iter_mut().zip(force.iter()) {
+        *pi += 0.5 * h * fi;
+    }
+    field.velocity(p, vel);
+    for (qi, vi) in q.iter_mut().zip(vel.iter()) {
+        *qi += h * vi;
+    }
+    field.force(q, force);
+    for (pi, fi) in p.iter_mut().zip(force.iter()) {
+        *pi += 0.5 * h * fi;
     }
 }

@@ -8,7 +8,10 @@
 //!   step-size control), so the same `rtol`/`atol` give the same accuracy. [`Rk45::solve_batch`]
 //!   advances many initial states in lock-step, each with its own step size, and evaluates the
 //!   field for all of them at once.
-//! - [`Leapfrog`]: the symplectic Stormer-Verlet method for separable Hamiltonians.
+//! - [`Leapfrog`]: the symplectic Stormer-Verlet method for separable Hamiltonians, and
+//!   [`Yoshida4`], its fourth-order composition.
+//! - [`ImplicitMidpoint`]: symplectic for any Hamiltonian field (a learned one included),
+//!   solved by batched fixed-point iteration to a stated tolerance.
 //!
 //! ```
 //! use hnn_ode::{FnField, Rk45};
@@ -27,9 +30,11 @@ mod field;
 mod leapfrog;
 mod rk4;
 mod rk45;
+mod symplectic;
 
 pub use error::{OdeError, Result};
 pub use field::{FnField, VectorField};
 pub use leapfrog::{Leapfrog, SeparableField};
 pub use rk4::Rk4;
 pub use rk45::{IvpProblem, Rk45, Solution, SolverStats};
+pub use symplectic::{ImplicitMidpoint, Yoshida4};

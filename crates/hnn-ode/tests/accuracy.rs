@@ -1,6 +1,9 @@
 //! Property tests of the integrators against closed forms and against scipy itself.
 
-use hnn_ode::{FnField, IvpProblem, Leapfrog, OdeError, Rk4, Rk45, SeparableField, VectorField};
+use hnn_ode::{
+    FnField, ImplicitMidpoint, IvpProblem, Leapfrog, OdeError, Rk4, Rk45, SeparableField,
+    VectorField, Yoshida4,
+};
 
 /// The official mass-spring, H = q^2 + p^2: dq/dt = 2p, dp/dt = -2q.
 /// From (1, 0): q = cos 2t, p = -sin 2t.
@@ -273,7 +276,9 @@ fn rk45_reports_a_non_finite_field_with_its_time() {
 #[test]
 fn boxed_fields_solve_directly() {
     let b: Box<dyn VectorField> = Box::new(spring());
-    let sol = Rk45::default().solve(&b, (0.0, 1.0), &[1.0, 0.0], &[1.0]).unwrap();
+    let sol = Rk45::default()
+        .solve(&b, (0.0, 1.0), &[1.0, 0.0], &[1.0])
+        .unwrap();
     assert!((sol.y[0] - 2f64.cos()).abs() < 1e-2);
 }
 
@@ -444,4 +449,163 @@ fn leapfrog_energy_error_stays_bounded() {
         .integrate(&SpringSep, &last[..1], &last[1..], n)
         .unwrap();
     assert!((back[2 * n] - 1.0).abs() < 1e-8 && back[2 * n + 1].abs() < 1e-8);
+}
+
+/// The official pendulum H = 3 (1 - cos q) + p^2 as a separable field.
+struct Pendulum;
+impl SeparableField for Pendulum {
+    fn dof(&self) -> usize {
+        1
+    }
+    fn velocity(&self, p: &[f64], dqdt: &mut [f64]) {
+        dqdt[0] = 2.0 * p[0];
+    }
+    fn force(&self, q: &[f64], dpdt: &mut [f64]) {
+        dpdt[0] = -3.0 * q[0].sin();
+    }
+}
+
+fn pendulum_energy(x: &[f64]) -> f64 {
+    3.0 * (1.0 - x[0].cos()) + x[1] * x[1]
+}
+
+fn pendulum_field() -> FnField<impl Fn(f64, &[f64], &mut [f64])> {
+    FnField::new(2, |_t, y: &[f64], dy: &mut [f64]| {
+        dy[0] = 2.0 * y[1];
+        dy[1] = -3.0 * y[0].sin();
+    })
+}
+
+/// The spring H = q^2 + p^2 as a separable field.
+struct Spring;
+impl SeparableField for Spring {
+    fn dof(&self) -> usize {
+        1
+    }
+    fn velocity(&self, p: &[f64], dqdt: &mut [f64]) {
+        dqdt[0] = 2.0 * p[0];
+    }
+    fn force(&self, q: &[f64], dpdt: &mut [f64]) {
+        dpdt[0] = -2.0 * q[0];
+    }
+}
+
+/// Error at t = 2 from (1, 0) against q = cos 2t, p = -sin 2t.
+fn spring_error(last: &[f64]) -> f64 {
+    (last[0] - 4f64.cos()).hypot(last[1] + 4f64.sin())
+}
+
+#[test]
+fn yoshida_is_fourth_order() {
+    let err = |h: f64| {
+        let n = (2.0 / h).round() as usize;
+        let y = Yoshida4 { h }
+            .integrate(&Spring, &[1.0], &[0.0], n)
+            .unwrap();
+        spring_error(&y[2 * n..])
+    };
+    let ratio = err(0.1) / err(0.05);
+    assert!(
+        (13.0..19.0).contains(&ratio),
+        "error ratio {ratio} (16 for order 4)"
+    );
+    let (w1, w0) = Yoshida4::weights();
+    assert!((2.0 * w1 + w0 - 1.0).abs() < 1e-15);
+    assert!(
+        (2.0 * w1.powi(3) + w0.powi(3)).abs() < 1e-14,
+        "third-order condition"
+    );
+}
+
+#[test]
+fn implicit_midpoint_is_second_order() {
+    let err = |h: f64| {
+        let n = (2.0 / h).round() as usize;
+        let solver = ImplicitMidpoint {
+            h,
+            ..ImplicitMidpoint::default()
+        };
+        let y = solver.integrate(&spring(), 0.0, &[1.0, 0.0], n).unwrap();
+        spring_error(&y[2 * n..])
+    };
+    let ratio = err(0.02) / err(0.01);
+    assert!(
+        (3.7..4.3).contains(&ratio),
+        "error ratio {ratio} (4 for order 2)"
+    );
+}
+
+/// 10^5 steps of the pendulum at h = 0.05 (800 periods): the energy error of both symplectic
+/// methods stays bounded, where RK4's drifts.
+#[test]
+fn symplectic_methods_keep_the_energy_bounded_over_long_runs() {
+    let (n, h) = (100_000, 0.05);
+    let x0 = [1.5, 0.0];
+    let e0 = pendulum_energy(&x0);
+    let worst = |y: &[f64]| {
+        y.chunks(2)
+            .map(|x| (pendulum_energy(x) - e0).abs())
+            .fold(0.0f64, f64::max)
+    };
+    let yo = Yoshida4 { h }
+        .integrate(&Pendulum, &x0[..1], &x0[1..], n)
+        .unwrap();
+    let im = ImplicitMidpoint {
+        h,
+        ..ImplicitMidpoint::default()
+    }
+    .integrate(&pendulum_field(), 0.0, &x0, n)
+    .unwrap();
+    let rk = Rk4 { h }.integrate(&pendulum_field(), 0.0, &x0, n).unwrap();
+    let (w_yo, w_im, w_rk) = (worst(&yo), worst(&im), worst(&rk));
+    assert!(w_yo < 1e-4, "Yoshida {w_yo:e}");
+    assert!(w_im < 1e-2, "implicit midpoint {w_im:e}");
+    // bounded: the second half is no worse than the first
+    let half = |y: &[f64], a: usize, b: usize| worst(&y[2 * a..2 * b]);
+    assert!(half(&im, n / 2, n + 1) < 1.5 * half(&im, 0, n / 2));
+    // RK4 at this step loses energy steadily: its error at the end dwarfs its early error
+    let rk_end = (pendulum_energy(&rk[2 * n..]) - e0).abs();
+    assert!(rk_end > 10.0 * half(&rk, 0, 1000), "RK4 {w_rk:e}");
+}
+
+/// On a linear system the implicit midpoint rule keeps quadratic invariants exactly: q^2 + p^2
+/// of the spring moves only by round-off and the iteration tolerance over 10^4 steps.
+#[test]
+fn implicit_midpoint_conserves_quadratic_invariants_to_round_off() {
+    let solver = ImplicitMidpoint {
+        h: 0.1,
+        tol: 1e-15,
+        max_iter: 100,
+    };
+    let y = solver
+        .integrate_batch(&spring(), 0.0, &[1.0, 0.0, 0.3, -0.4], 10_000)
+        .unwrap();
+    for (k, x) in y.chunks(4).enumerate() {
+        assert!((x[0] * x[0] + x[1] * x[1] - 1.0).abs() < 1e-12, "step {k}");
+        assert!((x[2] * x[2] + x[3] * x[3] - 0.25).abs() < 1e-12, "step {k}");
+    }
+}
+
+#[test]
+fn implicit_midpoint_fails_with_a_typed_error_when_the_iteration_diverges() {
+    let stiff = FnField::new(1, |_t, y: &[f64], dy: &mut [f64]| dy[0] = -1e4 * y[0]);
+    let solver = ImplicitMidpoint {
+        h: 0.1,
+        ..ImplicitMidpoint::default()
+    };
+    match solver.integrate(&stiff, 0.0, &[1.0], 3) {
+        Err(OdeError::NoConvergence { t, iterations, .. }) => {
+            assert_eq!((t, iterations), (0.0, 50));
+        }
+        Err(OdeError::NonFinite { .. }) => {}
+        other => panic!("expected NoConvergence, got {other:?}"),
+    }
+    let bad = ImplicitMidpoint {
+        h: 0.0,
+        ..ImplicitMidpoint::default()
+    };
+    assert!(matches!(
+        bad.integrate(&spring(), 0.0, &[1.0, 0.0], 1),
+        Err(OdeError::InvalidOption { name: "h", .. })
+    ));
 }
