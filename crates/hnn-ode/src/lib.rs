@@ -36,5 +36,5 @@ pub use error::{OdeError, Result};
 pub use field::{FnField, VectorField};
 pub use leapfrog::{Leapfrog, SeparableField};
 pub use rk4::Rk4;
-pub use rk45::{IvpProblem, Rk45, Solution, SolverStats};
+pub use rk45::{Event, IvpProblem, Outcome, Rk45, Solution, SolverStats};
 pub use symplectic::{ImplicitMidpoint, Yoshida4};

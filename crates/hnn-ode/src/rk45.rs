@@ -136,6 +136,32 @@ pub struct IvpProblem<'a> {
     pub t_eval: &'a [f64],
 }
 
+/// A scalar function of the state whose zero crossings a solve records (scipy's `events`).
+pub struct Event<'a> {
+    /// `g(t, y)`; a crossing is a sign change between accepted steps, located on the dense
+    /// output.
+    pub g: &'a (dyn Fn(f64, &[f64]) -> f64 + Sync),
+    /// Stop the solve at the first crossing.
+    pub terminal: bool,
+    /// Only crossings from negative to positive (`> 0`), positive to negative (`< 0`), or
+    /// both (`0`).
+    pub direction: f64,
+}
+
+/// Everything a solve produced, finished or not (scipy's `OdeResult`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The requested times reached (all of them unless the solve failed or an event ended it)
+    /// and the states there.
+    pub solution: Solution,
+    /// Why the solve stopped early, if it failed.
+    pub error: Option<OdeError>,
+    /// Per event: the crossings `(t, y)` in order.
+    pub events: Vec<Vec<(f64, Vec<f64>)>>,
+    /// The time the solve got to (the end of `t_span`, a terminal event, or where it failed).
+    pub t_final: f64,
+}
+
 /// Work counters of one solve.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SolverStats {
@@ -218,6 +244,11 @@ struct Traj<'a> {
     status: Status,
     /// Time of the first evaluation where the field returned NaN or inf at a finite state.
     field_failed_at: Option<f64>,
+    /// Each event's value at the last accepted state.
+    event_prev: Vec<f64>,
+    event_hits: Vec<Vec<(f64, Vec<f64>)>>,
+    /// Set when a terminal event ended the solve.
+    stopped_at: Option<f64>,
 }
 
 impl Rk45 {
@@ -291,12 +322,62 @@ impl Rk45 {
         field: &F,
         problems: &[IvpProblem<'_>],
     ) -> Vec<Result<Solution>> {
+        self.solve_batch_with_events(field, problems, &[])
+            .into_iter()
+            .map(|o| match o.error {
+                None => Ok(o.solution),
+                Some(e) => Err(e),
+            })
+            .collect()
+    }
+
+    /// Solves one problem, recording the zero crossings of `events` (a terminal one ends the
+    /// solve there), and returns what was computed even when it fails.
+    pub fn solve_with_events<F: VectorField>(
+        &self,
+        field: &F,
+        t_span: (f64, f64),
+        y0: &[f64],
+        t_eval: &[f64],
+        events: &[Event<'_>],
+    ) -> Outcome {
+        let problem = IvpProblem { t_span, y0, t_eval };
+        self.solve_batch_with_events(field, &[problem], events)
+            .pop()
+            .expect("one outcome per problem")
+    }
+
+    /// [`Rk45::solve_batch`] with events, one [`Outcome`] per problem: on failure, the output
+    /// times reached so far and the error, as scipy returns them.
+    pub fn solve_batch_with_events<F: VectorField>(
+        &self,
+        field: &F,
+        problems: &[IvpProblem<'_>],
+        events: &[Event<'_>],
+    ) -> Vec<Outcome> {
+        let d = field.dim();
         if let Err(e) = self.validate() {
-            return problems.iter().map(|_| Err(e.clone())).collect();
+            return problems
+                .iter()
+                .map(|p| Outcome {
+                    solution: Solution {
+                        t: Vec::new(),
+                        y: Vec::new(),
+                        dim: d,
+                        stats: SolverStats::default(),
+                    },
+                    error: Some(e.clone()),
+                    events: vec![Vec::new(); events.len()],
+                    t_final: p.t_span.0,
+                })
+                .collect();
         }
         let started_at = std::time::Instant::now();
-        let d = field.dim();
         let mut trajs: Vec<Traj<'_>> = problems.iter().map(|p| self.init_traj(d, *p)).collect();
+        for tr in &mut trajs {
+            tr.event_prev = events.iter().map(|e| (e.g)(tr.t, &tr.y)).collect();
+            tr.event_hits = vec![Vec::new(); events.len()];
+        }
 
         // f(t0, y0) for every valid problem.
         let started: Vec<usize> = running(&trajs);
@@ -393,23 +474,32 @@ impl Rk45 {
                 6,
             );
             for &i in &active {
-                self.finish_attempt(&mut trajs[i], d);
+                self.finish_attempt(&mut trajs[i], d, events);
             }
         }
 
         trajs
             .into_iter()
-            .map(|tr| match tr.status {
-                Status::Done => Ok(Solution {
-                    t: tr.problem.t_eval.to_vec(),
-                    y: tr.out,
-                    dim: d,
-                    stats: tr.stats,
-                }),
-                Status::Failed(e) => Err(e),
-                Status::Running => Err(OdeError::InvalidTimes {
-                    reason: "solver stopped while running".into(),
-                }),
+            .map(|tr| {
+                let reached = tr.next_eval;
+                let error = match tr.status {
+                    Status::Done => None,
+                    Status::Failed(e) => Some(e),
+                    Status::Running => Some(OdeError::InvalidTimes {
+                        reason: "solver stopped while running".into(),
+                    }),
+                };
+                Outcome {
+                    solution: Solution {
+                        t: tr.problem.t_eval[..reached].to_vec(),
+                        y: tr.out,
+                        dim: d,
+                        stats: tr.stats,
+                    },
+                    error,
+                    events: tr.event_hits,
+                    t_final: tr.stopped_at.unwrap_or(tr.t),
+                }
             })
             .collect()
     }
@@ -435,6 +525,9 @@ impl Rk45 {
             stats: SolverStats::default(),
             status: Status::Running,
             field_failed_at: None,
+            event_prev: Vec::new(),
+            event_hits: Vec::new(),
+            stopped_at: None,
         };
         if let Err(e) = check_problem(d, &problem, direction) {
             tr.status = Status::Failed(e);
@@ -570,7 +663,7 @@ impl Rk45 {
         tr.h_abs = tr.h.abs();
     }
 
-    fn finish_attempt(&self, tr: &mut Traj<'_>, d: usize) {
+    fn finish_attempt(&self, tr: &mut Traj<'_>, d: usize, events: &[Event<'_>]) {
         if let Some(t) = tr.field_failed_at {
             tr.status = Status::Failed(OdeError::NonFinite { t });
             return;
@@ -597,7 +690,7 @@ impl Rk45 {
                 factor = factor.min(1.0);
             }
             tr.h_abs *= factor;
-            self.accept(tr, d);
+            self.accept(tr, d, events);
         } else {
             // NaN from a state that overflowed compares false above and lands here: the step
             // shrinks, as in scipy.
@@ -608,35 +701,136 @@ impl Rk45 {
         }
     }
 
-    fn accept(&self, tr: &mut Traj<'_>, d: usize) {
+    /// The dense-output state at `te` inside the step `(t_old, t_old + h]` just taken.
+    fn interpolate(tr: &Traj<'_>, d: usize, t_old: f64, h: f64, te: f64, out: &mut Vec<f64>) {
+        let x = (te - t_old) / h;
+        let powers = [x, x * x, x * x * x, x * x * x * x];
+        for c in 0..d {
+            let mut acc = 0.0;
+            for (j, pj) in P.iter().enumerate() {
+                let kjc = tr.k[j * d + c];
+                if kjc != 0.0 {
+                    acc += kjc
+                        * (pj[0] * powers[0]
+                            + pj[1] * powers[1]
+                            + pj[2] * powers[2]
+                            + pj[3] * powers[3]);
+                }
+            }
+            out.push(tr.y[c] + h * acc);
+        }
+    }
+
+    /// Records the events crossed in the step `(t_old, t_old + h]` and returns the time of the
+    /// first terminal one. Roots are bracketed on the dense output and narrowed by the
+    /// Illinois variant of regula falsi to a few ulps of t.
+    fn locate_events(
+        tr: &mut Traj<'_>,
+        d: usize,
+        t_old: f64,
+        h: f64,
+        events: &[Event<'_>],
+    ) -> Option<f64> {
+        let t_new = t_old + h;
+        let mut found: Vec<(usize, f64)> = Vec::new();
+        let mut y = Vec::with_capacity(d);
+        for (i, ev) in events.iter().enumerate() {
+            let (g0, g1) = (tr.event_prev[i], (ev.g)(t_new, &tr.y_new));
+            let crosses = (g0 < 0.0 && g1 >= 0.0) || (g0 > 0.0 && g1 <= 0.0);
+            let rising = g1 > g0;
+            if !crosses || (ev.direction > 0.0 && !rising) || (ev.direction < 0.0 && rising) {
+                continue;
+            }
+            let g = |t: f64, y: &mut Vec<f64>| {
+                y.clear();
+                Self::interpolate(tr, d, t_old, h, t, y);
+                (ev.g)(t, y)
+            };
+            let (mut a, mut ga, mut b, mut gb) = (t_old, g0, t_new, g1);
+            let mut side = 0i8;
+            for _ in 0..200 {
+                if (b - a).abs() <= 4.0 * f64::EPSILON * a.abs().max(b.abs()).max(1.0) {
+                    break;
+                }
+                let c = (a * gb - b * ga) / (gb - ga);
+                let c = if c.is_finite() && (c - a) * (c - b) < 0.0 {
+                    c
+                } else {
+                    0.5 * (a + b)
+                };
+                let gc = g(c, &mut y);
+                if gc == 0.0 {
+                    a = c;
+                    b = c;
+                    break;
+                }
+                if (gc < 0.0) == (ga < 0.0) {
+                    a = c;
+                    ga = gc;
+                    if side == -1 {
+                        gb *= 0.5;
+                    }
+                    side = -1;
+                } else {
+                    b = c;
+                    gb = gc;
+                    if side == 1 {
+                        ga *= 0.5;
+                    }
+                    side = 1;
+                }
+            }
+            // the end of the bracket on the far side of the crossing
+            found.push((i, if ga == 0.0 { a } else { b }));
+        }
+        found.sort_by(|x, y| (tr.direction * x.1).total_cmp(&(tr.direction * y.1)));
+        let stop = found
+            .iter()
+            .find(|(i, _)| events[*i].terminal)
+            .map(|&(_, t)| t);
+        for (i, t) in found {
+            if stop.is_some_and(|s| tr.direction * (t - s) > 0.0) {
+                continue;
+            }
+            let mut y = Vec::with_capacity(d);
+            Self::interpolate(tr, d, t_old, h, t, &mut y);
+            tr.event_hits[i].push((t, y));
+        }
+        for (i, ev) in events.iter().enumerate() {
+            tr.event_prev[i] = (ev.g)(t_new, &tr.y_new);
+        }
+        stop
+    }
+
+    fn accept(&self, tr: &mut Traj<'_>, d: usize, events: &[Event<'_>]) {
         let t_old = tr.t;
         let h = tr.t_new - t_old;
         tr.stats.n_accepted += 1;
-        // Dense output over (t_old, t_new] for the requested times it covers.
-        let t_new = tr.t_new;
+        let stop = if events.is_empty() {
+            None
+        } else {
+            Self::locate_events(tr, d, t_old, h, events)
+        };
+        // Dense output over (t_old, t_new] (up to a terminal event) for the requested times.
+        let t_new = stop.unwrap_or(tr.t_new);
         while tr.next_eval < tr.problem.t_eval.len() {
             let te = tr.problem.t_eval[tr.next_eval];
             if tr.direction * (te - t_new) > 0.0 {
                 break;
             }
-            let x = (te - t_old) / h;
-            let powers = [x, x * x, x * x * x, x * x * x * x];
-            for c in 0..d {
-                let mut acc = 0.0;
-                for (j, pj) in P.iter().enumerate() {
-                    let kjc = tr.k[j * d + c];
-                    if kjc != 0.0 {
-                        acc += kjc
-                            * (pj[0] * powers[0]
-                                + pj[1] * powers[1]
-                                + pj[2] * powers[2]
-                                + pj[3] * powers[3]);
-                    }
-                }
-                tr.out.push(tr.y[c] + h * acc);
-            }
+            let mut out = std::mem::take(&mut tr.out);
+            Self::interpolate(tr, d, t_old, h, te, &mut out);
+            tr.out = out;
             tr.next_eval += 1;
         }
+        if let Some(t) = stop {
+            tr.stopped_at = Some(t);
+            tr.t = tr.t_new;
+            std::mem::swap(&mut tr.y, &mut tr.y_new);
+            tr.status = Status::Done;
+            return;
+        }
+        let t_new = tr.t_new;
         tr.t = t_new;
         std::mem::swap(&mut tr.y, &mut tr.y_new);
         tr.k.copy_within(6 * d..7 * d, 0);

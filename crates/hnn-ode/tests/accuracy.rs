@@ -609,3 +609,86 @@ fn implicit_midpoint_fails_with_a_typed_error_when_the_iteration_diverges() {
         Err(OdeError::InvalidOption { name: "h", .. })
     ));
 }
+
+/// Events on the spring q = cos 2t: the zeros of q at pi/4 + k pi/2, located on the dense output
+/// to 1e-10, filtered by direction, and a terminal one ends the solve there.
+#[test]
+fn rk45_locates_events_on_the_dense_output() {
+    use hnn_ode::Event;
+    use std::f64::consts::PI;
+    let solver = Rk45 {
+        rtol: 1e-12,
+        atol: 1e-12,
+        ..Rk45::default()
+    };
+    let q = |_t: f64, y: &[f64]| y[0];
+    let t_eval: Vec<f64> = (0..=50).map(|i| i as f64 * 0.1).collect();
+    let events = [
+        Event {
+            g: &q,
+            terminal: false,
+            direction: 0.0,
+        },
+        Event {
+            g: &q,
+            terminal: false,
+            direction: 1.0,
+        },
+        Event {
+            g: &q,
+            terminal: false,
+            direction: -1.0,
+        },
+    ];
+    let o = solver.solve_with_events(&spring(), (0.0, 5.0), &[1.0, 0.0], &t_eval, &events);
+    assert!(o.error.is_none());
+    assert_eq!(o.solution.t.len(), 51);
+    let times = |k: usize| o.events[k].iter().map(|e| e.0).collect::<Vec<_>>();
+    let roots = [PI / 4.0, 3.0 * PI / 4.0, 5.0 * PI / 4.0];
+    assert_eq!(times(0).len(), 3);
+    for (t, r) in times(0).iter().zip(roots) {
+        assert!((t - r).abs() < 1e-10, "{t} vs {r}");
+    }
+    // q falls through zero first, then rises, then falls
+    assert_eq!(times(1).len(), 1);
+    assert!((times(1)[0] - roots[1]).abs() < 1e-10);
+    assert_eq!(times(2).len(), 2);
+    // the state at a crossing: q = 0, p = -sin(pi/2) = -1
+    let (_, y) = &o.events[0][0];
+    assert!(y[0].abs() < 1e-10 && (y[1] + 1.0).abs() < 1e-10, "{y:?}");
+    // terminal: the solve ends at the first zero, with the output times before it
+    let stop = [Event {
+        g: &q,
+        terminal: true,
+        direction: 0.0,
+    }];
+    let o = solver.solve_with_events(&spring(), (0.0, 5.0), &[1.0, 0.0], &t_eval, &stop);
+    assert!(o.error.is_none());
+    assert!((o.t_final - PI / 4.0).abs() < 1e-10);
+    assert_eq!(o.solution.t.len(), 8, "0.0 to 0.7");
+    assert_eq!(o.solution.y.len(), 16);
+}
+
+/// A failed solve returns what it computed, as scipy does: the output times reached before the
+/// step budget ran out, and the error.
+#[test]
+fn rk45_failure_keeps_the_partial_solution() {
+    let solver = Rk45 {
+        rtol: 1e-2,
+        atol: 1e-2,
+        first_step: Some(0.125),
+        max_step: 0.125,
+        max_steps: Some(4),
+        ..Rk45::default()
+    };
+    let t_eval = [0.0, 0.25, 0.5, 0.75, 1.0];
+    let o = solver.solve_with_events(&spring(), (0.0, 1.0), &[1.0, 0.0], &t_eval, &[]);
+    assert!(matches!(
+        o.error,
+        Some(OdeError::TooManySteps { max_steps: 4, .. })
+    ));
+    assert_eq!(o.solution.t, vec![0.0, 0.25, 0.5]);
+    assert_eq!(o.solution.y.len(), 6);
+    assert_eq!(o.t_final, 0.5);
+    assert!((o.solution.y[4] - 1f64.cos()).abs() < 1e-2);
+}
