@@ -119,7 +119,19 @@ pub struct ModelEnergy {
     /// (and are NaN in the rollouts).
     pub failed: Vec<Failure>,
     pub field_evaluations: usize,
+    /// Valid prediction time, relative error and energy drift over the finished rollouts.
+    #[serde(default)]
+    pub metrics: crate::metrics::RolloutMetrics,
+    /// Forward-backward error: each of the first [`REVERSIBILITY_TRAJECTORIES`] finished
+    /// rollouts integrated back from its end to its start time, `|x_back - x0| / |x0|`,
+    /// averaged (`None` if none came back).
+    #[serde(default)]
+    pub reversibility_error: Option<f64>,
 }
+
+/// How many rollouts per model and protocol are integrated back for the reversibility error
+/// (it costs one more integration of each).
+pub const REVERSIBILITY_TRAJECTORIES: usize = 10;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProtocolOutcome {
@@ -128,6 +140,9 @@ pub struct ProtocolOutcome {
     pub model_horizons: Vec<f64>,
     pub models: BTreeMap<String, ModelEnergy>,
     pub seconds: f64,
+    /// Of which the rollout metrics and the reversibility integrations.
+    #[serde(default)]
+    pub metrics_seconds: f64,
 }
 
 /// Rollouts of one protocol, for the `.npy` files.
@@ -177,6 +192,54 @@ pub fn rollouts(
     solver.solve_batch(&field, &problems)
 }
 
+/// Integrates the first [`REVERSIBILITY_TRAJECTORIES`] finished rollouts back from their last
+/// model time to their first and returns the mean `|x_back - x0| / |x0|`.
+fn reversibility(
+    field: &dyn VectorField,
+    truth: &Truth,
+    sols: &[hnn_ode::Result<Solution>],
+    rtol: f64,
+    atol: f64,
+    budget: Budget,
+) -> Option<f64> {
+    let dim = truth.dim;
+    let picked: Vec<(usize, &Solution)> = sols
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.as_ref().ok().map(|s| (i, s)))
+        .take(REVERSIBILITY_TRAJECTORIES)
+        .collect();
+    let starts: Vec<[f64; 1]> = picked
+        .iter()
+        .map(|&(i, _)| [truth.trajectories[i].t_model[0]])
+        .collect();
+    let problems: Vec<IvpProblem<'_>> = picked
+        .iter()
+        .zip(&starts)
+        .map(|(&(i, s), t0)| {
+            let tm = &truth.trajectories[i].t_model;
+            IvpProblem {
+                t_span: (tm[tm.len() - 1], t0[0]),
+                y0: &s.y[s.y.len() - dim..],
+                t_eval: t0,
+            }
+        })
+        .collect();
+    let back = budget.solver(rtol, atol).solve_batch(&field, &problems);
+    let errors: Vec<f64> = back
+        .iter()
+        .zip(&picked)
+        .filter_map(|(b, &(i, _))| {
+            let b = b.as_ref().ok()?;
+            let x0 = &truth.trajectories[i].x0;
+            let num: f64 = b.y.iter().zip(x0).map(|(a, c)| (a - c).powi(2)).sum();
+            let den: f64 = x0.iter().map(|c| c * c).sum();
+            Some((num / den).sqrt())
+        })
+        .collect();
+    (!errors.is_empty()).then(|| errors.iter().sum::<f64>() / errors.len() as f64)
+}
+
 /// Runs one energy-MSE protocol for every model.
 pub fn run_protocol(
     name: &str,
@@ -199,6 +262,7 @@ pub fn run_protocol(
     });
     let mut outcomes = BTreeMap::new();
     let mut model_rollouts = Vec::new();
+    let mut metrics_seconds = 0.0;
     for &(model_name, model) in models {
         let sols = rollouts(
             &ModelField::new(model, device),
@@ -251,6 +315,35 @@ pub fn run_protocol(
                 }
             }
         }
+        let metrics_start = std::time::Instant::now();
+        let finished_rollouts: Vec<crate::metrics::Rollout<'_>> = sols
+            .iter()
+            .zip(&truth.trajectories)
+            .filter_map(|(s, tr)| {
+                s.as_ref().ok().map(|sol| crate::metrics::Rollout {
+                    t: &tr.t,
+                    truth: &tr.states,
+                    model: &sol.y,
+                })
+            })
+            .collect();
+        let metrics = crate::metrics::rollout_metrics(
+            &finished_rollouts,
+            dim,
+            truth
+                .energy
+                .as_ref()
+                .map(|e| e.as_ref() as &dyn Fn(&[f64]) -> f64),
+        );
+        let reversibility_error = reversibility(
+            &ModelField::new(model, device),
+            truth,
+            &sols,
+            p.rtol,
+            p.atol,
+            budget,
+        );
+        metrics_seconds += metrics_start.elapsed().as_secs_f64();
         let finished = n - failed.len();
         let energy_mse = (truth.energy.is_some() && finished > 0).then(|| {
             if !failed.is_empty() {
@@ -282,6 +375,8 @@ pub fn run_protocol(
                 },
                 failed,
                 field_evaluations: fev,
+                metrics,
+                reversibility_error,
             },
         );
         let rows: Vec<Option<&[f64]>> = sols
@@ -313,6 +408,7 @@ pub fn run_protocol(
                 .collect(),
             models: outcomes,
             seconds: start.elapsed().as_secs_f64(),
+            metrics_seconds,
         },
         ProtocolRollouts {
             t_truth: times(&|t| &t.t),
@@ -628,5 +724,74 @@ mod tests {
         assert_eq!(mse.mean, 4.5);
         assert!(mse.se.is_nan());
         assert_eq!(e.per_trajectory, vec![4.5]);
+    }
+
+    /// The exact spring field as a "model": dq = 2p, dp = -2q.
+    struct ExactSpring;
+    impl DynamicsModel for ExactSpring {
+        fn name(&self) -> &'static str {
+            "exact"
+        }
+        fn dim(&self) -> i64 {
+            2
+        }
+        fn time_derivative(&self, x: &tch::Tensor, _train: bool) -> tch::Tensor {
+            let q = x.narrow(1, 0, 1);
+            let p = x.narrow(1, 1, 1);
+            tch::Tensor::cat(&[&p * 2.0, &q * -2.0], 1)
+        }
+    }
+
+    /// The exact flow against its own closed form: valid for the whole horizon, relative error
+    /// and drift at the solver's tolerance, and back to its start when integrated back.
+    #[test]
+    fn the_exact_flow_scores_perfectly_on_every_rollout_metric() {
+        let t: Vec<f64> = (0..=40).map(|i| i as f64 * 0.25).collect();
+        let tr = |x0: [f64; 2]| {
+            let states = t
+                .iter()
+                .flat_map(|&s| {
+                    let (c, n) = ((2.0 * s).cos(), (2.0 * s).sin());
+                    [x0[0] * c + x0[1] * n, x0[1] * c - x0[0] * n]
+                })
+                .collect();
+            TruthTrajectory {
+                t: t.clone(),
+                states,
+                x0: x0.to_vec(),
+                t_model: t.clone(),
+            }
+        };
+        let truth = Truth {
+            dim: 2,
+            trajectories: vec![tr([1.0, 0.0]), tr([0.3, -0.5])],
+            energy: Some(Arc::new(|x: &[f64]| x[0] * x[0] + x[1] * x[1])),
+        };
+        let mut p = ProtocolConfig::corrected();
+        p.groups = 2;
+        let (o, _) = run_protocol(
+            "t",
+            &p,
+            &truth,
+            &[("exact", &ExactSpring), ("still", &Still)],
+            Device::Cpu,
+            EvalConfig::default().budget(),
+        );
+        let m = &o.models["exact"];
+        // the network runs in f32: agreement to single precision
+        assert_eq!(m.metrics.valid_time, 10.0);
+        assert_eq!(m.metrics.horizon, 10.0);
+        assert!(m.metrics.relative_error_geomean < 1e-5, "{:?}", m.metrics);
+        assert!(m.metrics.energy_drift_final.unwrap() < 1e-5);
+        assert!(
+            m.reversibility_error.unwrap() < 1e-5,
+            "{:?}",
+            m.reversibility_error
+        );
+        // the still model is reversible too, but wrong from the first step
+        let s = &o.models["still"];
+        assert_eq!(s.reversibility_error, Some(0.0));
+        assert_eq!(s.metrics.valid_time, 0.0);
+        assert!(o.metrics_seconds <= o.seconds);
     }
 }

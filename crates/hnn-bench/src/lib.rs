@@ -19,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod eval;
+pub mod metrics;
 pub mod plots;
 pub mod reference;
 pub mod runs;
@@ -412,6 +413,11 @@ fn run_stages(exp: &Experiment, run_dir: &Path, opts: &RunOptions) -> Result<Run
             checkpoint: ckpt,
             dissipative_ratio,
             diverged: outcome.diverged.clone(),
+            energy_fit: if outcome.diverged.is_none() {
+                energy_fit(model.as_ref(), task.as_ref(), &tensors.x_test, &s.x_test)
+            } else {
+                None
+            },
         });
         histories.push((name.clone(), outcome.history));
         if outcome.diverged.is_none() {
@@ -494,6 +500,23 @@ fn run_stages(exp: &Experiment, run_dir: &Path, opts: &RunOptions) -> Result<Run
         energy,
         timings,
     })
+}
+
+/// The affine fit of a model's learned energy to the task's true one on the test inputs.
+fn energy_fit(
+    model: &dyn DynamicsModel,
+    task: &dyn task::Task,
+    x: &tch::Tensor,
+    x_f64: &ndarray::Array2<f64>,
+) -> Option<metrics::AffineFit> {
+    let learned = train::tensor_f64(&model.energy(x)?);
+    let energy = task.energy()?;
+    let truth: Vec<f64> = x_f64
+        .rows()
+        .into_iter()
+        .map(|r| energy(&r.to_vec()))
+        .collect();
+    Some(metrics::affine_fit(&truth, &learned))
 }
 
 fn write_rollouts(

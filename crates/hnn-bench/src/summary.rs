@@ -36,6 +36,10 @@ pub struct ModelSummary {
     /// Set when training stopped on a runaway loss; such a model is not evaluated.
     #[serde(default)]
     pub diverged: Option<crate::train::Divergence>,
+    /// Identifiability of a learned energy: the fit `H_learned ≈ a · E_true + b` on the test
+    /// inputs (models with an energy, tasks with one).
+    #[serde(default)]
+    pub energy_fit: Option<crate::metrics::AffineFit>,
 }
 
 /// Wall time of each stage, in seconds.

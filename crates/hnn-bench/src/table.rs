@@ -340,6 +340,49 @@ fn across_seeds(runs: &[RunSummary]) -> String {
     out
 }
 
+/// Valid prediction time, relative error, energy drift and reversibility of every model under
+/// the corrected protocol, and how well each learned H matches the true energy.
+fn rollout_metrics(runs: &[RunSummary]) -> String {
+    let mut out = format!(
+        "\n## Rollout metrics, corrected protocol\n\nValid time: until the relative error |x̂ − x| / (|x̂| + |x|) first exceeds {}, mean over trajectories, of the horizon. Drift: |E(x̂(T)) − E(x(0))| / |E(x(0))| at the last point. Reversibility: |x_back(0) − x(0)| / |x(0)| after integrating back from the end (first {} rollouts). H fit: R² (and slope a) of H_learned ≈ a·E_true + b on the test inputs.\n\n| task | model | valid time / horizon | relative error (geo. mean) | energy drift at the end | reversibility | H fit R² (a) |\n|---|---|---|---|---|---|---|\n",
+        crate::metrics::VPT_THRESHOLD,
+        crate::eval::REVERSIBILITY_TRAJECTORIES
+    );
+    let mut any = false;
+    for s in runs {
+        let Some(p) = s.energy.get("corrected") else {
+            continue;
+        };
+        for m in &s.models {
+            let fit = m.energy_fit.map_or("—".into(), |f| {
+                if f.r2.is_finite() {
+                    format!("{:.4} ({:.3})", f.r2, f.a)
+                } else {
+                    "—".into()
+                }
+            });
+            let Some(e) = p.models.get(&m.name) else {
+                continue;
+            };
+            any = true;
+            let g = |v: f64| if v.is_finite() { sci(v) } else { "—".into() };
+            out += &format!(
+                "| {} (seed {}) | {} | {} / {} | {} | {} | {} | {} |\n",
+                s.experiment,
+                s.seed,
+                m.name,
+                g(e.metrics.valid_time),
+                g(e.metrics.horizon),
+                g(e.metrics.relative_error_geomean),
+                e.metrics.energy_drift_final.map_or("—".into(), g),
+                e.reversibility_error.map_or("—".into(), g),
+                fit
+            );
+        }
+    }
+    if any { out } else { String::new() }
+}
+
 /// Table 1 in markdown from finished runs, ordered by experiment name and seed (so a sharded
 /// sweep and a single process give the same table).
 pub fn table1(runs: &[RunSummary]) -> String {
@@ -412,6 +455,7 @@ pub fn table1(runs: &[RunSummary]) -> String {
             );
         }
     }
+    out += &rollout_metrics(runs);
     out += &across_seeds(runs);
     out += "\n## Wall seconds per stage (official implementation on this machine: REFERENCE.md section 7, in brackets)\n\n";
     out += &format!(
@@ -520,6 +564,7 @@ mod tests {
             checkpoint: PathBuf::new(),
             dissipative_ratio: None,
             diverged: None,
+            energy_fit: None,
         }
     }
 
@@ -533,6 +578,14 @@ mod tests {
             coordinate_mse: 0.0,
             failed: vec![],
             field_evaluations: 0,
+            metrics: crate::metrics::RolloutMetrics {
+                valid_time: 2.5,
+                horizon: 20.0,
+                relative_error_geomean: 0.1 * m,
+                energy_drift_final: Some(m),
+                ..Default::default()
+            },
+            reversibility_error: Some(1e-3),
         }
     }
 
@@ -545,6 +598,7 @@ mod tests {
                 ("hnn".to_string(), energy(hnn_energy)),
             ]),
             seconds: 0.0,
+            metrics_seconds: 0.0,
         };
         RunSummary {
             experiment: "toy".into(),
@@ -608,6 +662,13 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("dhnn (|∇D| / |J∇H| = 3.1%)"), "{t}");
+        assert!(t.contains("## Rollout metrics, corrected protocol"), "{t}");
+        assert!(
+            t.contains(
+                "| toy (seed 0) | dhnn | 2.50e0 / 2.00e1 | 2.50e-2 | 2.50e-1 | 1.00e-3 | — |"
+            ),
+            "{t}"
+        );
         assert!(t.contains("train dhnn"), "{t}");
     }
 
