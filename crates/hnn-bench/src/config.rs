@@ -399,6 +399,9 @@ pub struct ProtocolConfig {
     /// geometrically (21.8 to ~73 for the spring).
     pub compound_stretch: bool,
     pub energy: EnergyKind,
+    /// How many of the finished rollouts get the time-reversal test (momenta flipped at the end,
+    /// integrated as long again; about doubles the protocol's time; 0 = none).
+    pub reversibility: usize,
 }
 
 impl ProtocolConfig {
@@ -418,6 +421,7 @@ impl ProtocolConfig {
             time_stretch: 1.09,
             compound_stretch: true,
             energy: EnergyKind::Quadratic,
+            reversibility: 0,
         }
     }
 
@@ -465,6 +469,7 @@ impl ProtocolConfig {
             time_stretch: 1.0,
             compound_stretch: false,
             energy: EnergyKind::True,
+            reversibility: 0,
         }
     }
 }
@@ -492,6 +497,7 @@ struct PartialProtocol {
     time_stretch: Option<f64>,
     compound_stretch: Option<bool>,
     energy: Option<EnergyKind>,
+    reversibility: Option<usize>,
 }
 
 impl PartialProtocol {
@@ -510,6 +516,7 @@ impl PartialProtocol {
             time_stretch: self.time_stretch.unwrap_or(d.time_stretch),
             compound_stretch: self.compound_stretch.unwrap_or(d.compound_stretch),
             energy: self.energy.unwrap_or(d.energy),
+            reversibility: self.reversibility.unwrap_or(d.reversibility),
         }
     }
 }

@@ -122,16 +122,12 @@ pub struct ModelEnergy {
     /// Valid prediction time, relative error and energy drift over the finished rollouts.
     #[serde(default)]
     pub metrics: crate::metrics::RolloutMetrics,
-    /// Forward-backward error: each of the first [`REVERSIBILITY_TRAJECTORIES`] finished
-    /// rollouts integrated back from its end to its start time, `|x_back - x0| / |x0|`,
-    /// averaged (`None` if none came back).
+    /// Time-reversal error of the first `reversibility` (a protocol key) finished rollouts:
+    /// momenta flipped at the end, integrated as long again, flipped back, distance to the
+    /// start over `|x0|`, averaged (`None` if none came back or none was asked for).
     #[serde(default)]
     pub reversibility_error: Option<f64>,
 }
-
-/// How many rollouts per model and protocol are integrated back for the reversibility error
-/// (it costs one more integration of each).
-pub const REVERSIBILITY_TRAJECTORIES: usize = 10;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProtocolOutcome {
@@ -192,9 +188,13 @@ pub fn rollouts(
     solver.solve_batch(&field, &problems)
 }
 
-/// Integrates the first [`REVERSIBILITY_TRAJECTORIES`] finished rollouts back from their last
-/// model time to their first and returns the mean `|x_back - x0| / |x0|`.
+/// Time-reversal test of the first `count` finished rollouts: from the end state `(q, p)` of a
+/// rollout over `[t0, T]`, flip the momenta, integrate the model over another `T - t0`, flip
+/// again, and compare with the start: `|R φ_T R φ_T x0 - x0| / |x0|` with `R(q, p) = (q, -p)`,
+/// averaged. A Hamiltonian even in `p` (every system here) is reversible, so the exact flow
+/// scores the solver's tolerance; a model without that symmetry drifts away.
 fn reversibility(
+    count: usize,
     field: &dyn VectorField,
     truth: &Truth,
     sols: &[hnn_ode::Result<Solution>],
@@ -203,36 +203,48 @@ fn reversibility(
     budget: Budget,
 ) -> Option<f64> {
     let dim = truth.dim;
-    let picked: Vec<(usize, &Solution)> = sols
+    if count == 0 || dim % 2 != 0 {
+        return None;
+    }
+    let flip = |x: &[f64]| -> Vec<f64> {
+        x.iter()
+            .enumerate()
+            .map(|(c, &v)| if c < dim / 2 { v } else { -v })
+            .collect()
+    };
+    let picked: Vec<(usize, Vec<f64>)> = sols
         .iter()
         .enumerate()
-        .filter_map(|(i, s)| s.as_ref().ok().map(|s| (i, s)))
-        .take(REVERSIBILITY_TRAJECTORIES)
+        .filter_map(|(i, s)| s.as_ref().ok().map(|s| (i, flip(&s.y[s.y.len() - dim..]))))
+        .take(count)
         .collect();
-    let starts: Vec<[f64; 1]> = picked
+    if picked.is_empty() {
+        return None;
+    }
+    let ends: Vec<[f64; 1]> = picked
         .iter()
-        .map(|&(i, _)| [truth.trajectories[i].t_model[0]])
+        .map(|&(i, _)| {
+            let tm = &truth.trajectories[i].t_model;
+            [tm[tm.len() - 1]]
+        })
         .collect();
     let problems: Vec<IvpProblem<'_>> = picked
         .iter()
-        .zip(&starts)
-        .map(|(&(i, s), t0)| {
-            let tm = &truth.trajectories[i].t_model;
-            IvpProblem {
-                t_span: (tm[tm.len() - 1], t0[0]),
-                y0: &s.y[s.y.len() - dim..],
-                t_eval: t0,
-            }
+        .zip(&ends)
+        .map(|((i, y0), t1)| IvpProblem {
+            t_span: (truth.trajectories[*i].t_model[0], t1[0]),
+            y0,
+            t_eval: t1,
         })
         .collect();
     let back = budget.solver(rtol, atol).solve_batch(&field, &problems);
     let errors: Vec<f64> = back
         .iter()
         .zip(&picked)
-        .filter_map(|(b, &(i, _))| {
-            let b = b.as_ref().ok()?;
-            let x0 = &truth.trajectories[i].x0;
-            let num: f64 = b.y.iter().zip(x0).map(|(a, c)| (a - c).powi(2)).sum();
+        .filter_map(|(b, (i, _))| {
+            let b = flip(&b.as_ref().ok()?.y);
+            let x0 = &truth.trajectories[*i].x0;
+            let num: f64 = b.iter().zip(x0).map(|(a, c)| (a - c).powi(2)).sum();
             let den: f64 = x0.iter().map(|c| c * c).sum();
             Some((num / den).sqrt())
         })
@@ -336,6 +348,7 @@ pub fn run_protocol(
                 .map(|e| e.as_ref() as &dyn Fn(&[f64]) -> f64),
         );
         let reversibility_error = reversibility(
+            p.reversibility,
             &ModelField::new(model, device),
             truth,
             &sols,
@@ -726,6 +739,21 @@ mod tests {
         assert_eq!(e.per_trajectory, vec![4.5]);
     }
 
+    /// dq/dt = 1, dp/dt = 0: a push that time reversal does not undo.
+    struct Drift;
+    impl DynamicsModel for Drift {
+        fn name(&self) -> &'static str {
+            "drift"
+        }
+        fn dim(&self) -> i64 {
+            2
+        }
+        fn time_derivative(&self, x: &tch::Tensor, _train: bool) -> tch::Tensor {
+            let q = x.narrow(1, 0, 1);
+            tch::Tensor::cat(&[q.ones_like(), q.zeros_like()], 1)
+        }
+    }
+
     /// The exact spring field as a "model": dq = 2p, dp = -2q.
     struct ExactSpring;
     impl DynamicsModel for ExactSpring {
@@ -769,11 +797,16 @@ mod tests {
         };
         let mut p = ProtocolConfig::corrected();
         p.groups = 2;
+        p.reversibility = 2;
         let (o, _) = run_protocol(
             "t",
             &p,
             &truth,
-            &[("exact", &ExactSpring), ("still", &Still)],
+            &[
+                ("exact", &ExactSpring),
+                ("still", &Still),
+                ("drift", &Drift),
+            ],
             Device::Cpu,
             EvalConfig::default().budget(),
         );
@@ -792,6 +825,11 @@ mod tests {
         let s = &o.models["still"];
         assert_eq!(s.reversibility_error, Some(0.0));
         assert_eq!(s.metrics.valid_time, 0.0);
+        // a constant push dq/dt = 1 is not time-reversible: forward 10 and, flipped, forward 10
+        // again moves q by 20: |(20, 0)| / |(1, 0)| and |(20, 0)| / |(0.3, -0.5)|
+        let d = o.models["drift"].reversibility_error.unwrap();
+        let want = (20.0 + 20.0 / (0.34f64).sqrt()) / 2.0;
+        assert!((d - want).abs() < 1e-3 * want, "{d} vs {want}");
         assert!(o.metrics_seconds <= o.seconds);
     }
 }

@@ -344,9 +344,8 @@ fn across_seeds(runs: &[RunSummary]) -> String {
 /// the corrected protocol, and how well each learned H matches the true energy.
 fn rollout_metrics(runs: &[RunSummary]) -> String {
     let mut out = format!(
-        "\n## Rollout metrics, corrected protocol\n\nValid time: until the relative error |x̂ − x| / (|x̂| + |x|) first exceeds {}, mean over trajectories, of the horizon. Drift: |E(x̂(T)) − E(x(0))| / |E(x(0))| at the last point. Reversibility: |x_back(0) − x(0)| / |x(0)| after integrating back from the end (first {} rollouts). H fit: R² (and slope a) of H_learned ≈ a·E_true + b on the test inputs.\n\n| task | model | valid time / horizon | relative error (geo. mean) | energy drift at the end | reversibility | H fit R² (a) |\n|---|---|---|---|---|---|---|\n",
+        "\n## Rollout metrics, corrected protocol\n\nValid time: until the relative error |x̂ − x| / (|x̂| + |x|) first exceeds {}, mean over trajectories, of the horizon. Drift: |E(x̂(T)) − E(x(0))| / |E(x(0))| at the last point. Reversibility: |R φ R φ x(0) − x(0)| / |x(0)|, the rollout continued from its end with momenta flipped, then flipped back (`eval.corrected.reversibility` rollouts; a dash when off). H fit: R² (and slope a) of H_learned ≈ a·E_true + b on the test inputs.\n\n| task | model | valid time / horizon | relative error (geo. mean) | energy drift at the end | reversibility | H fit R² (a) |\n|---|---|---|---|---|---|---|\n",
         crate::metrics::VPT_THRESHOLD,
-        crate::eval::REVERSIBILITY_TRAJECTORIES
     );
     let mut any = false;
     for s in runs {
