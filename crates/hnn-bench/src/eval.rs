@@ -203,7 +203,7 @@ fn reversibility(
     budget: Budget,
 ) -> Option<f64> {
     let dim = truth.dim;
-    if count == 0 || dim % 2 != 0 {
+    if count == 0 || !dim.is_multiple_of(2) {
         return None;
     }
     let flip = |x: &[f64]| -> Vec<f64> {

@@ -49,7 +49,7 @@ pub fn geometric_mean(values: &[f64]) -> f64 {
 /// Valid prediction time: the last time before the relative error first exceeds `threshold`
 /// (so 0 if the first point already does), or the last time if it never does.
 pub fn valid_prediction_time(t: &[f64], rel_err: &[f64], threshold: f64) -> f64 {
-    match rel_err.iter().position(|&e| !(e <= threshold)) {
+    match rel_err.iter().position(|&e| e.is_nan() || e > threshold) {
         Some(0) => 0.0,
         Some(k) => t[k - 1] - t[0],
         None => t.last().map_or(0.0, |&l| l - t[0]),
