@@ -126,6 +126,9 @@ pub struct RolloutMetrics {
     pub energy_drift_over_time: Vec<f64>,
 }
 
+/// A true energy as the metrics take it.
+pub type EnergyRef<'a> = &'a dyn Fn(&[f64]) -> f64;
+
 /// One finished rollout as the metrics see it.
 pub struct Rollout<'a> {
     pub t: &'a [f64],
@@ -137,7 +140,7 @@ pub struct Rollout<'a> {
 pub fn rollout_metrics(
     rollouts: &[Rollout<'_>],
     dim: usize,
-    energy: Option<&dyn Fn(&[f64]) -> f64>,
+    energy: Option<EnergyRef<'_>>,
 ) -> RolloutMetrics {
     if rollouts.is_empty() {
         return RolloutMetrics {
