@@ -341,6 +341,19 @@ pub enum EnergyKind {
     Quadratic,
 }
 
+/// How the models' rollouts are integrated (the truth always uses RK45).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Integrator {
+    /// Adaptive Dormand-Prince at the protocol's `rtol`/`atol` (scipy's `solve_ivp`).
+    Rk45,
+    /// Classical fixed-step Runge-Kutta at `step`.
+    Rk4,
+    /// The implicit midpoint rule at `step`: symplectic for any Hamiltonian field, the learned
+    /// one included.
+    ImplicitMidpoint,
+}
+
 /// Where the initial states of an evaluation come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -402,6 +415,11 @@ pub struct ProtocolConfig {
     /// How many of the finished rollouts get the time-reversal test (momenta flipped at the end,
     /// integrated as long again; about doubles the protocol's time; 0 = none).
     pub reversibility: usize,
+    /// How the models are integrated (`"rk45"`, `"rk4"`, `"implicit-midpoint"`).
+    pub integrator: Integrator,
+    /// Largest step of the fixed-step integrators (each interval between output times is cut
+    /// into equal steps no longer than this).
+    pub step: f64,
 }
 
 impl ProtocolConfig {
@@ -422,6 +440,8 @@ impl ProtocolConfig {
             compound_stretch: true,
             energy: EnergyKind::Quadratic,
             reversibility: 0,
+            integrator: Integrator::Rk45,
+            step: 0.01,
         }
     }
 
@@ -470,6 +490,8 @@ impl ProtocolConfig {
             compound_stretch: false,
             energy: EnergyKind::True,
             reversibility: 0,
+            integrator: Integrator::Rk45,
+            step: 0.01,
         }
     }
 }
@@ -498,6 +520,8 @@ struct PartialProtocol {
     compound_stretch: Option<bool>,
     energy: Option<EnergyKind>,
     reversibility: Option<usize>,
+    integrator: Option<Integrator>,
+    step: Option<f64>,
 }
 
 impl PartialProtocol {
@@ -517,6 +541,8 @@ impl PartialProtocol {
             compound_stretch: self.compound_stretch.unwrap_or(d.compound_stretch),
             energy: self.energy.unwrap_or(d.energy),
             reversibility: self.reversibility.unwrap_or(d.reversibility),
+            integrator: self.integrator.unwrap_or(d.integrator),
+            step: self.step.unwrap_or(d.step),
         }
     }
 }
@@ -1126,6 +1152,12 @@ impl Config {
                 return Err(bad(
                     &key("atol"),
                     format!("{} must be positive and finite", p.atol),
+                ));
+            }
+            if !(p.step.is_finite() && p.step > 0.0) {
+                return Err(bad(
+                    &key("step"),
+                    format!("{} must be positive and finite", p.step),
                 ));
             }
             if !(p.time_stretch.is_finite() && p.time_stretch > 0.0) {

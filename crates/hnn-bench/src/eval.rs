@@ -13,7 +13,7 @@ use ndarray::Array3;
 use serde::{Deserialize, Serialize};
 use tch::Device;
 
-use crate::config::{Budget, FigureConfig, GroupsOver, ProtocolConfig};
+use crate::config::{Budget, FigureConfig, GroupsOver, Integrator, ProtocolConfig};
 use crate::task::{PartsFn, Truth};
 use crate::train::{tensor_f32, tensor_f64};
 
@@ -166,16 +166,48 @@ fn to_array(rows: &[Option<&[f64]>], points: usize, dim: usize) -> Array3<f64> {
     a
 }
 
+/// How a model is integrated: RK45 at `rtol`/`atol`, or a fixed-step method at `step`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Integration {
+    pub method: Integrator,
+    pub rtol: f64,
+    pub atol: f64,
+    pub step: f64,
+}
+
+impl Integration {
+    pub fn of(p: &ProtocolConfig) -> Self {
+        Self {
+            method: p.integrator,
+            rtol: p.rtol,
+            atol: p.atol,
+            step: p.step,
+        }
+    }
+
+    /// RK45 at these tolerances.
+    pub fn rk45(rtol: f64, atol: f64) -> Self {
+        Self {
+            method: Integrator::Rk45,
+            rtol,
+            atol,
+            step: 0.0,
+        }
+    }
+}
+
 /// Integrates `field` from every truth trajectory's start over its model times, within
 /// `budget`.
 pub fn rollouts(
     field: &dyn VectorField,
     truth: &Truth,
-    rtol: f64,
-    atol: f64,
+    how: Integration,
     budget: Budget,
 ) -> Vec<hnn_ode::Result<Solution>> {
-    let solver = budget.solver(rtol, atol);
+    if how.method != Integrator::Rk45 {
+        return fixed_step_rollouts(field, truth, how, budget);
+    }
+    let solver = budget.solver(how.rtol, how.atol);
     let problems: Vec<IvpProblem<'_>> = truth
         .trajectories
         .iter()
@@ -186,6 +218,102 @@ pub fn rollouts(
         })
         .collect();
     solver.solve_batch(&field, &problems)
+}
+
+/// Rollouts with a fixed-step method: trajectories that share their model times go through
+/// the network together; each interval between output times is cut into equal steps of at
+/// most `how.step`. More than `budget.max_steps` steps for a trajectory is a failure.
+fn fixed_step_rollouts(
+    field: &dyn VectorField,
+    truth: &Truth,
+    how: Integration,
+    budget: Budget,
+) -> Vec<hnn_ode::Result<Solution>> {
+    let dim = truth.dim;
+    let mut out: Vec<Option<hnn_ode::Result<Solution>>> = vec![None; truth.trajectories.len()];
+    let started = std::time::Instant::now();
+    for i in 0..truth.trajectories.len() {
+        if out[i].is_some() {
+            continue;
+        }
+        let times = &truth.trajectories[i].t_model;
+        let group: Vec<usize> = (i..truth.trajectories.len())
+            .filter(|&j| out[j].is_none() && truth.trajectories[j].t_model == *times)
+            .collect();
+        let mut y: Vec<f64> = group
+            .iter()
+            .flat_map(|&j| truth.trajectories[j].x0.clone())
+            .collect();
+        let n = group.len();
+        let mut states: Vec<Vec<f64>> = vec![Vec::with_capacity(times.len() * dim); n];
+        for (k, s) in states.iter_mut().enumerate() {
+            s.extend_from_slice(&y[k * dim..(k + 1) * dim]);
+        }
+        let mut result = Ok(());
+        let mut steps_taken = 0usize;
+        for w in times.windows(2) {
+            let dt = w[1] - w[0];
+            let sub = (dt.abs() / how.step).ceil().max(1.0) as usize;
+            steps_taken += sub;
+            if steps_taken > budget.max_steps {
+                result = Err(hnn_ode::OdeError::TooManySteps {
+                    t: w[0],
+                    max_steps: budget.max_steps,
+                });
+                break;
+            }
+            if started.elapsed().as_secs_f64() > budget.max_seconds {
+                result = Err(hnn_ode::OdeError::TimeBudget {
+                    t: w[0],
+                    seconds: budget.max_seconds,
+                });
+                break;
+            }
+            let h = dt / sub as f64;
+            let path = match how.method {
+                Integrator::Rk4 => hnn_ode::Rk4 { h }.integrate_batch(&field, w[0], &y, sub),
+                Integrator::ImplicitMidpoint => hnn_ode::ImplicitMidpoint {
+                    h,
+                    ..hnn_ode::ImplicitMidpoint::default()
+                }
+                .integrate_batch(&field, w[0], &y, sub),
+                Integrator::Rk45 => unreachable!("RK45 goes through the adaptive solver"),
+            };
+            match path {
+                Ok(p) => {
+                    y.copy_from_slice(&p[p.len() - n * dim..]);
+                    if y.iter().any(|v| !v.is_finite()) {
+                        result = Err(hnn_ode::OdeError::NonFinite { t: w[1] });
+                        break;
+                    }
+                    for (k, s) in states.iter_mut().enumerate() {
+                        s.extend_from_slice(&y[k * dim..(k + 1) * dim]);
+                    }
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        for (k, &j) in group.iter().enumerate() {
+            out[j] = Some(match &result {
+                Ok(()) => Ok(Solution {
+                    t: times.clone(),
+                    y: std::mem::take(&mut states[k]),
+                    dim,
+                    stats: hnn_ode::SolverStats {
+                        n_accepted: steps_taken,
+                        ..Default::default()
+                    },
+                }),
+                Err(e) => Err(e.clone()),
+            });
+        }
+    }
+    out.into_iter()
+        .map(|o| o.expect("every trajectory integrated"))
+        .collect()
 }
 
 /// Time-reversal test of the first `count` finished rollouts: from the end state `(q, p)` of a
@@ -279,8 +407,7 @@ pub fn run_protocol(
         let sols = rollouts(
             &ModelField::new(model, device),
             truth,
-            p.rtol,
-            p.atol,
+            Integration::of(p),
             budget,
         );
         let mut per_traj = Vec::new();
@@ -518,7 +645,7 @@ pub fn figure_rollout(
                 device,
                 part,
             };
-            let r = rollouts(&field, &one, f.rtol, f.atol, budget).remove(0);
+            let r = rollouts(&field, &one, Integration::rk45(f.rtol, f.atol), budget).remove(0);
             let (states, error) = match r {
                 Ok(s) => (s.y, None),
                 Err(e) => (Vec::new(), Some(e.to_string())),
@@ -831,5 +958,87 @@ mod tests {
         let want = (20.0 + 20.0 / (0.34f64).sqrt()) / 2.0;
         assert!((d - want).abs() < 1e-3 * want, "{d} vs {want}");
         assert!(o.metrics_seconds <= o.seconds);
+    }
+
+    /// Fixed-step integrators for model rollouts: the exact spring stays on its energy level
+    /// with RK4 and the implicit midpoint rule, agrees with RK45, and a step that would need
+    /// more than the budget's steps is a recorded failure.
+    #[test]
+    fn fixed_step_integrators_roll_models_out() {
+        let t: Vec<f64> = (0..=20).map(|i| i as f64 * 0.5).collect();
+        let tr = |x0: [f64; 2]| TruthTrajectory {
+            t: t.clone(),
+            states: t
+                .iter()
+                .flat_map(|&s| {
+                    let (c, n) = ((2.0 * s).cos(), (2.0 * s).sin());
+                    [x0[0] * c + x0[1] * n, x0[1] * c - x0[0] * n]
+                })
+                .collect(),
+            x0: x0.to_vec(),
+            t_model: t.clone(),
+        };
+        let truth = Truth {
+            dim: 2,
+            trajectories: vec![tr([1.0, 0.0]), tr([0.0, 0.7])],
+            energy: Some(Arc::new(|x: &[f64]| x[0] * x[0] + x[1] * x[1])),
+        };
+        let budget = EvalConfig::default().budget();
+        for method in [Integrator::Rk4, Integrator::ImplicitMidpoint] {
+            let how = Integration {
+                method,
+                rtol: 0.0,
+                atol: 0.0,
+                step: 0.01,
+            };
+            let sols = rollouts(
+                &ModelField::new(&ExactSpring, Device::Cpu),
+                &truth,
+                how,
+                budget,
+            );
+            for (sol, tr) in sols.iter().zip(&truth.trajectories) {
+                let sol = sol.as_ref().unwrap();
+                assert_eq!(sol.t, t);
+                // 100 steps per unit time over 10: RK4 to the network's single precision;
+                // the midpoint rule's phase lags by (2h)^2 2T / 12 = 6.7e-4, its energy stays
+                let worst = sol
+                    .y
+                    .iter()
+                    .zip(&tr.states)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0f64, f64::max);
+                let bound = if method == Integrator::Rk4 {
+                    1e-4
+                } else {
+                    1e-3
+                };
+                assert!(worst < bound, "{method:?}: {worst:e}");
+                let e0 = tr.x0[0].powi(2) + tr.x0[1].powi(2);
+                for x in sol.y.chunks(2) {
+                    assert!((x[0] * x[0] + x[1] * x[1] - e0).abs() < 1e-5, "{method:?}");
+                }
+                assert_eq!(sol.stats.n_accepted, 1000);
+            }
+        }
+        let tiny = Integration {
+            method: Integrator::Rk4,
+            rtol: 0.0,
+            atol: 0.0,
+            step: 1e-4,
+        };
+        let sols = rollouts(
+            &ModelField::new(&ExactSpring, Device::Cpu),
+            &truth,
+            tiny,
+            budget,
+        );
+        assert!(sols.iter().all(|s| matches!(
+            s,
+            Err(hnn_ode::OdeError::TooManySteps {
+                max_steps: 10_000,
+                ..
+            })
+        )));
     }
 }
