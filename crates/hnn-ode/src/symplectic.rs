@@ -1,7 +1,7 @@
 //! Fixed-step geometric integrators beyond leapfrog: Yoshida's fourth-order composition for
 //! separable Hamiltonians and the implicit midpoint rule for any field.
 
-use crate::leapfrog::{SeparableField, check_step, kick_drift_kick};
+use crate::leapfrog::{SeparableField, check_step, compose};
 use crate::{OdeError, Result, VectorField};
 
 /// Yoshida's fourth-order symmetric composition of three leapfrog steps (`w1 h, w0 h, w1 h`
@@ -31,33 +31,26 @@ impl Yoshida4 {
         p0: &[f64],
         n_steps: usize,
     ) -> Result<Vec<f64>> {
-        let n = field.dof();
-        for got in [q0.len(), p0.len()] {
-            if got != n {
-                return Err(OdeError::DimensionMismatch { expected: n, got });
-            }
-        }
+        self.integrate_batch(field, q0, p0, n_steps)
+    }
+
+    /// Many states at once; shapes as [`crate::Leapfrog::integrate_batch`].
+    pub fn integrate_batch<F: SeparableField + ?Sized>(
+        &self,
+        field: &F,
+        q0s: &[f64],
+        p0s: &[f64],
+        n_steps: usize,
+    ) -> Result<Vec<f64>> {
         check_step(self.h)?;
         let (w1, w0) = Self::weights();
-        let (mut q, mut p) = (q0.to_vec(), p0.to_vec());
-        let (mut force, mut vel) = (vec![0.0; n], vec![0.0; n]);
-        let mut out = Vec::with_capacity(2 * n * (n_steps + 1));
-        out.extend_from_slice(&q);
-        out.extend_from_slice(&p);
-        field.force(&q, &mut force);
-        for step in 0..n_steps {
-            for w in [w1, w0, w1] {
-                kick_drift_kick(field, &mut q, &mut p, w * self.h, &mut force, &mut vel);
-            }
-            if q.iter().chain(&p).any(|v| !v.is_finite()) {
-                return Err(OdeError::NonFinite {
-                    t: (step + 1) as f64 * self.h,
-                });
-            }
-            out.extend_from_slice(&q);
-            out.extend_from_slice(&p);
-        }
-        Ok(out)
+        compose(
+            field,
+            q0s,
+            p0s,
+            n_steps,
+            &[w1 * self.h, w0 * self.h, w1 * self.h],
+        )
     }
 }
 

@@ -692,3 +692,25 @@ fn rk45_failure_keeps_the_partial_solution() {
     assert_eq!(o.t_final, 0.5);
     assert!((o.solution.y[4] - 1f64.cos()).abs() < 1e-2);
 }
+
+#[test]
+fn separable_batches_equal_single_solves() {
+    let q0s = [1.5, -0.3, 0.2];
+    let p0s = [0.0, 0.8, -1.1];
+    for integrate in [
+        |q: &[f64], p: &[f64], n| Leapfrog { h: 0.05 }.integrate_batch(&Pendulum, q, p, n),
+        |q: &[f64], p: &[f64], n| Yoshida4 { h: 0.05 }.integrate_batch(&Pendulum, q, p, n),
+    ] {
+        let batch = integrate(&q0s, &p0s, 40).unwrap();
+        assert_eq!(batch.len(), 41 * 3 * 2);
+        for k in 0..3 {
+            let one = integrate(&q0s[k..=k], &p0s[k..=k], 40).unwrap();
+            for s in 0..=40 {
+                assert_eq!(
+                    batch[(s * 3 + k) * 2..(s * 3 + k) * 2 + 2],
+                    one[s * 2..s * 2 + 2]
+                );
+            }
+        }
+    }
+}
