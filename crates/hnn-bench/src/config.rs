@@ -352,6 +352,10 @@ pub enum Integrator {
     /// The implicit midpoint rule at `step`: symplectic for any Hamiltonian field, the learned
     /// one included.
     ImplicitMidpoint,
+    /// Stormer-Verlet at `step`, for separable models (`H = T(p) + V(q)`, e.g. `"shnn"`).
+    Leapfrog,
+    /// Yoshida's fourth-order composition of leapfrog at `step`, for separable models.
+    Yoshida4,
 }
 
 /// Where the initial states of an evaluation come from.
@@ -1154,6 +1158,22 @@ impl Config {
                     format!("{} must be positive and finite", p.atol),
                 ));
             }
+            if matches!(p.integrator, Integrator::Leapfrog | Integrator::Yoshida4) {
+                let not: Vec<&String> = t
+                    .models
+                    .iter()
+                    .filter(|m| !hnn_models::model_info(m).is_some_and(|i| i.separable))
+                    .collect();
+                if !not.is_empty() {
+                    return Err(bad(
+                        &key("integrator"),
+                        format!(
+                            "{:?} needs separable models (H = T(p) + V(q), such as \"shnn\"); not separable: {not:?}; use \"implicit-midpoint\" for any H",
+                            p.integrator
+                        ),
+                    ));
+                }
+            }
             if !(p.step.is_finite() && p.step > 0.0) {
                 return Err(bad(
                     &key("step"),
@@ -1474,6 +1494,27 @@ mod tests {
         // a simulated task keeps the notebook presets
         let s = ok("[experiment]\nname = \"s\"\n[system]\nkind = \"mass-spring\"\n");
         assert_eq!(s.eval.paper, ProtocolConfig::paper());
+    }
+
+    #[test]
+    fn separable_integrators_need_separable_models() {
+        let base = "[experiment]\nname = \"s\"\n[system]\nkind = \"mass-spring\"\n";
+        let e = err(&format!(
+            "{base}[eval.corrected]\nintegrator = \"yoshida4\"\n"
+        ));
+        assert!(
+            e.contains("eval.corrected.integrator") && e.contains("\"baseline\", \"hnn\""),
+            "{e}"
+        );
+        let c = ok(&format!(
+            "{base}[train]\nmodels = [\"shnn\"]\n[eval.corrected]\nintegrator = \"leapfrog\"\nstep = 0.05\n"
+        ));
+        assert_eq!(c.eval.corrected.integrator, Integrator::Leapfrog);
+        assert_eq!(c.eval.paper.integrator, Integrator::Rk45);
+        let e = err(&format!("{base}[eval.paper]\nintegrator = \"euler\"\n"));
+        assert!(e.contains("eval.paper.integrator"), "{e}");
+        let e = err(&format!("{base}[eval.paper]\nstep = 0.0\n"));
+        assert!(e.contains("eval.paper.step"), "{e}");
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! [`DynamicsModel`], so training and evaluation never branch on the model kind:
 //! - [`Baseline`]: an [`Mlp`] that outputs `dx/dt` directly;
 //! - [`Hnn`]: an [`Mlp`] that outputs a scalar `H(q, p)`; its field is `(dH/dp, -dH/dq)`;
-//! - [`DissipativeHnn`]: two scalar MLPs `H` and `D`, field `J dH/dx + dD/dx`.
+//! - [`DissipativeHnn`]: two scalar MLPs `H` and `D`, field `J dH/dx + dD/dx`;
+//! - [`SeparableHnn`]: `H = T(p) + V(q)` from two MLPs, for explicit symplectic integrators.
 //!
 //! Models are open: [`MODELS`] registers each by name, [`build_model`] builds one from a name
 //! and a [`ModelSpec`], and everything downstream sees only names and the trait.
@@ -17,6 +18,7 @@ mod dhnn;
 mod error;
 mod mlp;
 mod model;
+mod shnn;
 
 pub use device::{DeviceChoice, resolve_device};
 pub use dhnn::DissipativeHnn;
@@ -26,4 +28,5 @@ pub use model::{
     Baseline, DynamicsModel, FieldParts, GradientMethod, Hnn, MODELS, ModelInfo, ModelSpec,
     build_model, check_model, load_checkpoint, model_info, save_checkpoint,
 };
+pub use shnn::SeparableHnn;
 pub use tch;

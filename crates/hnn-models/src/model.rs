@@ -67,6 +67,20 @@ pub trait DynamicsModel: Send {
     fn field_parts(&self, _x: &Tensor) -> Option<FieldParts> {
         None
     }
+
+    /// For a separable model `H = T(p) + V(q)`: `dq/dt = dT/dp` from the momenta alone,
+    /// detached (what leapfrog and Yoshida need).
+    ///
+    /// # Shapes
+    /// `p: [batch, dim / 2]` -> `[batch, dim / 2]`
+    fn velocity(&self, _p: &Tensor) -> Option<Tensor> {
+        None
+    }
+
+    /// For a separable model: `dp/dt = -dV/dq` from the positions alone, detached.
+    fn force(&self, _q: &Tensor) -> Option<Tensor> {
+        None
+    }
 }
 
 /// Settings every registered model is built from.
@@ -86,6 +100,8 @@ pub struct ModelInfo {
     pub color: [u8; 3],
     /// Whether the state must split into `q` and `p` halves (an even dimension).
     pub canonical: bool,
+    /// Whether its field is separable (`H = T(p) + V(q)`), so leapfrog and Yoshida apply.
+    pub separable: bool,
     pub build: fn(&nn::Path, i64, &ModelSpec) -> Result<Box<dyn DynamicsModel>>,
 }
 
@@ -96,6 +112,7 @@ pub const MODELS: &[ModelInfo] = &[
         label: "Baseline NN",
         color: [220, 40, 40],
         canonical: false,
+        separable: false,
         build: |p, dim, spec| Ok(Box::new(Baseline::new(p, dim, &spec.mlp)?)),
     },
     ModelInfo {
@@ -103,6 +120,7 @@ pub const MODELS: &[ModelInfo] = &[
         label: "Hamiltonian NN",
         color: [40, 70, 220],
         canonical: true,
+        separable: false,
         build: |p, dim, spec| Ok(Box::new(Hnn::new(p, dim, &spec.mlp, spec.gradient)?)),
     },
     ModelInfo {
@@ -110,8 +128,24 @@ pub const MODELS: &[ModelInfo] = &[
         label: "Dissipative HNN",
         color: [30, 150, 60],
         canonical: true,
+        separable: false,
         build: |p, dim, spec| {
             Ok(Box::new(crate::DissipativeHnn::new(
+                p,
+                dim,
+                &spec.mlp,
+                spec.gradient,
+            )?))
+        },
+    },
+    ModelInfo {
+        name: "shnn",
+        label: "Separable HNN",
+        color: [150, 60, 200],
+        canonical: true,
+        separable: true,
+        build: |p, dim, spec| {
+            Ok(Box::new(crate::SeparableHnn::new(
                 p,
                 dim,
                 &spec.mlp,
