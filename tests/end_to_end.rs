@@ -84,6 +84,7 @@ fn smoke_run_writes_a_complete_run_directory() {
         "plots/figure2.png",
         "plots/loss_curves.png",
         "plots/energy_paper.png",
+        "plots/rollout_corrected.png",
     ] {
         let p = d.join(f);
         assert!(

@@ -487,6 +487,17 @@ fn run_stages(exp: &Experiment, run_dir: &Path, opts: &RunOptions) -> Result<Run
     for (name, outcome) in &energy {
         plots::energy::draw(&plot_dir.join(format!("energy_{name}.png")), name, outcome)?;
     }
+    for (name, rollouts) in &protocol_rollouts {
+        let t: Vec<f64> = rollouts
+            .t_truth
+            .row(0)
+            .iter()
+            .map(|v| v - rollouts.t_truth[[0, 0]])
+            .collect();
+        if let Some(outcome) = energy.get(*name) {
+            plots::rollout::draw(&plot_dir.join(format!("rollout_{name}.png")), outcome, &t)?;
+        }
+    }
     timings.plots = t.elapsed().as_secs_f64();
 
     Ok(RunSummary {

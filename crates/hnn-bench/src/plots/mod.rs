@@ -10,6 +10,7 @@ pub mod energy;
 pub mod figure;
 pub mod losses;
 pub mod orbits;
+pub mod rollout;
 
 use std::path::Path;
 use std::sync::Once;
