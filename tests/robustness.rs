@@ -351,3 +351,52 @@ fn two_identical_commands_compute_the_run_once() {
     assert!(table.contains("smoke (seed 0)"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `hnn-bench edit` moves a state to a learned-energy target along the gradient flow of H_θ and
+/// the learned flow keeps it there; models without an energy and missing checkpoints are
+/// refused with the reason.
+#[test]
+fn energy_editing_reaches_its_target_on_a_trained_run() {
+    let dir = temp_dir("edit");
+    let config = smoke_with(&dir, "train", "steps = 200");
+    let out = dir.join("out");
+    assert!(run(&config, &out, &[]).status.success());
+    let d = run_dirs(&out)[0].clone();
+    let edit = |extra: &[&str]| {
+        bin()
+            .args(["edit", "--run"])
+            .arg(&d)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = edit(&["--add", "0.3", "--x0", "0.5,-0.2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = json(&d.join("edit/hnn-add0.3/edit.json"));
+    let (start, target) = (
+        e["energy_start"].as_f64().unwrap(),
+        e["target"].as_f64().unwrap(),
+    );
+    assert!((target - start - 0.3).abs() < 1e-12);
+    assert!(e["target_error"].as_f64().unwrap() < 1e-8, "{e}");
+    assert!(
+        (e["energy_end"].as_f64().unwrap() - target).abs() < 1e-6,
+        "{e}"
+    );
+    // along the normalised gradient flow H_θ moves at unit rate: the edit takes 0.3
+    assert!((e["edit_time"].as_f64().unwrap() - 0.3).abs() < 1e-6, "{e}");
+    assert!(d.join("edit/hnn-add0.3/energy_edit.png").is_file());
+    // an absolute target, down in energy
+    let down = target - 0.5;
+    let o = edit(&["--target", &down.to_string()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = json(&d.join(format!("edit/hnn-{down}/edit.json")));
+    assert!(e["target_error"].as_f64().unwrap() < 1e-8, "{e}");
+    let o = edit(&["--model", "baseline", "--target", "1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no learned energy"), "{}", stderr(&o));
+    let o = edit(&["--model", "dhnn", "--target", "1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("dhnn.safetensors"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -64,6 +64,44 @@ pub enum Command {
         #[arg(long)]
         clean: bool,
     },
+    /// Move a state to a chosen value of a model's learned energy along the gradient flow of
+    /// `H_θ`, between two stretches of the model's own flow (the paper's "adding energy"), on a
+    /// finished run's checkpoint. Writes `<run>/edit/<model>-<target>/`: path.npy, edit.json,
+    /// energy_edit.png.
+    Edit {
+        /// The run directory (with config.toml and checkpoints/).
+        #[arg(long, value_name = "DIR")]
+        run: PathBuf,
+        /// A model of the run with a learned energy (hnn, dhnn, shnn).
+        #[arg(long, default_value = "hnn")]
+        model: String,
+        /// The learned-energy value to reach.
+        #[arg(
+            long,
+            allow_negative_numbers = true,
+            required_unless_present = "add",
+            conflicts_with = "add"
+        )]
+        target: Option<f64>,
+        /// Or: add this much to the learned energy where the edit starts (H_θ is learned up
+        /// to a constant).
+        #[arg(long, allow_negative_numbers = true)]
+        add: Option<f64>,
+        /// Start state, comma-separated (default: the run's eval.figure.x0).
+        #[arg(
+            long,
+            value_name = "Q,P",
+            allow_negative_numbers = true,
+            value_delimiter = ','
+        )]
+        x0: Option<Vec<f64>>,
+        /// Time on the model's flow before the edit.
+        #[arg(long, default_value_t = 5.0)]
+        before: f64,
+        /// Time on the model's flow after the edit.
+        #[arg(long, default_value_t = 5.0)]
+        after: f64,
+    },
     /// Write `table1.md` from every finished run under an output folder (the latest of each
     /// resolved config), running nothing: the end of a sharded sweep.
     Table {
@@ -248,6 +286,48 @@ pub fn main() -> ExitCode {
     match &args.command {
         Some(Command::Runs { output_dir, clean }) => return list_runs(output_dir, *clean),
         Some(Command::Table { output_dir }) => return aggregate(output_dir),
+        Some(Command::Edit {
+            run,
+            model,
+            target,
+            add,
+            x0,
+            before,
+            after,
+        }) => {
+            tch::set_num_threads(1);
+            let opts = crate::edit::EditOptions {
+                run_dir: run.clone(),
+                model: model.clone(),
+                target: match (target, add) {
+                    (Some(t), _) => crate::edit::Target::Value(*t),
+                    (None, a) => crate::edit::Target::Add(a.unwrap_or(0.0)),
+                },
+                x0: x0.clone(),
+                before: *before,
+                after: *after,
+            };
+            return match crate::edit::edit_energy(&opts) {
+                Ok(o) => {
+                    println!(
+                        "{}: H_θ {:.10} -> {:.10} (target {}, off by {:.1e}) in t = {:.4}; {:.10} after the flow; {}",
+                        o.model,
+                        o.energy_start,
+                        o.energy_reached,
+                        o.target,
+                        o.target_error,
+                        o.edit_time,
+                        o.energy_end,
+                        o.output_dir.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         None => {}
     }
     if args.configs.is_empty() {

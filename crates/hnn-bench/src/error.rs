@@ -38,6 +38,9 @@ pub enum BenchError {
     },
     #[error("plotting {path}: {reason}")]
     Plot { path: PathBuf, reason: String },
+    /// An energy edit could not be done or did not reach its target.
+    #[error("energy edit: {reason}")]
+    Edit { reason: String },
     /// The run panicked; the batch goes on with the next run.
     #[error("the run stopped on an internal error: {message}")]
     Panic { message: String },

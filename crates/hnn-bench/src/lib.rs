@@ -17,6 +17,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod edit;
 pub mod error;
 pub mod eval;
 pub mod metrics;

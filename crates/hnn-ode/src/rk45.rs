@@ -140,7 +140,7 @@ pub struct IvpProblem<'a> {
 pub struct Event<'a> {
     /// `g(t, y)`; a crossing is a sign change between accepted steps, located on the dense
     /// output.
-    pub g: &'a (dyn Fn(f64, &[f64]) -> f64 + Sync),
+    pub g: &'a dyn Fn(f64, &[f64]) -> f64,
     /// Stop the solve at the first crossing.
     pub terminal: bool,
     /// Only crossings from negative to positive (`> 0`), positive to negative (`< 0`), or
