@@ -370,24 +370,23 @@ fn draw(
         ),
     ];
     let half = dim / 2;
-    let xs: Vec<(Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>)> = parts
+    let xs: Vec<Columns> = parts
         .iter()
-        .map(|(_, _, pts)| {
-            (
-                pts.iter().map(|(_, x)| x[0]).collect(),
-                pts.iter().map(|(_, x)| x[half]).collect(),
-                pts.iter().map(|(t, _)| *t).collect(),
-                pts.iter()
-                    .map(|(_, x)| learned_energy(model, x, dim))
-                    .collect(),
-            )
+        .map(|(_, _, pts)| Columns {
+            q: pts.iter().map(|(_, x)| x[0]).collect(),
+            p: pts.iter().map(|(_, x)| x[half]).collect(),
+            t: pts.iter().map(|(t, _)| *t).collect(),
+            h: pts
+                .iter()
+                .map(|(_, x)| learned_energy(model, x, dim))
+                .collect(),
         })
         .collect();
-    let series = |f: fn(&(Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>)) -> (&[f64], &[f64])| {
+    let series = |f: fn(&Columns) -> (&[f64], &[f64])| {
         parts
             .iter()
             .zip(&xs)
-            .filter(|(_, v)| !v.0.is_empty())
+            .filter(|(_, v)| !v.q.is_empty())
             .map(|((l, c, _), v)| {
                 let (x, y) = f(v);
                 Series {
