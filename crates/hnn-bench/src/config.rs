@@ -418,12 +418,24 @@ pub struct ProtocolConfig {
     pub energy: EnergyKind,
     /// How many of the finished rollouts get the time-reversal test (momenta flipped at the end,
     /// integrated as long again; about doubles the protocol's time; 0 = none).
+    /// (Keys added after the first `summary.json` schema default when read back, so older runs
+    /// stay readable.)
+    #[serde(default)]
     pub reversibility: usize,
-    /// How the models are integrated (`"rk45"`, `"rk4"`, `"implicit-midpoint"`).
+    /// How the models are integrated (`"rk45"`, `"rk4"`, `"implicit-midpoint"`, ...).
+    #[serde(default = "default_integrator")]
     pub integrator: Integrator,
     /// Largest step of the fixed-step integrators (each interval between output times is cut
     /// into equal steps no longer than this).
+    #[serde(default = "default_step")]
     pub step: f64,
+}
+
+fn default_integrator() -> Integrator {
+    Integrator::Rk45
+}
+fn default_step() -> f64 {
+    0.01
 }
 
 impl ProtocolConfig {

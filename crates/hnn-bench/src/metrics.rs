@@ -101,8 +101,9 @@ pub fn affine_fit(truth: &[f64], learned: &[f64]) -> AffineFit {
     AffineFit { a, b, r2 }
 }
 
-/// A model's rollout metrics under one protocol, over its finished trajectories.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// A model's rollout metrics under one protocol, over its finished trajectories. The default
+/// (what a run written before these metrics reads back as) is all missing: NaN and empty.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RolloutMetrics {
     /// Mean valid prediction time (threshold [`VPT_THRESHOLD`] on the relative error).
     #[serde(deserialize_with = "crate::summary::f64_or_nan")]
@@ -129,6 +130,20 @@ pub struct RolloutMetrics {
 /// A true energy as the metrics take it.
 pub type EnergyRef<'a> = &'a dyn Fn(&[f64]) -> f64;
 
+impl Default for RolloutMetrics {
+    fn default() -> Self {
+        Self {
+            valid_time: f64::NAN,
+            horizon: f64::NAN,
+            relative_error_geomean: f64::NAN,
+            energy_drift_final: None,
+            coordinate_mse_over_time: Vec::new(),
+            relative_error_over_time: Vec::new(),
+            energy_drift_over_time: Vec::new(),
+        }
+    }
+}
+
 /// One finished rollout as the metrics see it.
 pub struct Rollout<'a> {
     pub t: &'a [f64],
@@ -143,12 +158,7 @@ pub fn rollout_metrics(
     energy: Option<EnergyRef<'_>>,
 ) -> RolloutMetrics {
     if rollouts.is_empty() {
-        return RolloutMetrics {
-            valid_time: f64::NAN,
-            horizon: f64::NAN,
-            relative_error_geomean: f64::NAN,
-            ..RolloutMetrics::default()
-        };
+        return RolloutMetrics::default();
     }
     let n = rollouts.len() as f64;
     let points = rollouts.iter().map(|r| r.t.len()).min().unwrap_or(0);

@@ -96,3 +96,28 @@ impl RunSummary {
         serde_json::from_str(&text).map_err(|e| e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `summary.json` written before the rollout metrics, divergence marks, integrator keys
+    /// and identifiability fits existed still reads back (a real pendulum D-HNN run at commit
+    /// 999dcd0), so finished runs stay reusable and tabulable.
+    #[test]
+    fn an_older_summary_still_reads() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/summary-999dcd0.json");
+        let s = RunSummary::read(&path).unwrap();
+        assert_eq!((s.experiment.as_str(), s.seed), ("real-pendulum-dhnn", 0));
+        let p = &s.energy["paper"];
+        assert_eq!(p.settings.integrator, crate::config::Integrator::Rk45);
+        assert_eq!(p.settings.reversibility, 0);
+        let d = &p.models["dhnn"];
+        assert!((d.energy_mse.unwrap().mean - 3.0e-4).abs() < 1e-5);
+        assert!(d.reversibility_error.is_none());
+        assert!(d.metrics.valid_time.is_nan() && d.metrics.energy_drift_final.is_none());
+        assert!(s.model("dhnn").unwrap().diverged.is_none());
+        assert!(s.model("hnn").unwrap().energy_fit.is_none());
+    }
+}
