@@ -15,4 +15,5 @@ for integrator in rk4 implicit-midpoint; do
     --set eval.corrected.integrator="$integrator" --set eval.corrected.step=0.2 \
     --set eval.max_steps=200000 --set eval.max_seconds=1800 2>/dev/null
 done
+cargo run --release -q -p hnn-bench -- table --output-dir "$out" >/dev/null
 sed -n '/## Rollout metrics/,/^## /p' "$out/table1.md"
