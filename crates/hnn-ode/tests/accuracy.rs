@@ -714,3 +714,90 @@ fn separable_batches_equal_single_solves() {
         }
     }
 }
+
+/// Two uncoupled springs, H = (q1² + p1²)/2 + 2 (q2² + p2²): a separable field with two degrees
+/// of freedom, so batches of it index q and p by dof.
+struct TwoSprings;
+impl SeparableField for TwoSprings {
+    fn dof(&self) -> usize {
+        2
+    }
+    fn velocity(&self, p: &[f64], dqdt: &mut [f64]) {
+        dqdt[0] = p[0];
+        dqdt[1] = 4.0 * p[1];
+    }
+    fn force(&self, q: &[f64], dpdt: &mut [f64]) {
+        dpdt[0] = -q[0];
+        dpdt[1] = -4.0 * q[1];
+    }
+}
+
+#[test]
+fn separable_batches_of_several_degrees_of_freedom() {
+    // two states of (q1, q2, p1, p2); frequencies 1 and 4
+    let q0s = [1.0, 0.0, 0.0, 0.5];
+    let p0s = [0.0, 0.5, 0.3, 0.0];
+    let (h, n) = (0.01, 100);
+    for batch in [
+        Yoshida4 { h }
+            .integrate_batch(&TwoSprings, &q0s, &p0s, n)
+            .unwrap(),
+        Leapfrog { h }
+            .integrate_batch(&TwoSprings, &q0s, &p0s, n)
+            .unwrap(),
+    ] {
+        // [steps + 1, 2 states, (q1, q2, p1, p2)]
+        assert_eq!(batch.len(), (n + 1) * 2 * 4);
+        let last = &batch[n * 8..];
+        let t: f64 = 1.0;
+        // state 0: q1 = cos t, q2 = 0.5/4 sin 4t... from p2 = 0.5: q2 = (4 * 0.5 / 4) sin 4t
+        let want0 = [
+            t.cos(),
+            0.5 * (4.0 * t).sin(),
+            -t.sin(),
+            0.5 * (4.0 * t).cos(),
+        ];
+        // state 1: q1 = 0.3 sin t, q2 = 0.5 cos 4t
+        let want1 = [
+            0.3 * t.sin(),
+            0.5 * (4.0 * t).cos(),
+            0.3 * t.cos(),
+            -0.5 * (4.0 * t).sin(),
+        ];
+        for (got, want) in last.chunks(4).zip([want0, want1]) {
+            for (g, w) in got.iter().zip(want) {
+                assert!((g - w).abs() < 1e-3, "{got:?} vs {want:?}");
+            }
+        }
+    }
+    // q and p of different lengths, or not a whole number of states: refused
+    for (q, p) in [(&q0s[..], &p0s[..3]), (&q0s[..3], &p0s[..3])] {
+        assert!(matches!(
+            Leapfrog { h }.integrate_batch(&TwoSprings, q, p, 1),
+            Err(OdeError::DimensionMismatch { expected: 2, .. })
+        ));
+    }
+}
+
+/// Fields behind references and boxes, as callers hold them (`&dyn`, `Box<dyn>`), evaluate
+/// and solve as the field itself.
+#[test]
+fn fields_behind_references_and_boxes_are_the_field() {
+    let f = spring();
+    let r: &dyn VectorField = &f;
+    let b: Box<dyn VectorField> = Box::new(spring());
+    let (mut d1, mut d2, mut d3) = ([0.0; 2], [0.0; 2], [0.0; 2]);
+    f.eval(0.0, &[0.3, 0.4], &mut d1);
+    (&r).eval(0.0, &[0.3, 0.4], &mut d2);
+    b.eval(0.0, &[0.3, 0.4], &mut d3);
+    assert_eq!(d1, [0.8, -0.6]);
+    assert_eq!((d1, d1), (d2, d3));
+    assert_eq!(((&r).dim(), b.dim()), (2, 2));
+    let mut batch = [0.0; 4];
+    (&r).eval_batch(&[0.0, 0.0], &[0.3, 0.4, 1.0, 0.0], &mut batch);
+    assert_eq!(batch, [0.8, -0.6, 0.0, -2.0]);
+    let solver = Rk45::default();
+    let a = solver.solve(&f, (0.0, 1.0), &[1.0, 0.0], &[1.0]).unwrap();
+    let c = solver.solve(&r, (0.0, 1.0), &[1.0, 0.0], &[1.0]).unwrap();
+    assert_eq!(a, c);
+}
