@@ -801,3 +801,30 @@ fn fields_behind_references_and_boxes_are_the_field() {
     let c = solver.solve(&r, (0.0, 1.0), &[1.0, 0.0], &[1.0]).unwrap();
     assert_eq!(a, c);
 }
+
+/// Unit drift in q and a force that turns NaN past q = 0.35: the separable integrators report
+/// the time of the step that produced it (q = 0.4 after 4 steps of 0.1).
+#[test]
+fn separable_integrators_report_non_finite_states_with_their_time() {
+    struct Cliff;
+    impl SeparableField for Cliff {
+        fn dof(&self) -> usize {
+            1
+        }
+        fn velocity(&self, _p: &[f64], dqdt: &mut [f64]) {
+            dqdt[0] = 1.0;
+        }
+        fn force(&self, q: &[f64], dpdt: &mut [f64]) {
+            dpdt[0] = if q[0] > 0.35 { f64::NAN } else { 0.0 };
+        }
+    }
+    for r in [
+        Leapfrog { h: 0.1 }.integrate(&Cliff, &[0.0], &[0.0], 10),
+        Yoshida4 { h: 0.1 }.integrate(&Cliff, &[0.0], &[0.0], 10),
+    ] {
+        match r {
+            Err(OdeError::NonFinite { t }) => assert!((t - 0.4).abs() < 1e-12, "t = {t}"),
+            other => panic!("expected NonFinite, got {other:?}"),
+        }
+    }
+}
