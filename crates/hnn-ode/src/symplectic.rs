@@ -145,12 +145,15 @@ impl ImplicitMidpoint {
                 }
                 field.eval_batch(&tm, &mid, &mut f);
                 residual = 0.0f64;
+                let mut finite = true;
                 for i in 0..m {
                     let v = y[i] + h * f[i];
+                    // f64::max skips NaN: a NaN field would look converged without this flag
+                    finite &= v.is_finite();
                     residual = residual.max((v - next[i]).abs() / (1.0 + y[i].abs()));
                     next[i] = v;
                 }
-                if !residual.is_finite() {
+                if !finite || !residual.is_finite() {
                     return Err(OdeError::NonFinite { t: t + 0.5 * h });
                 }
                 if residual <= self.tol {

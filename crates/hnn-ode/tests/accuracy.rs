@@ -828,3 +828,104 @@ fn separable_integrators_report_non_finite_states_with_their_time() {
         }
     }
 }
+
+/// On dy/dt = 2t the midpoint rule is exact (it samples the slope at t + h/2): y = t² from
+/// y(1) = 1 to round-off, which pins the step times the rule uses.
+#[test]
+fn implicit_midpoint_uses_the_midpoint_time() {
+    let f = FnField::new(1, |t, _y: &[f64], dy: &mut [f64]| dy[0] = 2.0 * t);
+    let y = ImplicitMidpoint {
+        h: 0.25,
+        ..ImplicitMidpoint::default()
+    }
+    .integrate(&f, 1.0, &[1.0], 4)
+    .unwrap();
+    for (k, v) in y.iter().enumerate() {
+        let t = 1.0 + 0.25 * k as f64;
+        assert!((v - t * t).abs() < 1e-12, "step {k}: {v}");
+    }
+}
+
+/// The fixed-point tolerance is relative to 1 + |y|: a state of size 1e6 converges at the
+/// default 1e-12 (an absolute 1e-12 would be below its rounding).
+#[test]
+fn implicit_midpoint_tolerance_is_relative() {
+    let y = ImplicitMidpoint {
+        h: 0.01,
+        ..ImplicitMidpoint::default()
+    }
+    .integrate(&spring(), 0.0, &[1e6, 0.0], 10)
+    .unwrap();
+    assert!((y[20] - 1e6 * 0.2f64.cos()).abs() < 1e6 * 1e-4);
+}
+
+/// Fixed-step methods report a field that turns NaN past t = 0.32 at the time they met it:
+/// RK4 after the step ending at 0.4, the midpoint rule at its midpoint 0.35.
+#[test]
+fn fixed_step_methods_date_a_non_finite_field() {
+    let f = FnField::new(1, |t, _y: &[f64], dy: &mut [f64]| {
+        dy[0] = if t > 0.32 { f64::NAN } else { 1.0 };
+    });
+    match (Rk4 { h: 0.1 }).integrate(&f, 0.0, &[0.0], 10) {
+        Err(OdeError::NonFinite { t }) => assert!((t - 0.4).abs() < 1e-12, "t = {t}"),
+        other => panic!("expected NonFinite, got {other:?}"),
+    }
+    let mid = ImplicitMidpoint {
+        h: 0.1,
+        ..ImplicitMidpoint::default()
+    };
+    match mid.integrate(&f, 0.0, &[0.0], 10) {
+        Err(OdeError::NonFinite { t }) => assert!((t - 0.35).abs() < 1e-12, "t = {t}"),
+        other => panic!("expected NonFinite, got {other:?}"),
+    }
+}
+
+#[test]
+fn fixed_step_methods_refuse_bad_options_and_shapes() {
+    let f = spring();
+    for h in [0.0, f64::NAN, f64::INFINITY] {
+        assert!(matches!(
+            Rk4 { h }.integrate(&f, 0.0, &[1.0, 0.0], 1),
+            Err(OdeError::InvalidOption { name: "h", .. })
+        ));
+    }
+    assert!(matches!(
+        Rk4 { h: 0.1 }.integrate(&f, 0.0, &[1.0, 0.0, 3.0], 1),
+        Err(OdeError::DimensionMismatch {
+            expected: 2,
+            got: 3
+        })
+    ));
+    let mid = ImplicitMidpoint::default();
+    assert!(matches!(
+        mid.integrate(&f, 0.0, &[1.0, 0.0, 3.0], 1),
+        Err(OdeError::DimensionMismatch {
+            expected: 2,
+            got: 3
+        })
+    ));
+    for tol in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let bad = ImplicitMidpoint {
+            tol,
+            ..ImplicitMidpoint::default()
+        };
+        assert!(
+            matches!(
+                bad.integrate(&f, 0.0, &[1.0, 0.0], 1),
+                Err(OdeError::InvalidOption { name: "tol", .. })
+            ),
+            "tol {tol}"
+        );
+    }
+    let none = ImplicitMidpoint {
+        max_iter: 0,
+        ..ImplicitMidpoint::default()
+    };
+    assert!(matches!(
+        none.integrate(&f, 0.0, &[1.0, 0.0], 1),
+        Err(OdeError::InvalidOption {
+            name: "max_iter",
+            ..
+        })
+    ));
+}
