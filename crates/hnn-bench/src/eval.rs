@@ -822,12 +822,13 @@ mod tests {
         assert!(o.models["still"].energy_mse.is_none());
     }
 
-    /// A "model" with a field so fast (rotation at 1e6 rad per unit time) that the solver
-    /// crawls: the budget turns it into recorded failures instead of a hang.
-    struct Stiff;
-    impl DynamicsModel for Stiff {
+    /// A "model" rotating the phase plane at rate `w`: dq = w p, dp = -w q. `Rotation(2.0)` is
+    /// the exact spring H = q² + p² (separable, so leapfrog applies); `Rotation(1e6)` is so fast
+    /// that the solver crawls, and the budget turns it into recorded failures, not a hang.
+    struct Rotation(f64);
+    impl DynamicsModel for Rotation {
         fn name(&self) -> &'static str {
-            "stiff"
+            "rotation"
         }
         fn dim(&self) -> i64 {
             2
@@ -835,7 +836,31 @@ mod tests {
         fn time_derivative(&self, x: &tch::Tensor, _train: bool) -> tch::Tensor {
             let q = x.narrow(1, 0, 1);
             let p = x.narrow(1, 1, 1);
-            tch::Tensor::cat(&[&p * 1e6, &q * -1e6], 1)
+            tch::Tensor::cat(&[&p * self.0, &q * -self.0], 1)
+        }
+        fn velocity(&self, p: &tch::Tensor) -> Option<tch::Tensor> {
+            Some(p * self.0)
+        }
+        fn force(&self, q: &tch::Tensor) -> Option<tch::Tensor> {
+            Some(q * -self.0)
+        }
+    }
+
+    const EXACT_SPRING: Rotation = Rotation(2.0);
+
+    /// The spring's closed form from `x0` at times `t`, as a truth trajectory.
+    fn spring_truth(t: &[f64], x0: [f64; 2]) -> TruthTrajectory {
+        TruthTrajectory {
+            t: t.to_vec(),
+            states: t
+                .iter()
+                .flat_map(|&s| {
+                    let (c, n) = ((2.0 * s).cos(), (2.0 * s).sin());
+                    [x0[0] * c + x0[1] * n, x0[1] * c - x0[0] * n]
+                })
+                .collect(),
+            x0: x0.to_vec(),
+            t_model: t.to_vec(),
         }
     }
 
@@ -862,7 +887,7 @@ mod tests {
             "t",
             &p,
             &truth,
-            &[("stiff", &Stiff), ("still", &Still)],
+            &[("stiff", &Rotation(1e6)), ("still", &Still)],
             Device::Cpu,
             budget,
         );
@@ -939,48 +964,12 @@ mod tests {
         }
     }
 
-    /// The exact spring field as a "model": dq = 2p, dp = -2q.
-    struct ExactSpring;
-    impl DynamicsModel for ExactSpring {
-        fn name(&self) -> &'static str {
-            "exact"
-        }
-        fn dim(&self) -> i64 {
-            2
-        }
-        fn time_derivative(&self, x: &tch::Tensor, _train: bool) -> tch::Tensor {
-            let q = x.narrow(1, 0, 1);
-            let p = x.narrow(1, 1, 1);
-            tch::Tensor::cat(&[&p * 2.0, &q * -2.0], 1)
-        }
-        fn velocity(&self, p: &tch::Tensor) -> Option<tch::Tensor> {
-            Some(p * 2.0)
-        }
-        fn force(&self, q: &tch::Tensor) -> Option<tch::Tensor> {
-            Some(q * -2.0)
-        }
-    }
-
     /// The exact flow against its own closed form: valid for the whole horizon, relative error
     /// and drift at the solver's tolerance, and back to its start when integrated back.
     #[test]
     fn the_exact_flow_scores_perfectly_on_every_rollout_metric() {
         let t: Vec<f64> = (0..=40).map(|i| i as f64 * 0.25).collect();
-        let tr = |x0: [f64; 2]| {
-            let states = t
-                .iter()
-                .flat_map(|&s| {
-                    let (c, n) = ((2.0 * s).cos(), (2.0 * s).sin());
-                    [x0[0] * c + x0[1] * n, x0[1] * c - x0[0] * n]
-                })
-                .collect();
-            TruthTrajectory {
-                t: t.clone(),
-                states,
-                x0: x0.to_vec(),
-                t_model: t.clone(),
-            }
-        };
+        let tr = |x0| spring_truth(&t, x0);
         let truth = Truth {
             dim: 2,
             trajectories: vec![tr([1.0, 0.0]), tr([0.3, -0.5])],
@@ -994,7 +983,7 @@ mod tests {
             &p,
             &truth,
             &[
-                ("exact", &ExactSpring),
+                ("exact", &EXACT_SPRING),
                 ("still", &Still),
                 ("drift", &Drift),
             ],
@@ -1030,18 +1019,7 @@ mod tests {
     #[test]
     fn fixed_step_integrators_roll_models_out() {
         let t: Vec<f64> = (0..=20).map(|i| i as f64 * 0.5).collect();
-        let tr = |x0: [f64; 2]| TruthTrajectory {
-            t: t.clone(),
-            states: t
-                .iter()
-                .flat_map(|&s| {
-                    let (c, n) = ((2.0 * s).cos(), (2.0 * s).sin());
-                    [x0[0] * c + x0[1] * n, x0[1] * c - x0[0] * n]
-                })
-                .collect(),
-            x0: x0.to_vec(),
-            t_model: t.clone(),
-        };
+        let tr = |x0| spring_truth(&t, x0);
         let truth = Truth {
             dim: 2,
             trajectories: vec![tr([1.0, 0.0]), tr([0.0, 0.7])],
@@ -1061,7 +1039,7 @@ mod tests {
                 step: 0.01,
             };
             let sols = rollouts(
-                &ModelField::new(&ExactSpring, Device::Cpu),
+                &ModelField::new(&EXACT_SPRING, Device::Cpu),
                 &truth,
                 how,
                 budget,
@@ -1107,7 +1085,7 @@ mod tests {
             step: 1e-4,
         };
         let sols = rollouts(
-            &ModelField::new(&ExactSpring, Device::Cpu),
+            &ModelField::new(&EXACT_SPRING, Device::Cpu),
             &truth,
             tiny,
             budget,
