@@ -1,37 +1,13 @@
 //! End-to-end tests of the runner binary on the tiny config `tests/smoke.toml`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_hnn"))
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hnn-e2e-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+mod common;
+use common::{bin, root, run_with, temp_dir};
 
 fn run(config: &Path, out: &Path) -> Output {
     run_with(config, out, &[])
-}
-
-fn run_with(config: &Path, out: &Path, extra: &[&str]) -> Output {
-    bin()
-        .arg("--config")
-        .arg(config)
-        .arg("--output-dir")
-        .arg(out)
-        .arg("--no-progress")
-        .args(extra)
-        .output()
-        .unwrap()
 }
 
 fn run_dirs(out: &Path, name: &str) -> Vec<PathBuf> {

@@ -6,19 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_hnn"))
-}
+mod common;
+use common::{bin, root, run_with as run, temp_dir};
 
 fn smoke() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smoke.toml")).unwrap()
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hnn-robust-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    std::fs::read_to_string(root().join("tests/smoke.toml")).unwrap()
 }
 
 /// The smoke config with `line` (a `key = value`) placed under `[section]`.
@@ -53,18 +45,6 @@ fn smoke_with(dir: &Path, section: &str, line: &str) -> PathBuf {
     let p = dir.join("config.toml");
     std::fs::write(&p, out.join("\n") + "\n").unwrap();
     p
-}
-
-fn run(config: &Path, out: &Path, extra: &[&str]) -> Output {
-    bin()
-        .arg("--config")
-        .arg(config)
-        .arg("--output-dir")
-        .arg(out)
-        .arg("--no-progress")
-        .args(extra)
-        .output()
-        .unwrap()
 }
 
 fn stderr(o: &Output) -> String {
@@ -177,7 +157,7 @@ fn inputs_that_used_to_crash_are_refused_before_any_work() {
         assert!(!dir.join("out").exists(), "{line}: nothing may be written");
     }
     let o = run(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smoke.toml"),
+        &root().join("tests/smoke.toml"),
         &dir.join("out"),
         &["--seeds", "9223372036854775808"],
     );

@@ -2,33 +2,17 @@
 //! afterwards (`hnn-bench table`).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_hnn"))
-}
+mod common;
+use common::{bin, root, run_with, temp_dir};
 
 fn smoke() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smoke.toml")
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hnn-sweep-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    root().join("tests/smoke.toml")
 }
 
 fn run(out: &Path, extra: &[&str]) -> Output {
-    bin()
-        .arg("--config")
-        .arg(smoke())
-        .arg("--output-dir")
-        .arg(out)
-        .arg("--no-progress")
-        .args(extra)
-        .output()
-        .unwrap()
+    run_with(&smoke(), out, extra)
 }
 
 /// The table up to its timing section (wall times and run paths differ between runs).
