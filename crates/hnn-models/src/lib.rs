@@ -5,7 +5,8 @@
 //! - [`Baseline`]: an [`Mlp`] that outputs `dx/dt` directly;
 //! - [`Hnn`]: an [`Mlp`] that outputs a scalar `H(q, p)`; its field is `(dH/dp, -dH/dq)`;
 //! - [`DissipativeHnn`]: two scalar MLPs `H` and `D`, field `J dH/dx + dD/dx`;
-//! - [`SeparableHnn`]: `H = T(p) + V(q)` from two MLPs, for explicit symplectic integrators.
+//! - [`SeparableHnn`]: `H = T(p) + V(q)` from two MLPs, for explicit symplectic integrators;
+//! - [`LatentModel`]: the pixel [`Autoencoder`] with any of the above on its latent state.
 //!
 //! Models are open: [`MODELS`] registers each by name, [`build_model`] builds one from a name
 //! and a [`ModelSpec`], and everything downstream sees only names and the trait.
@@ -16,6 +17,7 @@
 mod device;
 mod dhnn;
 mod error;
+mod latent;
 mod mlp;
 mod model;
 mod shnn;
@@ -23,6 +25,7 @@ mod shnn;
 pub use device::{DeviceChoice, resolve_device};
 pub use dhnn::DissipativeHnn;
 pub use error::{ModelError, Result};
+pub use latent::{Autoencoder, AutoencoderConfig, LATENT_WEIGHT, LatentLosses, LatentModel};
 pub use mlp::{Activation, Mlp, MlpConfig};
 pub use model::{
     Baseline, DynamicsModel, FieldParts, GradientMethod, Hnn, MODELS, ModelInfo, ModelSpec,
