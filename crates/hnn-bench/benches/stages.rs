@@ -6,9 +6,8 @@ use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use hnn_bench::config;
-use hnn_bench::eval::run_protocol;
-use hnn_bench::train::{StateObjective, TrainData, train};
-use hnn_models::DynamicsModel;
+use hnn_bench::eval::{EvalModel, run_protocol};
+use hnn_bench::train::train;
 use indicatif::ProgressBar;
 use tch::{Device, nn};
 
@@ -21,18 +20,12 @@ fn bench(c: &mut Criterion) {
     });
 
     let task = hnn_bench::task::build(&exp).unwrap();
-    let s = task.samples();
-    let tensors = TrainData::from_arrays(&s.x, &s.dx, &s.x_test, &s.dx_test, Device::Cpu);
     exp.config.train.steps = 200;
     let fit = |name: &str| {
         let mut vs = nn::VarStore::new(Device::Cpu);
-        let m = hnn_bench::build_model(name, &mut vs, 2, &exp, Device::Cpu).unwrap();
-        let objective = StateObjective {
-            model: m.as_ref(),
-            data: &tensors,
-        };
+        let m = task.learner(name, &mut vs, &exp, Device::Cpu).unwrap();
         train(
-            &objective,
+            m.as_ref(),
             &vs,
             &exp.config.train,
             0,
@@ -49,8 +42,10 @@ fn bench(c: &mut Criterion) {
         });
         trained.push((name, fit(name)));
     }
-    let models: Vec<(&str, &dyn DynamicsModel)> =
-        trained.iter().map(|(n, (_, m))| (*n, m.as_ref())).collect();
+    let models: Vec<EvalModel<'_>> = trained
+        .iter()
+        .map(|(n, (_, m))| EvalModel::plain(n, m.field()))
+        .collect();
     let budget = exp.config.eval.budget();
     let truth = task
         .protocol("paper", &exp.config.eval.paper, 0, budget)

@@ -79,6 +79,7 @@ pub enum SystemConfig {
     DampedSpring(DampedSpring),
     QDampedSpring(QDampedSpring),
     RealPendulum(MeasuredConfig),
+    PixelPendulum(PixelConfig),
 }
 
 /// Read by hand rather than derived: serde's tagged enums buffer the section and lose the path
@@ -94,6 +95,7 @@ impl<'de> Deserialize<'de> for SystemConfig {
             "damped-spring",
             "q-damped-spring",
             "real-pendulum",
+            "pixel-pendulum",
         ];
         fn part<T: serde::de::DeserializeOwned, E: Error>(
             table: toml::Table,
@@ -123,6 +125,7 @@ impl<'de> Deserialize<'de> for SystemConfig {
             "damped-spring" => part(table, SystemConfig::DampedSpring),
             "q-damped-spring" => part(table, SystemConfig::QDampedSpring),
             "real-pendulum" => part(table, SystemConfig::RealPendulum),
+            "pixel-pendulum" => part(table, SystemConfig::PixelPendulum),
             other => Err(D::Error::unknown_variant(other, KINDS)),
         }
     }
@@ -157,6 +160,61 @@ fn default_train_fraction() -> f64 {
     0.8
 }
 
+/// The pixel pendulum (`kind = "pixel-pendulum"`): Gym's pendulum rendered to frames, the
+/// official dataset (REFERENCE.md section 5). Its models are an autoencoder with a registered
+/// model on the latent state (`[model.autoencoder]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PixelConfig {
+    /// Trials of `steps` frames each (each gives `steps - 3` samples).
+    pub trials: usize,
+    pub steps: usize,
+    /// Frames per observation: 2 (the paper's) or 1.
+    pub frames: usize,
+    /// `"paper"`: labels one Gym step ahead of the last frame (the official pairing);
+    /// `"aligned"`: the state the last frame shows.
+    pub labels: hnn_pixels::Labels,
+    /// Open range of the start's `|angle from rest|` for the dataset's trials.
+    #[serde(deserialize_with = "hnn_physics::pair::pair")]
+    pub start_angle: [f64; 2],
+    /// The same for the `paper` protocol's and the figure's rollout (the notebook's).
+    #[serde(deserialize_with = "hnn_physics::pair::pair")]
+    pub eval_start_angle: [f64; 2],
+    /// Fraction of the samples (the first ones) in the test set.
+    pub test_fraction: f64,
+    pub camera: hnn_pixels::Camera,
+}
+
+impl Default for PixelConfig {
+    fn default() -> Self {
+        let d = hnn_pixels::PixelDataConfig::default();
+        Self {
+            trials: d.trials,
+            steps: d.steps,
+            frames: d.frames,
+            labels: d.labels,
+            start_angle: d.start_angle,
+            eval_start_angle: [std::f64::consts::PI / 11.0, std::f64::consts::PI / 10.0],
+            test_fraction: d.test_fraction,
+            camera: d.camera,
+        }
+    }
+}
+
+impl PixelConfig {
+    pub fn data(&self) -> hnn_pixels::PixelDataConfig {
+        hnn_pixels::PixelDataConfig {
+            trials: self.trials,
+            steps: self.steps,
+            frames: self.frames,
+            labels: self.labels,
+            start_angle: self.start_angle,
+            test_fraction: self.test_fraction,
+            camera: self.camera,
+        }
+    }
+}
+
 /// A measured trajectory, loaded, checksummed and turned into samples.
 #[derive(Debug)]
 pub struct MeasuredSource {
@@ -170,19 +228,30 @@ pub struct MeasuredSource {
 pub enum Source {
     Simulated(Arc<dyn System>),
     Measured(Arc<MeasuredSource>),
+    /// Rendered frames (generated in the run's data stage).
+    Pixels(Arc<PixelConfig>),
 }
 
 impl Source {
+    /// Dimension of the true state.
     pub fn dim(&self) -> usize {
         match self {
             Source::Simulated(s) => s.dim(),
-            Source::Measured(_) => 2,
+            Source::Measured(_) | Source::Pixels(_) => 2,
+        }
+    }
+    /// Dimension of the state the models learn a field on.
+    pub fn model_dim(&self, model: &ModelConfig) -> usize {
+        match self {
+            Source::Pixels(_) => model.autoencoder.latent.max(0) as usize,
+            _ => self.dim(),
         }
     }
     pub fn name(&self) -> &str {
         match self {
             Source::Simulated(s) => s.name(),
             Source::Measured(_) => "real-pendulum",
+            Source::Pixels(_) => "pixel-pendulum",
         }
     }
 }
@@ -211,6 +280,17 @@ impl SystemConfig {
                     samples,
                     energy_k: m.energy_k,
                 })));
+            }
+            SystemConfig::PixelPendulum(p) => {
+                let [lo, hi] = p.eval_start_angle;
+                if !(0.0 <= lo && lo < hi && hi <= std::f64::consts::PI) {
+                    return Err(hnn_physics::PhysicsError::InvalidParameter {
+                        name: "eval_start_angle",
+                        value: format!("[{lo}, {hi}]"),
+                        reason: "expected [min, max] with 0 <= min < max <= pi",
+                    });
+                }
+                return Ok(Source::Pixels(Arc::new(p.clone())));
             }
         };
         system.validate()?;
@@ -267,6 +347,8 @@ pub struct ModelConfig {
     /// backpropagation, faster) or `"autograd"` (libtorch autograd with create_graph, as the
     /// official code). Same numbers.
     pub hnn_gradient: GradientMethod,
+    /// The autoencoder of tasks seen through images (the pixel pendulum); unused otherwise.
+    pub autoencoder: hnn_models::AutoencoderConfig,
 }
 
 impl Default for ModelConfig {
@@ -276,6 +358,7 @@ impl Default for ModelConfig {
             hidden: mlp.hidden,
             activation: mlp.activation,
             hnn_gradient: GradientMethod::default(),
+            autoencoder: hnn_models::AutoencoderConfig::default(),
         }
     }
 }
@@ -484,6 +567,38 @@ impl ProtocolConfig {
         Self {
             trajectories: 20,
             points: 30,
+            ..Self::corrected()
+        }
+    }
+
+    /// The pixel notebook's protocol: one rollout of 200 frames (time in frames) from a start
+    /// `eval_start_angle` from rest, the models on times stretched by 0.98 (the notebook's
+    /// fudge), scipy's default tolerances, the paper's energy `1.9 (1 - cos q) + p^2`, ± over
+    /// 5 blocks of 40 frames.
+    pub fn pixels_paper() -> Self {
+        Self {
+            trajectories: 1,
+            points: 200,
+            t_span: [0.0, 199.0],
+            groups_over: GroupsOver::Points,
+            rtol: 1e-3,
+            atol: 1e-6,
+            time_stretch: 0.98,
+            compound_stretch: false,
+            energy: EnergyKind::True,
+            ..Self::paper()
+        }
+    }
+
+    /// 20 rollouts of 100 frames from starts drawn as the dataset's, aligned labels, the
+    /// rod's own energy, no stretch, tight tolerances.
+    pub fn pixels_corrected() -> Self {
+        Self {
+            trajectories: 20,
+            points: 100,
+            t_span: [0.0, 99.0],
+            rtol: 1e-7,
+            atol: 1e-9,
             ..Self::corrected()
         }
     }
@@ -935,13 +1050,39 @@ impl Config {
             .build()
             .map_err(|err| physics_key("system", err, path))?;
         let dim = source.dim();
+        let model_dim = source.model_dim(&self.model);
         let measured = match &source {
             Source::Measured(m) => Some(m.clone()),
-            Source::Simulated(_) => None,
+            Source::Simulated(_) | Source::Pixels(_) => None,
         };
-        // A measured task's protocols start from its own presets; the keys written win.
-        if let (Some(m), Some(given)) = (&measured, self.given_eval.take()) {
-            let n_test = m.samples.test.len();
+        let pixels = match &source {
+            Source::Pixels(p) => {
+                let data = p.data();
+                data.validate().map_err(|err| match err {
+                    hnn_pixels::PixelError::Invalid { key, value, reason } => {
+                        bad(&format!("system.{key}"), format!("{value}: {reason}"))
+                    }
+                    other => bad("system", other.to_string()),
+                })?;
+                Some(data)
+            }
+            _ => None,
+        };
+        // A measured or pixel task's protocols start from its own presets; the keys written win.
+        let presets = match (&measured, &pixels) {
+            (Some(m), _) => Some((
+                ProtocolConfig::measured_paper(m.samples.test.len()),
+                ProtocolConfig::measured_corrected(),
+            )),
+            (_, Some(_)) => Some((
+                ProtocolConfig::pixels_paper(),
+                ProtocolConfig::pixels_corrected(),
+            )),
+            _ => None,
+        };
+        if let (Some((paper_preset, corrected_preset)), Some(given)) =
+            (presets, self.given_eval.take())
+        {
             let section = |name: &str| {
                 given
                     .get(name)
@@ -957,16 +1098,8 @@ impl Config {
                 self.eval.figure.x0.clear();
             }
             for (name, given, preset) in [
-                (
-                    "eval.paper",
-                    section("paper"),
-                    ProtocolConfig::measured_paper(n_test),
-                ),
-                (
-                    "eval.corrected",
-                    section("corrected"),
-                    ProtocolConfig::measured_corrected(),
-                ),
+                ("eval.paper", section("paper"), paper_preset),
+                ("eval.corrected", section("corrected"), corrected_preset),
             ] {
                 let p = PartialProtocol::deserialize(given)
                     .map_err(|e| bad(name, e.to_string()))?
@@ -978,11 +1111,11 @@ impl Config {
                 }
             }
         }
-        if measured.is_some() {
+        if measured.is_some() || pixels.is_some() {
             if self.data != DataSpec::default() {
                 return Err(bad(
                     "data",
-                    "a measured task takes its samples from system.path; remove the [data] section"
+                    "a measured or pixel task takes its samples from [system]; remove the [data] section"
                         .into(),
                 ));
             }
@@ -995,7 +1128,7 @@ impl Config {
             .mlp()
             .validate()
             .map_err(|err| bad("model.hidden", err.to_string()))?;
-        if measured.is_none() {
+        if measured.is_none() && pixels.is_none() {
             let values = (self.data.total_trajectories() as u128)
                 * (self.data.points as u128)
                 * (dim as u128);
@@ -1026,7 +1159,31 @@ impl Config {
             ));
         }
         for m in &t.models {
-            hnn_models::check_model(m, dim).map_err(|err| bad("train.models", err.to_string()))?;
+            hnn_models::check_model(m, model_dim).map_err(|err| {
+                if pixels.is_some() && model_dim % 2 == 1 {
+                    bad(
+                        "model.autoencoder.latent",
+                        format!("{model_dim} is odd, and {err}"),
+                    )
+                } else {
+                    bad("train.models", err.to_string())
+                }
+            })?;
+        }
+        if pixels.is_some() {
+            let ae = self.model.autoencoder;
+            hnn_models::Autoencoder::new(
+                &tch::nn::VarStore::new(tch::Device::Cpu).root(),
+                1,
+                &hnn_models::AutoencoderConfig { hidden: 1, ..ae },
+            )
+            .map_err(|err| bad("model.autoencoder.latent", err.to_string()))?;
+            if !(1..=1 << 14).contains(&ae.hidden) {
+                return Err(bad(
+                    "model.autoencoder.hidden",
+                    format!("{} must be 1 to {}", ae.hidden, 1 << 14),
+                ));
+            }
         }
         if t.models
             .iter()
@@ -1067,9 +1224,10 @@ impl Config {
         if t.log_every == 0 {
             return Err(bad("train.log_every", "must be at least 1".into()));
         }
-        let n_train = match &measured {
-            Some(m) => m.samples.train.len(),
-            None => self.data.train_samples(),
+        let n_train = match (&measured, &pixels) {
+            (Some(m), _) => m.samples.train.len(),
+            (_, Some(p)) => p.trials * p.per_trial() - p.n_test(),
+            _ => self.data.train_samples(),
         };
         if t.batch_size > n_train {
             return Err(bad(
@@ -1124,6 +1282,30 @@ impl Config {
                             p.trajectories,
                             p.points,
                             n_test - p.points + 1
+                        ),
+                    ));
+                }
+            }
+            if let Some(d) = &pixels {
+                if p.t_span != [0.0, p.points as f64 - 1.0] {
+                    return Err(bad(
+                        &key("t_span"),
+                        format!(
+                            "{:?}: a pixel task's truth has one point per frame; use [0, points - 1] = [0, {}]",
+                            p.t_span,
+                            p.points as f64 - 1.0
+                        ),
+                    ));
+                }
+                let frames = (p.trajectories as u128) * (p.points as u128 + 3);
+                if frames * (d.camera.pixels() as u128) > MAX_STORED_VALUES {
+                    return Err(bad(
+                        &key("points"),
+                        format!(
+                            "{} trajectories x {} frames of {} pixels is more than the {MAX_STORED_VALUES} values an evaluation may hold",
+                            p.trajectories,
+                            p.points,
+                            d.camera.pixels()
                         ),
                     ));
                 }
@@ -1213,6 +1395,12 @@ impl Config {
             return Err(bad(
                 "eval.figure.x0",
                 "a measured task's figure is its test segment from the first test state; set x0 = []".into(),
+            ));
+        }
+        if pixels.is_some() && !f.x0.is_empty() {
+            return Err(bad(
+                "eval.figure.x0",
+                "a pixel task's figure is the paper protocol's rollout; set x0 = []".into(),
             ));
         }
         if !f.x0.is_empty() && (f.x0.len() != dim || f.x0.iter().any(|v| !v.is_finite())) {
@@ -1432,7 +1620,7 @@ mod tests {
                 assert!((m.samples.dx[0] - (x[2] - x[0]) / dt).abs() < 1e-12);
                 assert!((m.samples.dx[1] - (x[3] - x[1]) / dt).abs() < 1e-12);
             }
-            Source::Simulated(_) => panic!("a measured source"),
+            Source::Simulated(_) | Source::Pixels(_) => panic!("a measured source"),
         }
         assert_eq!(e.reference_key().as_deref(), Some("real-pendulum"));
         let bad_sum = real("").replace("45d9", "55d9");

@@ -17,6 +17,74 @@ use crate::config::{Budget, FigureConfig, GroupsOver, Integrator, ProtocolConfig
 use crate::task::{PartsFn, Truth};
 use crate::train::{tensor_f32, tensor_f64};
 
+/// How a model's own coordinates relate to the truth's, for models that do not live on the
+/// states (an autoencoder's latent space): where the model starts from a truth trajectory,
+/// and what its states are in the truth's coordinates.
+pub trait Embedding {
+    /// The model's state at the start of trajectory `i` of `truth`.
+    fn start(&self, truth: &Truth, i: usize) -> Vec<f64>;
+    /// Model states `[n, model dim]` in the truth's coordinates `[n, truth dim]`.
+    fn to_truth(&self, path: &[f64]) -> Vec<f64>;
+    /// Model states as frames (`[n, side^2]`), for models that see images.
+    fn render(&self, _path: &[f64]) -> Option<Vec<f32>> {
+        None
+    }
+}
+
+/// A trained model as evaluation sees it.
+#[derive(Clone, Copy)]
+pub struct EvalModel<'a> {
+    pub name: &'a str,
+    pub field: &'a dyn DynamicsModel,
+    /// `None`: the field lives in the truth's coordinates.
+    pub embedding: Option<&'a dyn Embedding>,
+}
+
+impl<'a> EvalModel<'a> {
+    /// A model on the truth's own coordinates.
+    pub fn plain(name: &'a str, field: &'a dyn DynamicsModel) -> Self {
+        Self {
+            name,
+            field,
+            embedding: None,
+        }
+    }
+
+    /// The truth as the model sees it: its starts in the model's coordinates (`None` when
+    /// those are the truth's).
+    fn own_truth(&self, truth: &Truth) -> Option<Truth> {
+        let e = self.embedding?;
+        let mut own = Truth {
+            dim: self.field.dim() as usize,
+            trajectories: truth.trajectories.clone(),
+            energy: None,
+            observed: None,
+        };
+        for (i, tr) in own.trajectories.iter_mut().enumerate() {
+            tr.x0 = e.start(truth, i);
+        }
+        Some(own)
+    }
+
+    /// Solutions in the model's coordinates to the truth's.
+    fn to_truth(
+        &self,
+        sols: &[hnn_ode::Result<Solution>],
+        dim: usize,
+    ) -> Vec<hnn_ode::Result<Solution>> {
+        sols.iter()
+            .map(|s| {
+                let mut s = s.clone()?;
+                if let Some(e) = self.embedding {
+                    s.y = e.to_truth(&s.y);
+                    s.dim = dim;
+                }
+                Ok(s)
+            })
+            .collect()
+    }
+}
+
 /// Which field of a model to integrate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldPart {
@@ -443,7 +511,7 @@ pub fn run_protocol(
     name: &str,
     p: &ProtocolConfig,
     truth: &Truth,
-    models: &[(&str, &dyn DynamicsModel)],
+    models: &[EvalModel<'_>],
     device: Device,
     budget: Budget,
 ) -> (ProtocolOutcome, ProtocolRollouts) {
@@ -461,13 +529,17 @@ pub fn run_protocol(
     let mut outcomes = BTreeMap::new();
     let mut model_rollouts = Vec::new();
     let mut metrics_seconds = 0.0;
-    for &(model_name, model) in models {
-        let sols = rollouts(
+    for m in models {
+        let (model_name, model) = (m.name, m.field);
+        let own = m.own_truth(truth);
+        let model_truth = own.as_ref().unwrap_or(truth);
+        let own_sols = rollouts(
             &ModelField::new(model, device),
-            truth,
+            model_truth,
             Integration::of(p),
             budget,
         );
+        let sols = m.to_truth(&own_sols, dim);
         let mut per_traj = Vec::new();
         let mut per_point_sum = vec![0.0; points];
         let mut failed = Vec::new();
@@ -535,8 +607,8 @@ pub fn run_protocol(
         let reversibility_error = reversibility(
             p.reversibility,
             &ModelField::new(model, device),
-            truth,
-            &sols,
+            model_truth,
+            &own_sols,
             p.rtol,
             p.atol,
             budget,
@@ -633,6 +705,9 @@ pub struct FigurePath {
     pub energy_parts: Option<Vec<[f64; 2]>>,
     /// The model's learned energy `H_theta` along its own path.
     pub learned_energy: Option<Vec<f64>>,
+    /// For tasks seen through images: the frame at each point (`[t.len(), side^2]`), the
+    /// truth's as rendered, a model's as decoded.
+    pub frames: Option<Vec<f32>>,
 }
 
 /// The example trajectory of truth and every model, with everything the plots show.
@@ -648,7 +723,7 @@ pub fn figure_rollout(
     f: &FigureConfig,
     truth: &Truth,
     parts: Option<&PartsFn>,
-    models: &[(&str, &dyn DynamicsModel)],
+    models: &[EvalModel<'_>],
     device: Device,
     budget: Budget,
 ) -> FigureRollout {
@@ -669,6 +744,7 @@ pub fn figure_rollout(
             energy,
             energy_parts,
             learned_energy: None,
+            frames: None,
         }
     };
     let mut paths = vec![describe(
@@ -682,12 +758,24 @@ pub fn figure_rollout(
         dim,
         trajectories: vec![tr.clone()],
         energy: None,
+        observed: truth.observed.as_ref().map(|o| crate::task::Observed {
+            side: o.side,
+            start: o.start[..1].to_vec(),
+            frames: o.frames[..1].to_vec(),
+        }),
     };
-    for &(name, model) in models {
+    if let Some(o) = &truth.observed {
+        paths[0].frames = Some(o.frames[0].clone());
+    }
+    for m in models {
+        let (name, model) = (m.name, m.field);
+        let own = m.own_truth(&one);
+        let model_one = own.as_ref().unwrap_or(&one);
+        let model_dim = model.dim() as usize;
         let info = hnn_models::model_info(name);
         let label = info.map_or(name.to_string(), |i| i.label.to_string());
         let color = info.map_or([120, 120, 120], |i| i.color);
-        let probe = tensor_f32(&tr.x0, dim, device);
+        let probe = tensor_f32(&model_one.trajectories[0].x0, model_dim, device);
         let mut variants = vec![(FieldPart::Full, name.to_string(), label.clone(), color)];
         if model.field_parts(&probe).is_some() {
             variants.push((
@@ -703,16 +791,22 @@ pub fn figure_rollout(
                 device,
                 part,
             };
-            let r = rollouts(&field, &one, Integration::rk45(f.rtol, f.atol), budget).remove(0);
-            let (states, error) = match r {
+            let r =
+                rollouts(&field, model_one, Integration::rk45(f.rtol, f.atol), budget).remove(0);
+            let (own_states, error) = match r {
                 Ok(s) => (s.y, None),
                 Err(e) => (Vec::new(), Some(e.to_string())),
             };
+            let states = match m.embedding {
+                Some(e) if !own_states.is_empty() => e.to_truth(&own_states),
+                _ => own_states.clone(),
+            };
             let mut path = describe(pname, plabel, pcolor, states, error);
-            if part == FieldPart::Full && !path.states.is_empty() {
+            if part == FieldPart::Full && !own_states.is_empty() {
                 path.learned_energy = model
-                    .energy(&tensor_f32(&path.states, dim, device))
+                    .energy(&tensor_f32(&own_states, model_dim, device))
                     .map(|h| tensor_f64(&h));
+                path.frames = m.embedding.and_then(|e| e.render(&own_states));
             }
             paths.push(path);
         }
@@ -785,6 +879,7 @@ mod tests {
             dim: 2,
             trajectories: vec![tr],
             energy: Some(Arc::new(|x: &[f64]| x[0] * x[0] + x[1] * x[1])),
+            observed: None,
         };
         let mut p = ProtocolConfig::corrected();
         p.groups = 2;
@@ -793,7 +888,7 @@ mod tests {
             "t",
             &p,
             &truth,
-            &[("still", &Still)],
+            &[EvalModel::plain("still", &Still)],
             Device::Cpu,
             EvalConfig::default().budget(),
         );
@@ -815,7 +910,7 @@ mod tests {
             "t",
             &p,
             &none,
-            &[("still", &Still)],
+            &[EvalModel::plain("still", &Still)],
             Device::Cpu,
             EvalConfig::default().budget(),
         );
@@ -876,6 +971,7 @@ mod tests {
             dim: 2,
             trajectories: vec![tr([1.0, 0.0]), tr([0.0, 0.5])],
             energy: Some(Arc::new(|x: &[f64]| x[0] * x[0] + x[1] * x[1])),
+            observed: None,
         };
         let mut p = ProtocolConfig::corrected();
         p.groups = 1;
@@ -887,7 +983,10 @@ mod tests {
             "t",
             &p,
             &truth,
-            &[("stiff", &Rotation(1e6)), ("still", &Still)],
+            &[
+                EvalModel::plain("stiff", &Rotation(1e6)),
+                EvalModel::plain("still", &Still),
+            ],
             Device::Cpu,
             budget,
         );
@@ -929,6 +1028,7 @@ mod tests {
                 },
             ],
             energy: Some(Arc::new(|x: &[f64]| x[0] * x[0] + x[1] * x[1])),
+            observed: None,
         };
         let mut p = ProtocolConfig::corrected();
         p.groups = 2;
@@ -936,7 +1036,7 @@ mod tests {
             "t",
             &p,
             &truth,
-            &[("still", &Still)],
+            &[EvalModel::plain("still", &Still)],
             Device::Cpu,
             EvalConfig::default().budget(),
         );
@@ -974,6 +1074,7 @@ mod tests {
             dim: 2,
             trajectories: vec![tr([1.0, 0.0]), tr([0.3, -0.5])],
             energy: Some(Arc::new(|x: &[f64]| x[0] * x[0] + x[1] * x[1])),
+            observed: None,
         };
         let mut p = ProtocolConfig::corrected();
         p.groups = 2;
@@ -983,9 +1084,9 @@ mod tests {
             &p,
             &truth,
             &[
-                ("exact", &EXACT_SPRING),
-                ("still", &Still),
-                ("drift", &Drift),
+                EvalModel::plain("exact", &EXACT_SPRING),
+                EvalModel::plain("still", &Still),
+                EvalModel::plain("drift", &Drift),
             ],
             Device::Cpu,
             EvalConfig::default().budget(),
@@ -1024,6 +1125,7 @@ mod tests {
             dim: 2,
             trajectories: vec![tr([1.0, 0.0]), tr([0.0, 0.7])],
             energy: Some(Arc::new(|x: &[f64]| x[0] * x[0] + x[1] * x[1])),
+            observed: None,
         };
         let budget = EvalConfig::default().budget();
         for method in [

@@ -21,6 +21,7 @@ pub mod edit;
 pub mod error;
 pub mod eval;
 pub mod metrics;
+pub mod pixels;
 pub mod plots;
 pub mod reference;
 pub mod runs;
@@ -45,7 +46,7 @@ use crate::error::{BenchError, Result};
 use crate::eval::{FigureRollout, ProtocolRollouts};
 use crate::summary::{ModelSummary, RunSummary, Timings};
 use crate::task::View;
-use crate::train::{LogRow, StateObjective, TrainData};
+use crate::train::LogRow;
 
 /// Called with the new run directory before any stage runs.
 pub type RunDirHook = Box<dyn Fn(&Path) -> std::io::Result<()>>;
@@ -320,17 +321,15 @@ fn run_stages(exp: &Experiment, run_dir: &Path, opts: &RunOptions) -> Result<Run
     let t = Instant::now();
     let task = task::build(exp)?;
     timings.data = t.elapsed().as_secs_f64();
-    let dim = task.dim();
     task.write_data(&run_dir.join("data"))?;
-    let s = task.samples();
+    let (n_train, n_test) = task.sizes();
     tracing::info!(
         task = task.name(),
-        train = s.x.nrows(),
-        test = s.x_test.nrows(),
+        train = n_train,
+        test = n_test,
         seconds = format_args!("{:.3}", timings.data),
         "data ready"
     );
-    let tensors = TrainData::from_arrays(&s.x, &s.dx, &s.x_test, &s.dx_test, device);
 
     // 2. training, one model after the other, each from the same seed
     let ckpt_dir = run_dir.join("checkpoints");
@@ -338,19 +337,15 @@ fn run_stages(exp: &Experiment, run_dir: &Path, opts: &RunOptions) -> Result<Run
     let metrics_path = run_dir.join("metrics.jsonl");
     let mut metrics =
         std::fs::File::create(&metrics_path).map_err(io_err("cannot create", &metrics_path))?;
-    let mut trained: Vec<(String, nn::VarStore, Box<dyn DynamicsModel>)> = Vec::new();
+    let mut trained: Vec<(String, nn::VarStore, Box<dyn task::Learner>)> = Vec::new();
     let mut models = Vec::new();
     let mut histories: Vec<(String, Vec<LogRow>)> = Vec::new();
     for name in &cfg.train.models {
         let mut vs = nn::VarStore::new(Device::Cpu);
-        let model = build_model(name, &mut vs, dim as i64, exp, device)?;
+        let learner = task.learner(name, &mut vs, exp, device)?;
         let pb = progress_bar(opts, cfg.train.steps as u64, name);
         let mut write_err = None;
-        let objective = StateObjective {
-            model: model.as_ref(),
-            data: &tensors,
-        };
-        let outcome = train::train(&objective, &vs, &cfg.train, seed, &pb, |row| {
+        let outcome = train::train(learner.as_ref(), &vs, &cfg.train, seed, &pb, |row| {
             pb.suspend(|| {
                 tracing::info!(
                     model = name.as_str(),
@@ -391,11 +386,10 @@ fn run_stages(exp: &Experiment, run_dir: &Path, opts: &RunOptions) -> Result<Run
                 cfg.train.divergence_factor
             );
         }
-        let dissipative_ratio = outcome
-            .diverged
-            .is_none()
-            .then(|| eval::dissipative_ratio(model.as_ref(), &tensors.x_test))
-            .flatten();
+        let probe = outcome.diverged.is_none().then(|| learner.probe());
+        let dissipative_ratio = probe
+            .as_ref()
+            .and_then(|(x, _)| eval::dissipative_ratio(learner.field(), x));
         tracing::info!(
             model = name.as_str(),
             train_loss = format_args!("{:.4e} ± {:.1e}", outcome.train.mean, outcome.train.se),
@@ -414,21 +408,15 @@ fn run_stages(exp: &Experiment, run_dir: &Path, opts: &RunOptions) -> Result<Run
             checkpoint: ckpt,
             dissipative_ratio,
             diverged: outcome.diverged.clone(),
-            energy_fit: if outcome.diverged.is_none() {
-                energy_fit(model.as_ref(), task.as_ref(), &tensors.x_test, &s.x_test)
-            } else {
-                None
-            },
+            energy_fit: probe
+                .as_ref()
+                .and_then(|(x, states)| energy_fit(learner.field(), task.as_ref(), x, states)),
         });
         histories.push((name.clone(), outcome.history));
         if outcome.diverged.is_none() {
-            trained.push((name.clone(), vs, model));
+            trained.push((name.clone(), vs, learner));
         }
     }
-    let model_refs: Vec<(&str, &dyn DynamicsModel)> = trained
-        .iter()
-        .map(|(n, _, m)| (n.as_str(), m.as_ref()))
-        .collect();
 
     // 3. evaluation
     let t = Instant::now();
@@ -443,7 +431,9 @@ fn run_stages(exp: &Experiment, run_dir: &Path, opts: &RunOptions) -> Result<Run
             continue;
         }
         let truth = task.protocol(name, p, seed, budget)?;
-        let (outcome, rollouts) = eval::run_protocol(name, p, &truth, &model_refs, device, budget);
+        let embeddings: Vec<_> = trained.iter().map(|(_, _, l)| l.embedding(name)).collect();
+        let models = eval_models(&trained, &embeddings);
+        let (outcome, rollouts) = eval::run_protocol(name, p, &truth, &models, device, budget);
         for (model, e) in &outcome.models {
             if let Some(mse) = e.energy_mse {
                 tracing::info!(
@@ -460,11 +450,15 @@ fn run_stages(exp: &Experiment, run_dir: &Path, opts: &RunOptions) -> Result<Run
     }
     let figure_truth = task.figure(&cfg.eval.figure, seed, budget)?;
     let parts = task.energy_parts();
+    let embeddings: Vec<_> = trained
+        .iter()
+        .map(|(_, _, l)| l.embedding("figure"))
+        .collect();
     let figure = eval::figure_rollout(
         &cfg.eval.figure,
         &figure_truth,
         parts.as_ref(),
-        &model_refs,
+        &eval_models(&trained, &embeddings),
         device,
         budget,
     );
@@ -512,6 +506,22 @@ fn run_stages(exp: &Experiment, run_dir: &Path, opts: &RunOptions) -> Result<Run
         energy,
         timings,
     })
+}
+
+/// The trained models as evaluation sees them, with their embeddings for one protocol.
+fn eval_models<'a>(
+    trained: &'a [(String, nn::VarStore, Box<dyn task::Learner>)],
+    embeddings: &'a [Option<Box<dyn eval::Embedding + 'a>>],
+) -> Vec<eval::EvalModel<'a>> {
+    trained
+        .iter()
+        .zip(embeddings)
+        .map(|((n, _, l), e)| eval::EvalModel {
+            name: n.as_str(),
+            field: l.field(),
+            embedding: e.as_deref(),
+        })
+        .collect()
 }
 
 /// The affine fit of a model's learned energy to the task's true one on the test inputs.

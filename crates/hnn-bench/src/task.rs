@@ -8,18 +8,22 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use hnn_models::DynamicsModel;
 use hnn_ode::{IvpProblem, Rk45};
 use hnn_physics::dataset::{Dataset, linspace};
 use hnn_physics::rng::{Purpose, stream};
 use hnn_physics::{System, SystemField};
 use ndarray::Array2;
 use rand::Rng;
+use tch::{Device, Tensor, nn};
 
 use crate::config::{
     Budget, EnergyKind, Experiment, FigureConfig, InitialStates, MeasuredSource, ProtocolConfig,
     Source,
 };
 use crate::error::{BenchError, Result};
+use crate::eval::Embedding;
+use crate::train::{LossParts, LossStats, Objective, StateObjective, TrainData};
 
 /// An energy function of a state.
 pub type EnergyFn = Arc<dyn Fn(&[f64]) -> f64 + Send + Sync>;
@@ -41,11 +45,25 @@ pub struct TruthTrajectory {
 }
 
 /// The ground truth of one evaluation: trajectories and the energy they are scored by.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Truth {
     pub dim: usize,
     pub trajectories: Vec<TruthTrajectory>,
     pub energy: Option<EnergyFn>,
+    /// What models that see images instead of states observe (the pixel pendulum).
+    pub observed: Option<Observed>,
+}
+
+/// Images of a truth, per trajectory: what a model observes at the start, and the frame of
+/// every point (for figures).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    /// Side of a square frame.
+    pub side: usize,
+    /// Per trajectory, the observation at its start (`frames * side^2` values).
+    pub start: Vec<Vec<f32>>,
+    /// Per trajectory, the frame of each point (`[points, side^2]`).
+    pub frames: Vec<Vec<f32>>,
 }
 
 /// What a task's figure shows.
@@ -70,7 +88,6 @@ pub trait Task {
     /// The task's name in logs and `summary.json`.
     fn name(&self) -> &str;
     fn dim(&self) -> usize;
-    fn samples(&self) -> &Samples;
     /// Writes the task's data as `.npy` into `dir`.
     fn write_data(&self, dir: &Path) -> Result<()>;
     /// The ground truth of an energy protocol.
@@ -84,6 +101,95 @@ pub trait Task {
         None
     }
     fn view(&self) -> View;
+    /// Training and test sizes (in samples), for the log.
+    fn sizes(&self) -> (usize, usize);
+    /// Builds model `name` on `vs` (initial weights drawn on the CPU from the run's seed, then
+    /// moved to `device`) together with what it is trained on.
+    fn learner(
+        &self,
+        name: &str,
+        vs: &mut nn::VarStore,
+        exp: &Experiment,
+        device: Device,
+    ) -> Result<Box<dyn Learner>>;
+}
+
+/// A model as a run trains and evaluates it: its objective, the vector field that evaluation
+/// integrates, and how that field's coordinates relate to the truth's.
+pub trait Learner: Objective {
+    /// The learned field (for a latent model, the field on the latent state).
+    fn field(&self) -> &dyn DynamicsModel;
+    /// The field's inputs on the test split `[n, field dim]` and the true states there
+    /// `[n, truth dim]` (for the dissipative ratio and the fit of the learned energy).
+    fn probe(&self) -> (Tensor, Array2<f64>);
+    /// How protocol `protocol` starts the field from the truth and reads its states back;
+    /// `None` when the field lives in the truth's own coordinates.
+    fn embedding(&self, _protocol: &str) -> Option<Box<dyn Embedding + '_>> {
+        None
+    }
+}
+
+/// A model on the states themselves, trained on the mean squared error of `dx/dt`.
+pub struct StateLearner {
+    pub model: Box<dyn DynamicsModel>,
+    pub data: TrainData,
+    x_test: Array2<f64>,
+}
+
+impl StateLearner {
+    /// Builds model `name` for `samples`.
+    pub fn new(
+        name: &str,
+        samples: &Samples,
+        vs: &mut nn::VarStore,
+        exp: &Experiment,
+        device: Device,
+    ) -> Result<Self> {
+        let model = crate::build_model(name, vs, samples.x.ncols() as i64, exp, device)?;
+        let data = TrainData::from_arrays(
+            &samples.x,
+            &samples.dx,
+            &samples.x_test,
+            &samples.dx_test,
+            device,
+        );
+        Ok(Self {
+            model,
+            data,
+            x_test: samples.x_test.clone(),
+        })
+    }
+
+    fn objective(&self) -> StateObjective<'_> {
+        StateObjective {
+            model: self.model.as_ref(),
+            data: &self.data,
+        }
+    }
+}
+
+impl Objective for StateLearner {
+    fn train_rows(&self) -> i64 {
+        self.objective().train_rows()
+    }
+    fn train_loss(&self, idx: Option<&Tensor>) -> LossParts {
+        self.objective().train_loss(idx)
+    }
+    fn test_loss(&self) -> LossParts {
+        self.objective().test_loss()
+    }
+    fn final_stats(&self) -> (LossStats, LossStats) {
+        self.objective().final_stats()
+    }
+}
+
+impl Learner for StateLearner {
+    fn field(&self) -> &dyn DynamicsModel {
+        self.model.as_ref()
+    }
+    fn probe(&self) -> (Tensor, Array2<f64>) {
+        (self.data.x_test.shallow_clone(), self.x_test.clone())
+    }
 }
 
 /// Builds the task of an experiment (generating simulated data: the run's data stage).
@@ -98,6 +204,10 @@ pub fn build(exp: &Experiment) -> Result<Box<dyn Task>> {
             Box::new(SimulatedTask::new(system.clone(), data))
         }
         Source::Measured(m) => Box::new(MeasuredTask::new(m.clone())),
+        Source::Pixels(p) => Box::new(crate::pixels::PixelTask::new(
+            p,
+            exp.config.experiment.seed,
+        )?),
     })
 }
 
@@ -116,6 +226,11 @@ pub struct SimulatedTask {
 }
 
 impl SimulatedTask {
+    /// The training and test samples.
+    pub fn samples(&self) -> &Samples {
+        &self.samples
+    }
+
     pub fn new(system: Arc<dyn System>, data: Dataset) -> Self {
         let (x, dx) = data.train_samples();
         let (x_test, dx_test) = data.test_samples();
@@ -213,8 +328,23 @@ impl Task for SimulatedTask {
     fn dim(&self) -> usize {
         self.system.dim()
     }
-    fn samples(&self) -> &Samples {
-        &self.samples
+    fn sizes(&self) -> (usize, usize) {
+        (self.samples.x.nrows(), self.samples.x_test.nrows())
+    }
+    fn learner(
+        &self,
+        name: &str,
+        vs: &mut nn::VarStore,
+        exp: &Experiment,
+        device: Device,
+    ) -> Result<Box<dyn Learner>> {
+        Ok(Box::new(StateLearner::new(
+            name,
+            &self.samples,
+            vs,
+            exp,
+            device,
+        )?))
     }
     fn write_data(&self, dir: &Path) -> Result<()> {
         Ok(self.data.write_npy(dir)?)
@@ -227,6 +357,7 @@ impl Task for SimulatedTask {
             dim: self.dim(),
             trajectories: self.integrate(name, &solver, &starts, &times)?,
             energy: energy_of(p.energy, self.energy()),
+            observed: None,
         })
     }
     fn figure(&self, f: &FigureConfig, seed: u64, budget: Budget) -> Result<Truth> {
@@ -243,6 +374,7 @@ impl Task for SimulatedTask {
             dim: self.dim(),
             trajectories: self.integrate("figure", &solver, &[x0], &[(t.clone(), t)])?,
             energy: self.energy(),
+            observed: None,
         })
     }
     fn energy(&self) -> Option<EnergyFn> {
@@ -324,8 +456,23 @@ impl Task for MeasuredTask {
     fn dim(&self) -> usize {
         2
     }
-    fn samples(&self) -> &Samples {
-        &self.samples
+    fn sizes(&self) -> (usize, usize) {
+        (self.samples.x.nrows(), self.samples.x_test.nrows())
+    }
+    fn learner(
+        &self,
+        name: &str,
+        vs: &mut nn::VarStore,
+        exp: &Experiment,
+        device: Device,
+    ) -> Result<Box<dyn Learner>> {
+        Ok(Box::new(StateLearner::new(
+            name,
+            &self.samples,
+            vs,
+            exp,
+            device,
+        )?))
     }
     fn write_data(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(crate::io_err("cannot create", dir))?;
@@ -353,6 +500,7 @@ impl Task for MeasuredTask {
             dim: 2,
             trajectories,
             energy: energy_of(p.energy, self.energy()),
+            observed: None,
         })
     }
     fn figure(&self, _f: &FigureConfig, _seed: u64, _budget: Budget) -> Result<Truth> {
@@ -360,6 +508,7 @@ impl Task for MeasuredTask {
             dim: 2,
             trajectories: vec![self.segment(0, self.src.samples.test.len())],
             energy: self.energy(),
+            observed: None,
         })
     }
     fn energy(&self) -> Option<EnergyFn> {

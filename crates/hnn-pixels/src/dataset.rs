@@ -75,21 +75,21 @@ impl PixelDataConfig {
         self.steps.saturating_sub(3)
     }
 
-    /// Range checks; errors name the key under `[data]`.
+    /// Range checks; errors name the key (`frames`, `camera.rows`, ...).
     pub fn validate(&self) -> Result<()> {
         if !(1..=2).contains(&self.frames) {
-            return Err(invalid("data.frames", self.frames, "expected 1 or 2"));
+            return Err(invalid("frames", self.frames, "expected 1 or 2"));
         }
         if self.steps < 4 {
             return Err(invalid(
-                "data.steps",
+                "steps",
                 self.steps,
                 "expected at least 4 frames per trial (a sample needs three after the first)",
             ));
         }
         if self.trials == 0 || self.trials.saturating_mul(self.steps) > MAX_FRAMES {
             return Err(invalid(
-                "data.trials",
+                "trials",
                 self.trials,
                 &format!("expected 1 to {MAX_FRAMES} / steps trials"),
             ));
@@ -97,7 +97,7 @@ impl PixelDataConfig {
         let [lo, hi] = self.start_angle;
         if !(0.0 <= lo && lo < hi && hi <= PI) {
             return Err(invalid(
-                "data.start_angle",
+                "start_angle",
                 format!("[{lo}, {hi}]"),
                 "expected [min, max] with 0 <= min < max <= pi",
             ));
@@ -106,7 +106,7 @@ impl PixelDataConfig {
         let n_test = self.n_test();
         if !(self.test_fraction > 0.0 && self.test_fraction < 1.0) || n_test == 0 || n_test == n {
             return Err(invalid(
-                "data.test_fraction",
+                "test_fraction",
                 self.test_fraction,
                 &format!("expected a fraction that leaves both splits non-empty ({n} samples)"),
             ));
@@ -114,10 +114,10 @@ impl PixelDataConfig {
         self.camera.validate().map_err(|e| match e {
             crate::PixelError::Invalid { key, value, reason } => crate::PixelError::Invalid {
                 key: match key {
-                    "render_size" => "data.camera.render_size",
-                    "rows" => "data.camera.rows",
-                    "cols" => "data.camera.cols",
-                    _ => "data.camera.side",
+                    "render_size" => "camera.render_size",
+                    "rows" => "camera.rows",
+                    "cols" => "camera.cols",
+                    _ => "camera.side",
                 },
                 value,
                 reason,
@@ -432,35 +432,35 @@ mod tests {
                     frames: 3,
                     ..small()
                 },
-                "data.frames",
+                "frames",
             ),
             (
                 PixelDataConfig {
                     steps: 3,
                     ..small()
                 },
-                "data.steps",
+                "steps",
             ),
             (
                 PixelDataConfig {
                     trials: 0,
                     ..small()
                 },
-                "data.trials",
+                "trials",
             ),
             (
                 PixelDataConfig {
                     start_angle: [0.5, 0.2],
                     ..small()
                 },
-                "data.start_angle",
+                "start_angle",
             ),
             (
                 PixelDataConfig {
                     test_fraction: 1.0,
                     ..small()
                 },
-                "data.test_fraction",
+                "test_fraction",
             ),
             (
                 PixelDataConfig {
@@ -470,7 +470,7 @@ mod tests {
                     },
                     ..small()
                 },
-                "data.camera.rows",
+                "camera.rows",
             ),
         ] {
             let e = generate(&cfg, 0).unwrap_err().to_string();
