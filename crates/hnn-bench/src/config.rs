@@ -1735,3 +1735,66 @@ mod tests {
         assert!(e.contains("system"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod pixel_tests {
+    use super::*;
+
+    const PIXELS: &str = "[experiment]\nname = \"px\"\n[system]\nkind = \"pixel-pendulum\"\n";
+
+    fn err(text: &str) -> String {
+        parse(text, Path::new("px.toml")).unwrap_err().to_string()
+    }
+
+    /// The pixel task takes the notebook's protocol and the corrected one as presets, and
+    /// its models live on the autoencoder's latent state.
+    #[test]
+    fn pixel_presets_and_latent_dimension() {
+        let e = parse(PIXELS, Path::new("px.toml")).unwrap();
+        assert_eq!(e.config.eval.paper, ProtocolConfig::pixels_paper());
+        assert_eq!(e.config.eval.corrected, ProtocolConfig::pixels_corrected());
+        assert_eq!(e.config.eval.paper.time_stretch, 0.98);
+        assert!(e.config.eval.figure.x0.is_empty());
+        assert_eq!(e.source.dim(), 2);
+        assert_eq!(e.source.model_dim(&e.config.model), 2);
+        let e = parse(
+            &format!("{PIXELS}[eval.paper]\npoints = 40\nt_span = [0.0, 39.0]\n"),
+            Path::new("px.toml"),
+        )
+        .unwrap();
+        assert_eq!(e.config.eval.paper.points, 40);
+        assert_eq!(e.config.eval.paper.time_stretch, 0.98);
+    }
+
+    #[test]
+    fn bad_pixel_settings_name_their_key() {
+        for (extra, key) in [
+            ("frames = 3\n", "system.frames"),
+            ("camera = { rows = [500, 400] }\n", "system.camera.rows"),
+            ("camera = { side = 0 }\n", "system.camera.side"),
+            ("eval_start_angle = [0.5, 0.1]\n", "system.eval_start_angle"),
+            ("test_fraction = 0.0\n", "system.test_fraction"),
+            (
+                "[model]\nautoencoder = { latent = 3 }\n",
+                "model.autoencoder.latent",
+            ),
+            (
+                "[model]\nautoencoder = { hidden = 0 }\n",
+                "model.autoencoder.hidden",
+            ),
+            ("[data]\ntrajectories = 3\n", "data"),
+            ("[eval.paper]\npoints = 50\n", "eval.paper.t_span"),
+            ("[eval.figure]\nx0 = [0.1, 0.0]\n", "eval.figure.x0"),
+            ("[train]\nbatch_size = 16001\n", "train.batch_size"),
+        ] {
+            let e = err(&format!("{PIXELS}{extra}"));
+            assert!(e.contains(&format!("`{key}`")), "{extra}: {e}");
+        }
+        // an odd latent state is fine for the baseline alone
+        parse(
+            &format!("{PIXELS}[model]\nautoencoder = {{ latent = 3 }}\n[train]\nmodels = [\"baseline\"]\n"),
+            Path::new("px.toml"),
+        )
+        .unwrap();
+    }
+}

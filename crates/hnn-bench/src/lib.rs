@@ -477,6 +477,11 @@ fn run_stages(exp: &Experiment, run_dir: &Path, opts: &RunOptions) -> Result<Run
     match task.view() {
         View::Bodies { n } => plots::orbits::draw(&plot_dir, &figure, n)?,
         View::Phase { q, p } => plots::figure::draw(&plot_dir.join("figure2.png"), &figure, q, p)?,
+        View::Frames { q, p, side } => {
+            plots::figure::draw(&plot_dir.join("figure4_phase.png"), &figure, q, p)?;
+            plots::frames::draw_grid(&plot_dir.join("figure4_frames.png"), &figure, side, 8)?;
+            plots::frames::draw_gif(&plot_dir.join("rollouts.gif"), &figure, side)?;
+        }
     }
     plots::losses::draw(&plot_dir.join("loss_curves.png"), &histories)?;
     for (name, outcome) in &energy {

@@ -263,7 +263,11 @@ impl Task for PixelTask {
         Some(Arc::new(|x: &[f64]| label_energy([x[0], x[1]])))
     }
     fn view(&self) -> View {
-        View::Phase { q: 0, p: 1 }
+        View::Frames {
+            q: 0,
+            p: 1,
+            side: self.data_cfg.camera.side as usize,
+        }
     }
     fn sizes(&self) -> (usize, usize) {
         (self.data.train.len(), self.data.test.len())

@@ -73,6 +73,8 @@ pub enum View {
     Phase { q: usize, p: usize },
     /// `n` bodies in the plane, state `(x_1..x_n, y_1..y_n, ...)`.
     Bodies { n: usize },
+    /// Phase space as [`View::Phase`], and frames of `side x side` pixels (Figure 4).
+    Frames { q: usize, p: usize, side: usize },
 }
 
 /// Training samples: inputs and target derivatives, `[rows, dim]` each.

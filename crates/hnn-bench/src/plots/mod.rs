@@ -4,10 +4,12 @@
 //!   energy over time);
 //! - [`orbits`]: the paper's Figure 3 (body paths; kinetic, potential and total energy);
 //! - [`losses`]: training curves, one panel per loss part and split;
-//! - [`energy`]: energy MSE per trajectory of a protocol.
+//! - [`energy`]: energy MSE per trajectory of a protocol;
+//! - [`frames`]: the paper's Figure 4 frames (truth and decoded model rollouts) and a GIF.
 
 pub mod energy;
 pub mod figure;
+pub mod frames;
 pub mod losses;
 pub mod orbits;
 pub mod rollout;

@@ -1,0 +1,140 @@
+//! The paper's Figure 4 frames for tasks seen through images: the truth's frames and each
+//! model's decoded frames at the same times, as a labelled PNG grid and an animated GIF of
+//! all rollouts side by side.
+
+use std::path::Path;
+
+use image::codecs::gif::{GifEncoder, Repeat};
+use image::{Delay, Frame, Rgba, RgbaImage};
+use plotters::prelude::*;
+
+use super::register_font;
+use crate::error::{BenchError, Result};
+use crate::eval::FigureRollout;
+
+/// Frame values reach 128/255; shown at twice that so the rod is black on white.
+fn shade(v: f32) -> u8 {
+    255 - (v * 2.0 * 255.0).round().clamp(0.0, 255.0) as u8
+}
+
+/// The paths that have frames: `(label, frames [points * side^2])`.
+fn framed(fig: &FigureRollout) -> Vec<(&str, &[f32])> {
+    fig.paths
+        .iter()
+        .filter_map(|p| p.frames.as_deref().map(|f| (p.label.as_str(), f)))
+        .collect()
+}
+
+fn plot_err(path: &Path, e: impl std::fmt::Display) -> BenchError {
+    BenchError::Plot {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+/// A grid: one row per path (truth first), `columns` frames at evenly spaced times.
+pub fn draw_grid(path: &Path, fig: &FigureRollout, side: usize, columns: usize) -> Result<()> {
+    register_font();
+    let rows = framed(fig);
+    let n = fig.t.len();
+    let cell = 4 * side as u32 + 8;
+    let (left, top) = (150u32, 30u32);
+    let (w, h) = (
+        left + cell * columns as u32 + 10,
+        top + cell * rows.len() as u32 + 10,
+    );
+    let root = BitMapBackend::new(path, (w, h)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
+    let font = ("sans-serif", 14).into_font();
+    let picks: Vec<usize> = (0..columns)
+        .map(|c| {
+            if columns > 1 {
+                c * (n - 1) / (columns - 1)
+            } else {
+                0
+            }
+        })
+        .collect();
+    for (c, &k) in picks.iter().enumerate() {
+        let x = (left + cell * c as u32) as i32;
+        root.draw(&Text::new(
+            format!("t = {:.0}", fig.t[k]),
+            (x + 20, 8),
+            font.clone(),
+        ))
+        .map_err(|e| plot_err(path, e))?;
+    }
+    let pixels = side * side;
+    for (r, (label, frames)) in rows.iter().enumerate() {
+        let y0 = (top + cell * r as u32) as i32;
+        root.draw(&Text::new(
+            label.to_string(),
+            (6, y0 + cell as i32 / 2 - 7),
+            font.clone(),
+        ))
+        .map_err(|e| plot_err(path, e))?;
+        for (c, &k) in picks.iter().enumerate() {
+            let x0 = (left + cell * c as u32) as i32;
+            let Some(frame) = frames.get(k * pixels..(k + 1) * pixels) else {
+                continue;
+            };
+            for (i, &v) in frame.iter().enumerate() {
+                let (px, py) = (x0 + 4 * (i % side) as i32, y0 + 4 * (i / side) as i32);
+                let s = shade(v);
+                root.draw(&Rectangle::new(
+                    [(px, py), (px + 4, py + 4)],
+                    RGBColor(s, s, s).filled(),
+                ))
+                .map_err(|e| plot_err(path, e))?;
+            }
+            root.draw(&Rectangle::new(
+                [(x0, y0), (x0 + 4 * side as i32, y0 + 4 * side as i32)],
+                RGBColor(180, 180, 180),
+            ))
+            .map_err(|e| plot_err(path, e))?;
+        }
+    }
+    root.present().map_err(|e| plot_err(path, e))
+}
+
+/// An animated GIF: every path's frames side by side (truth first), 4x enlarged, 20 frames
+/// per second (Gym's `dt = 0.05`).
+pub fn draw_gif(path: &Path, fig: &FigureRollout, side: usize) -> Result<()> {
+    let rows = framed(fig);
+    let pixels = side * side;
+    let scale = 4;
+    let panel = (side * scale + 4) as u32;
+    let file = std::fs::File::create(path).map_err(crate::io_err("cannot create", path))?;
+    let mut enc = GifEncoder::new(std::io::BufWriter::new(file));
+    enc.set_repeat(Repeat::Infinite)
+        .map_err(|e| plot_err(path, e))?;
+    for k in 0..fig.t.len() {
+        let mut img =
+            RgbaImage::from_pixel(panel * rows.len() as u32, panel, Rgba([255, 255, 255, 255]));
+        for (r, (_, frames)) in rows.iter().enumerate() {
+            let Some(frame) = frames.get(k * pixels..(k + 1) * pixels) else {
+                continue;
+            };
+            for (i, &v) in frame.iter().enumerate() {
+                let s = shade(v);
+                for dy in 0..scale {
+                    for dx in 0..scale {
+                        img.put_pixel(
+                            r as u32 * panel + 2 + ((i % side) * scale + dx) as u32,
+                            2 + ((i / side) * scale + dy) as u32,
+                            Rgba([s, s, s, 255]),
+                        );
+                    }
+                }
+            }
+        }
+        enc.encode_frame(Frame::from_parts(
+            img,
+            0,
+            0,
+            Delay::from_numer_denom_ms(50, 1),
+        ))
+        .map_err(|e| plot_err(path, e))?;
+    }
+    Ok(())
+}
