@@ -102,6 +102,20 @@ pub enum Command {
         #[arg(long, default_value_t = 5.0)]
         after: f64,
     },
+    /// Render the pixel pendulum's frames for given angles (a 1-D .npy of angles from rest, in
+    /// radians) into a new folder: frames.npy ([n, side, side], the dataset's frames) and a
+    /// contact sheet frames.png.
+    Render {
+        /// The angles file.
+        #[arg(long, value_name = "FILE")]
+        angles: PathBuf,
+        /// The folder to create.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Side of the square frames.
+        #[arg(long, default_value_t = 28)]
+        side: u32,
+    },
     /// Write `table1.md` from every finished run under an output folder (the latest of each
     /// resolved config), running nothing: the end of a sharded sweep.
     Table {
@@ -286,6 +300,23 @@ pub fn main() -> ExitCode {
     match &args.command {
         Some(Command::Runs { output_dir, clean }) => return list_runs(output_dir, *clean),
         Some(Command::Table { output_dir }) => return aggregate(output_dir),
+        Some(Command::Render { angles, out, side }) => {
+            return match crate::render::render(angles, out, *side) {
+                Ok(r) => {
+                    println!(
+                        "{} frames: {} and {}",
+                        r.count,
+                        r.frames.display(),
+                        r.sheet.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         Some(Command::Edit {
             run,
             model,

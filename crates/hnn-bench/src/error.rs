@@ -11,6 +11,9 @@ pub enum BenchError {
         #[source]
         source: std::io::Error,
     },
+    /// An input file or argument other than a config that cannot be used.
+    #[error("{path}: {reason}")]
+    Input { path: PathBuf, reason: String },
     /// A config key with an unusable value (or an unknown key).
     #[error("config file {path}{}: key `{key}`: {reason}", line.map(|l| format!(", line {l}")).unwrap_or_default())]
     Config {

@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod pixels;
 pub mod plots;
 pub mod reference;
+pub mod render;
 pub mod runs;
 pub mod summary;
 pub mod table;

@@ -11,11 +11,11 @@
 //! Here a pixel is rod when its centre lies in the capsule and outside the axle (hard edges,
 //! as Gym's polygons are rasterised). Gym approximates the round ends by 30-gons; the exact
 //! circles used here differ from them by at most 0.12 render pixels, 0.01 of an output pixel.
-//! The down-sampling is `image`'s triangle filter, Pillow's weights exactly; Pillow rounds
-//! to 8 bits between its two passes and `image` once at the end, so single values may differ
-//! by one level (1/255).
+//! The down-sampling is `image`'s triangle filter (computed here the same way, faster), with
+//! Pillow's weights exactly; Pillow rounds to 8 bits between its two passes and `image` once
+//! at the end, so single values may differ by one level (1/255).
 
-use image::{GrayImage, Luma, imageops};
+use image::{GrayImage, Luma};
 
 use crate::error::{Result, invalid};
 
@@ -138,8 +138,90 @@ impl Camera {
 
 /// Pillow's `bilinear` reduction of an 8-bit image to `side x side`: the triangle filter of
 /// support `input / output` pixels around each output centre.
+///
+/// The same arithmetic as `image::imageops::resize(.., FilterType::Triangle)` (the same
+/// weights, a vertical then a horizontal pass in `f32` summed in the same order, one rounding
+/// at the end), so the same bytes, but it skips the all-zero rows that make up most of a frame
+/// and keeps one channel instead of four: about ten times faster here.
 pub fn downsample(img: &GrayImage, side: u32) -> GrayImage {
-    imageops::resize(img, side, side, imageops::FilterType::Triangle)
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let s = side as usize;
+    if w == 0 || h == 0 {
+        return GrayImage::new(side, side);
+    }
+    let (ty, tx) = (taps(h, s), taps(w, s));
+    // vertical: tmp[oy][x] = sum_i wy_i img[top + i][x], input rows ascending; zeros add +0.0
+    // to a non-negative sum, so only each row's span from its first to its last non-zero
+    // pixel is added
+    let mut reach: Vec<Vec<(usize, f32)>> = vec![Vec::new(); h];
+    for (oy, t) in ty.iter().enumerate() {
+        for (i, &wi) in t.w.iter().enumerate() {
+            reach[t.start + i].push((oy, wi));
+        }
+    }
+    let raw = img.as_raw();
+    let mut tmp = vec![0.0f32; s * w];
+    for (r, outs) in reach.iter().enumerate() {
+        let row = &raw[r * w..(r + 1) * w];
+        let Some(a) = row.iter().position(|&v| v != 0) else {
+            continue;
+        };
+        let b = row.iter().rposition(|&v| v != 0).unwrap_or(a) + 1;
+        for &(oy, wi) in outs {
+            let acc = &mut tmp[oy * w + a..oy * w + b];
+            for (x, &v) in acc.iter_mut().zip(&row[a..b]) {
+                *x += f32::from(v) * wi;
+            }
+        }
+    }
+    // horizontal, then one rounding
+    let mut out = GrayImage::new(side, side);
+    for oy in 0..s {
+        let row = &tmp[oy * w..(oy + 1) * w];
+        for (ox, t) in tx.iter().enumerate() {
+            let mut v = 0.0f32;
+            for (i, &wi) in t.w.iter().enumerate() {
+                v += row[t.start + i] * wi;
+            }
+            out.put_pixel(
+                ox as u32,
+                oy as u32,
+                Luma([v.clamp(0.0, 255.0).round() as u8]),
+            );
+        }
+    }
+    out
+}
+
+/// The input pixels `start..start + w.len()` and their normalised weights for one output pixel.
+struct Taps {
+    start: usize,
+    w: Vec<f32>,
+}
+
+/// The triangle filter's taps of a reduction from `input` to `output` pixels: output `o` is
+/// centred at `(o + 0.5) * ratio` in input units and weighs input `i` by
+/// `1 - |i + 0.5 - centre| / ratio` (for `ratio >= 1`), normalised.
+fn taps(input: usize, output: usize) -> Vec<Taps> {
+    let ratio = input as f32 / output as f32;
+    let sratio = ratio.max(1.0);
+    (0..output)
+        .map(|o| {
+            let centre = (o as f32 + 0.5) * ratio;
+            let left = ((centre - sratio).floor() as i64).clamp(0, input as i64 - 1) as usize;
+            let right =
+                ((centre + sratio).ceil() as i64).clamp(left as i64 + 1, input as i64) as usize;
+            let c = centre - 0.5;
+            let mut w: Vec<f32> = (left..right)
+                .map(|i| (1.0 - ((i as f32 - c) / sratio).abs()).max(0.0))
+                .collect();
+            let sum: f32 = w.iter().sum();
+            for x in &mut w {
+                *x /= sum;
+            }
+            Taps { start: left, w }
+        })
+        .collect()
 }
 
 /// The rod: points within [`ROD_RADIUS`] of the segment from the pivot to its tip.
@@ -294,6 +376,27 @@ mod tests {
         for r in 0..2 {
             assert_eq!(out.get_pixel(0, r)[0], want0.round() as u8);
             assert_eq!(out.get_pixel(1, r)[0], 0);
+        }
+    }
+
+    /// The fast reduction gives `image`'s triangle resize byte for byte, on frames and on an
+    /// image with no zero rows.
+    #[test]
+    fn downsample_equals_the_image_crates_triangle_resize() {
+        let cam = Camera::default();
+        let mut imgs: Vec<GrayImage> = [0.0, 0.2, -1.0, 2.5, PI / 2.0]
+            .iter()
+            .map(|q| cam.crop(PI + q))
+            .collect();
+        imgs.push(GrayImage::from_fn(97, 61, |x, y| {
+            Luma([((x * 7 + y * 13) % 256) as u8])
+        }));
+        for img in &imgs {
+            for side in [28, 14, 5] {
+                let want =
+                    image::imageops::resize(img, side, side, image::imageops::FilterType::Triangle);
+                assert_eq!(downsample(img, side), want, "side {side}");
+            }
         }
     }
 
