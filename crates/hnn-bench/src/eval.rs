@@ -1064,6 +1064,99 @@ mod tests {
         }
     }
 
+    /// A model in coordinates of its own: `z = (3q + 1, 3p)` (a rotation there is the spring's
+    /// flow too, and flipping `z_p` still reverses time). Its embedding starts it from the truth's observation (here the
+    /// start state, stored as the observed frame) and reads it back: the rollout then equals
+    /// the truth, and the reversibility runs in the model's coordinates.
+    struct Shifted;
+    impl Embedding for Shifted {
+        fn start(&self, truth: &Truth, i: usize) -> Vec<f64> {
+            let o = &truth.observed.as_ref().unwrap().start[i];
+            vec![3.0 * o[0] as f64 + 1.0, 3.0 * o[1] as f64]
+        }
+        fn to_truth(&self, path: &[f64]) -> Vec<f64> {
+            path.chunks(2)
+                .flat_map(|z| [(z[0] - 1.0) / 3.0, z[1] / 3.0])
+                .collect()
+        }
+    }
+
+    /// The spring's flow about the centre `(1, 0)`.
+    struct ShiftedSpring;
+    impl DynamicsModel for ShiftedSpring {
+        fn name(&self) -> &'static str {
+            "shifted"
+        }
+        fn dim(&self) -> i64 {
+            2
+        }
+        fn time_derivative(&self, x: &tch::Tensor, _train: bool) -> tch::Tensor {
+            let q = x.narrow(1, 0, 1) - 1.0;
+            let p = x.narrow(1, 1, 1);
+            tch::Tensor::cat(&[&p * 2.0, &q * -2.0], 1)
+        }
+    }
+
+    #[test]
+    fn an_embedded_model_starts_from_the_observation_and_reads_back() {
+        let t: Vec<f64> = (0..=20).map(|i| i as f64 * 0.25).collect();
+        let starts = [[0.5f32, 0.25], [-0.25, 0.75]];
+        let truth = Truth {
+            dim: 2,
+            trajectories: starts
+                .iter()
+                .map(|s| spring_truth(&t, [s[0] as f64, s[1] as f64]))
+                .collect(),
+            energy: Some(Arc::new(|x: &[f64]| x[0] * x[0] + x[1] * x[1])),
+            observed: Some(crate::task::Observed {
+                side: 1,
+                start: starts.iter().map(|s| s.to_vec()).collect(),
+                frames: vec![vec![0.0; 21]; 2],
+            }),
+        };
+        let mut p = ProtocolConfig::corrected();
+        p.groups = 2;
+        p.reversibility = 1;
+        let models = [
+            EvalModel {
+                name: "shifted",
+                field: &ShiftedSpring,
+                embedding: Some(&Shifted),
+            },
+            // without its embedding the same field starts at the truth's x0 and is wrong
+            EvalModel::plain("raw", &ShiftedSpring),
+        ];
+        let (o, r) = run_protocol(
+            "t",
+            &p,
+            &truth,
+            &models,
+            Device::Cpu,
+            EvalConfig::default().budget(),
+        );
+        let m = &o.models["shifted"];
+        assert!(m.coordinate_mse < 1e-10, "{}", m.coordinate_mse);
+        assert!(m.energy_mse.unwrap().mean < 1e-10);
+        assert!(m.reversibility_error.unwrap() < 1e-5);
+        assert!(o.models["raw"].coordinate_mse > 0.1);
+        // rollouts are written in the truth's coordinates
+        assert!((r.models[0].1[[1, 0, 1]] - 0.75).abs() < 1e-6);
+        let fig = figure_rollout(
+            &FigureConfig {
+                points: 21,
+                ..FigureConfig::default()
+            },
+            &truth,
+            None,
+            &models[..1],
+            Device::Cpu,
+            EvalConfig::default().budget(),
+        );
+        let path = &fig.paths[1];
+        assert!((path.states[0] - 0.5).abs() < 1e-6 && (path.states[1] - 0.25).abs() < 1e-6);
+        assert_eq!(fig.paths[0].frames.as_ref().unwrap().len(), 21);
+    }
+
     /// The exact flow against its own closed form: valid for the whole horizon, relative error
     /// and drift at the solver's tolerance, and back to its start when integrated back.
     #[test]
