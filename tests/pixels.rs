@@ -27,6 +27,9 @@ fn a_small_pixel_run_writes_everything() {
             let mse = e["energy_mse"]["mean"].as_f64().unwrap();
             assert!(mse.is_finite() && mse > 0.0, "{protocol} {model}: {e}");
             assert_eq!(e["failed"].as_array().unwrap().len(), 0);
+            let r2 = e["readout_r2"].as_array().unwrap();
+            assert_eq!(r2.len(), 2);
+            assert!(r2.iter().all(|r| r.as_f64().unwrap() <= 1.0), "{r2:?}");
         }
     }
     // the paper protocol: 200 points by default, 40 here, on times stretched by 0.98

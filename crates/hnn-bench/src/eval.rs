@@ -29,6 +29,10 @@ pub trait Embedding {
     fn render(&self, _path: &[f64]) -> Option<Vec<f32>> {
         None
     }
+    /// R² of each truth coordinate under a fitted readout (`to_truth`), if it has one.
+    fn readout_r2(&self) -> Option<Vec<f64>> {
+        None
+    }
 }
 
 /// A trained model as evaluation sees it.
@@ -229,6 +233,10 @@ pub struct ModelEnergy {
     /// start over `|x0|`, averaged (`None` if none came back or none was asked for).
     #[serde(default)]
     pub reversibility_error: Option<f64>,
+    /// For a model read back through a fitted readout (a latent model): R² of each truth
+    /// coordinate on the data it was fitted to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readout_r2: Option<Vec<f64>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -647,6 +655,7 @@ pub fn run_protocol(
                 field_evaluations: fev,
                 metrics,
                 reversibility_error,
+                readout_r2: m.embedding.and_then(|e| e.readout_r2()),
             },
         );
         let rows: Vec<Option<&[f64]>> = sols

@@ -609,6 +609,9 @@ impl Embedding for PixelEmbedding<'_> {
             .flat_map(|zi| self.readout.apply(zi))
             .collect()
     }
+    fn readout_r2(&self) -> Option<Vec<f64>> {
+        Some(self.readout.r2.to_vec())
+    }
     fn render(&self, path: &[f64]) -> Option<Vec<f32>> {
         let x = tch::no_grad(|| self.learner.model.autoencoder.decode(&self.tensor(path)));
         let cols = x.size()[1];

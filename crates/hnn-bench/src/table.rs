@@ -585,6 +585,7 @@ mod tests {
                 ..Default::default()
             },
             reversibility_error: Some(1e-3),
+            readout_r2: None,
         }
     }
 
