@@ -87,7 +87,8 @@ pub enum Command {
         /// to a constant).
         #[arg(long, allow_negative_numbers = true)]
         add: Option<f64>,
-        /// Start state, comma-separated (default: the run's eval.figure.x0).
+        /// Start state, comma-separated (default: the run's eval.figure.x0); for a pixel run,
+        /// a latent state.
         #[arg(
             long,
             value_name = "Q,P",

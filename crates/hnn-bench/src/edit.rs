@@ -123,7 +123,8 @@ fn edit_err(reason: String) -> BenchError {
 /// directory: `path.npy` (`[points, 1 + dim]`: t, then the state), `edit.json`, `energy_edit.png`.
 pub fn edit_energy(o: &EditOptions) -> Result<EditOutcome> {
     let exp = config::load(&o.run_dir.join("config.toml"))?;
-    let dim = exp.source.dim();
+    // the state of the learned field: a pixel run's latent state
+    let dim = exp.source.model_dim(&exp.config.model);
     let info = hnn_models::check_model(&o.model, dim)?;
     let ckpt = o
         .run_dir
