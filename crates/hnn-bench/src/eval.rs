@@ -71,7 +71,7 @@ impl<'a> EvalModel<'a> {
     }
 
     /// Solutions in the model's coordinates to the truth's.
-    fn to_truth(
+    fn solutions_in_truth(
         &self,
         sols: &[hnn_ode::Result<Solution>],
         dim: usize,
@@ -547,7 +547,7 @@ pub fn run_protocol(
             Integration::of(p),
             budget,
         );
-        let sols = m.to_truth(&own_sols, dim);
+        let sols = m.solutions_in_truth(&own_sols, dim);
         let mut per_traj = Vec::new();
         let mut per_point_sum = vec![0.0; points];
         let mut failed = Vec::new();

@@ -555,8 +555,9 @@ fn solve(mut a: Vec<f64>, mut rhs: Vec<[f64; 2]>, m: usize) -> Vec<[f64; 2]> {
             for c in col..m {
                 a[r * m + c] -= f * a[col * m + c];
             }
-            for o in 0..2 {
-                rhs[r][o] -= f * rhs[col][o];
+            let pivot_row = rhs[col];
+            for (v, p) in rhs[r].iter_mut().zip(pivot_row) {
+                *v -= f * p;
             }
         }
     }
