@@ -3,7 +3,10 @@
 //! libtorch keeps its default thread count here (one per core), as the bench binary does.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use hnn_models::{Baseline, DynamicsModel, GradientMethod, Hnn, MlpConfig};
+use hnn_models::{
+    AutoencoderConfig, Baseline, DynamicsModel, GradientMethod, Hnn, LatentModel, MlpConfig,
+    ModelSpec,
+};
 use tch::nn::OptimizerConfig;
 use tch::{Device, Kind, Tensor, nn};
 
@@ -46,5 +49,53 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// One step of the pixel objective at batch 200 (1568 inputs): as trained (two encoder passes)
+/// and with one encoder pass over observations and targets concatenated, the same loss.
+fn pixel_bench(c: &mut Criterion) {
+    tch::manual_seed(0);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let m = LatentModel::new(
+        &vs.root(),
+        "hnn",
+        1568,
+        &AutoencoderConfig::default(),
+        &ModelSpec::default(),
+    )
+    .unwrap();
+    let mut opt = nn::Adam {
+        wd: 1e-5,
+        ..nn::Adam::default()
+    }
+    .build(&vs, 1e-3)
+    .unwrap();
+    let x = Tensor::rand([200, 1568], (Kind::Float, Device::Cpu)) * 0.5;
+    let xn = Tensor::rand([200, 1568], (Kind::Float, Device::Cpu)) * 0.5;
+    c.bench_function("pixel hnn: train step, batch 200, as trained", |b| {
+        b.iter(|| {
+            let loss = m.losses(&x, &xn, true).total().mean(Kind::Float);
+            opt.backward_step(&loss);
+        })
+    });
+    c.bench_function("pixel hnn: train step, batch 200, one encoder pass", |b| {
+        b.iter(|| {
+            let ae = &m.autoencoder;
+            let both = ae.encode(&Tensor::cat(&[&x, &xn], 0));
+            let (z, z_next) = (both.narrow(0, 0, 200), both.narrow(0, 200, 200));
+            let rec = (&x - ae.decode(&z))
+                .square()
+                .mean_dim(1, false, Kind::Float);
+            let (w, dw) = (z.narrow(1, 0, 1), z.narrow(1, 1, 1));
+            let cc = (dw - (z_next.narrow(1, 0, 1) - &w))
+                .square()
+                .mean_dim(1, false, Kind::Float);
+            let lat = (&z_next - (&z + m.field.time_derivative(&z, true)))
+                .square()
+                .mean_dim(1, false, Kind::Float);
+            let loss = (rec + cc + lat * 0.1).mean(Kind::Float);
+            opt.backward_step(&loss);
+        })
+    });
+}
+
+criterion_group!(benches, bench, pixel_bench);
 criterion_main!(benches);

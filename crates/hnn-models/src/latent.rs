@@ -142,10 +142,10 @@ impl LatentModel {
     /// # Shapes
     /// `x`, `x_next`: `[batch, input]`
     pub fn losses(&self, x: &Tensor, x_next: &Tensor, train: bool) -> LatentLosses {
-        // one encoder pass over both halves: a GEMM twice as tall runs closer to peak
-        let b = x.size()[0];
-        let both = self.autoencoder.encode(&Tensor::cat(&[x, x_next], 0));
-        let (z, z_next) = (both.narrow(0, 0, b), both.narrow(0, b, b));
+        // two encoder passes, as the official code; one pass over both concatenated measures
+        // the same within noise (`cargo bench -p hnn-models -- pixel`)
+        let z = self.autoencoder.encode(x);
+        let z_next = self.autoencoder.encode(x_next);
         let x_hat = self.autoencoder.decode(&z);
         let reconstruction = (x - x_hat).square().mean_dim(1, false, Kind::Float);
         let n = z.size()[1] / 2;
