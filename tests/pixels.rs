@@ -56,6 +56,7 @@ fn a_small_pixel_run_writes_everything() {
     for f in [
         "plots/figure4_frames.png",
         "plots/figure4_phase.png",
+        "plots/figure4_latent.png",
         "plots/rollouts.gif",
         "data/train_frames_u8.npy",
         "data/test_labels.npy",

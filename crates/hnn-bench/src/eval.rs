@@ -717,6 +717,8 @@ pub struct FigurePath {
     /// For tasks seen through images: the frame at each point (`[t.len(), side^2]`), the
     /// truth's as rendered, a model's as decoded.
     pub frames: Option<Vec<f32>>,
+    /// A model in coordinates of its own (a latent space): its path there, `[t.len(), dim]`.
+    pub latent: Option<Vec<f64>>,
 }
 
 /// The example trajectory of truth and every model, with everything the plots show.
@@ -754,6 +756,7 @@ pub fn figure_rollout(
             energy_parts,
             learned_energy: None,
             frames: None,
+            latent: None,
         }
     };
     let mut paths = vec![describe(
@@ -816,6 +819,7 @@ pub fn figure_rollout(
                     .energy(&tensor_f32(&own_states, model_dim, device))
                     .map(|h| tensor_f64(&h));
                 path.frames = m.embedding.and_then(|e| e.render(&own_states));
+                path.latent = m.embedding.map(|_| own_states.clone());
             }
             paths.push(path);
         }

@@ -482,6 +482,7 @@ fn run_stages(exp: &Experiment, run_dir: &Path, opts: &RunOptions) -> Result<Run
             plots::figure::draw(&plot_dir.join("figure4_phase.png"), &figure, q, p)?;
             plots::frames::draw_grid(&plot_dir.join("figure4_frames.png"), &figure, side, 8)?;
             plots::frames::draw_gif(&plot_dir.join("rollouts.gif"), &figure, side)?;
+            plots::frames::draw_latent(&plot_dir.join("figure4_latent.png"), &figure)?;
         }
     }
     plots::losses::draw(&plot_dir.join("loss_curves.png"), &histories)?;

@@ -8,7 +8,7 @@ use image::codecs::gif::{GifEncoder, Repeat};
 use image::{Delay, Frame, Rgba, RgbaImage};
 use plotters::prelude::*;
 
-use super::register_font;
+use super::{Panel, Series, draw_row, register_font, rgb};
 use crate::error::{BenchError, Result};
 use crate::eval::FigureRollout;
 
@@ -137,4 +137,65 @@ pub fn draw_gif(path: &Path, fig: &FigureRollout, side: usize) -> Result<()> {
         .map_err(|e| plot_err(path, e))?;
     }
     Ok(())
+}
+
+/// Each latent model's path in its own latent plane (`z_q` against `z_p`) and over time: the
+/// paper's Figure 4 latent panels. Nothing is drawn when no path has a latent state.
+pub fn draw_latent(path: &Path, fig: &FigureRollout) -> Result<()> {
+    let paths: Vec<_> = fig
+        .paths
+        .iter()
+        .filter_map(|p| p.latent.as_ref().map(|z| (p, z)))
+        .filter(|(_, z)| !z.is_empty())
+        .collect();
+    let Some((_, first)) = paths.first() else {
+        return Ok(());
+    };
+    let dim = first.len() / fig.t.len().max(1);
+    if dim < 2 {
+        return Ok(());
+    }
+    let half = dim / 2;
+    let cols: Vec<(Vec<f64>, Vec<f64>)> = paths
+        .iter()
+        .map(|(_, z)| {
+            (
+                z.chunks(dim).map(|x| x[0]).collect(),
+                z.chunks(dim).map(|x| x[half]).collect(),
+            )
+        })
+        .collect();
+    let phase = Panel {
+        title: "Latent space",
+        x_label: "z_q",
+        y_label: "z_p",
+        series: paths
+            .iter()
+            .zip(&cols)
+            .map(|((p, _), (q, pp))| Series {
+                label: &p.label,
+                color: rgb(p.color),
+                x: q,
+                y: pp,
+            })
+            .collect(),
+        log_y: false,
+    };
+    let over_time = Panel {
+        title: "Latent z_q over time",
+        x_label: "time (frames)",
+        y_label: "z_q",
+        series: paths
+            .iter()
+            .zip(&cols)
+            .map(|((p, _), (q, _))| Series {
+                label: &p.label,
+                color: rgb(p.color),
+                x: &fig.t,
+                y: q,
+            })
+            .collect(),
+        log_y: false,
+    };
+    draw_row(path, &[phase, over_time], 840, 400)
 }
