@@ -309,3 +309,40 @@ fn seeds_flag_runs_each_seed_and_the_table_spans_them() {
     assert!(!out.join("bad").exists());
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+/// The long-horizon protocol, asked for with `--set`, rolls the models out over 10x the
+/// training horizon (the smoke data span [0, 3] with 10 points: [0, 30], 100 points) and
+/// gets its own rollout-metrics section in `table1.md`.
+#[test]
+fn the_long_horizon_protocol_runs_over_ten_training_horizons() {
+    let out = common::temp_dir("long");
+    let o = common::run_with(
+        &common::root().join("tests/smoke.toml"),
+        &out,
+        &[
+            "--set",
+            "eval.long.enabled=true",
+            "--set",
+            "eval.long.trajectories=5",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let dir = run_dirs(&out, "smoke").remove(0);
+    let s = summary(&dir);
+    let long = &s["energy"]["long"];
+    assert_eq!(long["settings"]["t_span"], serde_json::json!([0.0, 30.0]));
+    assert_eq!(long["settings"]["points"], 100);
+    assert_eq!(long["model_horizons"].as_array().unwrap().len(), 5);
+    assert!(
+        long["models"]["hnn"]["energy_mse"]["mean"]
+            .as_f64()
+            .unwrap()
+            .is_finite()
+    );
+    let table = std::fs::read_to_string(out.join("table1.md")).unwrap();
+    assert!(
+        table.contains("## Rollout metrics, long horizon"),
+        "{table}"
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}

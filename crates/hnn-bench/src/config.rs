@@ -603,6 +603,20 @@ impl ProtocolConfig {
         }
     }
 
+    /// The corrected protocol over [`LONG_HORIZON_FACTOR`] times the training horizon, from 20
+    /// starts, off by default (`eval.long.enabled = true`). `t_span` and `points` are set from
+    /// the data when the config is checked (10x the data's span and points; a pixel task: 10x
+    /// a trial's samples), unless written.
+    pub fn long() -> Self {
+        Self {
+            enabled: false,
+            trajectories: 20,
+            t_span: [0.0, 30.0],
+            points: 300,
+            ..Self::corrected()
+        }
+    }
+
     /// A protocol a reader can trust: the true H, a fixed horizon, the same times for truth and
     /// models, tight stated tolerances and more initial states.
     pub fn corrected() -> Self {
@@ -688,6 +702,12 @@ fn corrected_protocol<'de, D: Deserializer<'de>>(
 ) -> std::result::Result<ProtocolConfig, D::Error> {
     Ok(PartialProtocol::deserialize(d)?.over(ProtocolConfig::corrected()))
 }
+fn long_protocol<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<ProtocolConfig, D::Error> {
+    Ok(PartialProtocol::deserialize(d)?.over(ProtocolConfig::long()))
+}
+
+/// How many training horizons the `long` protocol covers.
+pub const LONG_HORIZON_FACTOR: f64 = 10.0;
 
 /// The example trajectory of the Figure-2-style plot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -761,6 +781,10 @@ pub struct EvalConfig {
         deserialize_with = "corrected_protocol"
     )]
     pub corrected: ProtocolConfig,
+    /// The corrected protocol over 10x the training horizon (off unless enabled); its
+    /// `t_span` and `points` follow the data unless written.
+    #[serde(default = "ProtocolConfig::long", deserialize_with = "long_protocol")]
+    pub long: ProtocolConfig,
     #[serde(default)]
     pub figure: FigureConfig,
 }
@@ -781,6 +805,7 @@ impl Default for EvalConfig {
             max_seconds: default_eval_max_seconds(),
             paper: ProtocolConfig::paper(),
             corrected: ProtocolConfig::corrected(),
+            long: ProtocolConfig::long(),
             figure: FigureConfig::default(),
         }
     }
@@ -1080,9 +1105,42 @@ impl Config {
             )),
             _ => None,
         };
-        if let (Some((paper_preset, corrected_preset)), Some(given)) =
-            (presets, self.given_eval.take())
-        {
+        let given_eval = self.given_eval.take();
+        // the long protocol's span follows the training horizon unless written
+        let long_given = given_eval
+            .as_ref()
+            .and_then(|g| g.get("long"))
+            .and_then(|l| l.as_table());
+        let written = |k: &str| long_given.is_some_and(|l| l.contains_key(k));
+        let long_span = match (&measured, &pixels) {
+            (Some(_), _) => None,
+            (_, Some(d)) => {
+                let n = (LONG_HORIZON_FACTOR * d.per_trial() as f64) as usize;
+                Some(([0.0, n as f64 - 1.0], n))
+            }
+            _ => {
+                let [t0, t1] = self.data.t_span;
+                Some((
+                    [0.0, LONG_HORIZON_FACTOR * (t1 - t0)],
+                    (LONG_HORIZON_FACTOR * self.data.points as f64) as usize,
+                ))
+            }
+        };
+        if let Some((span, points)) = long_span {
+            if !written("t_span") {
+                self.eval.long.t_span = span;
+            }
+            if !written("points") {
+                self.eval.long.points = points;
+            }
+        }
+        if measured.is_some() && self.eval.long.enabled {
+            return Err(bad(
+                "eval.long.enabled",
+                "a measured task's truth is its test segment: there is no longer horizon to compare with".into(),
+            ));
+        }
+        if let (Some((paper_preset, corrected_preset)), Some(given)) = (presets, given_eval) {
             let section = |name: &str| {
                 given
                     .get(name)
@@ -1242,7 +1300,11 @@ impl Config {
         for (name, p) in [
             ("eval.paper", &self.eval.paper),
             ("eval.corrected", &self.eval.corrected),
+            ("eval.long", &self.eval.long),
         ] {
+            if name == "eval.long" && !p.enabled {
+                continue;
+            }
             let key = |k: &str| format!("{name}.{k}");
             if p.trajectories == 0 {
                 return Err(bad(&key("trajectories"), "must be at least 1".into()));
@@ -1796,5 +1858,68 @@ mod pixel_tests {
             Path::new("px.toml"),
         )
         .unwrap();
+    }
+}
+
+#[cfg(test)]
+mod long_tests {
+    use super::*;
+
+    fn check(text: &str) -> Result<Experiment> {
+        parse(text, Path::new("l.toml"))
+    }
+
+    const SPRING: &str = "[experiment]\nname = \"s\"\n[system]\nkind = \"mass-spring\"\n";
+
+    /// The long protocol covers 10x the training horizon: the data's span and points by
+    /// default, the keys written otherwise; off unless enabled.
+    #[test]
+    fn the_long_protocol_follows_the_training_horizon() {
+        let e = check(SPRING).unwrap();
+        let l = &e.config.eval.long;
+        assert!(!l.enabled);
+        assert_eq!((l.t_span, l.points), ([0.0, 30.0], 300));
+        assert_eq!(l.rtol, ProtocolConfig::corrected().rtol);
+        let e = check(&format!(
+            "{SPRING}[data]\nt_span = [1.0, 5.0]\npoints = 12\n[eval.long]\nenabled = true\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            (e.config.eval.long.t_span, e.config.eval.long.points),
+            ([0.0, 40.0], 120)
+        );
+        let e = check(&format!("{SPRING}[eval.long]\nt_span = [0.0, 7.0]\n")).unwrap();
+        assert_eq!(
+            (e.config.eval.long.t_span, e.config.eval.long.points),
+            ([0.0, 7.0], 300)
+        );
+        let px = check(
+            "[experiment]\nname = \"p\"\n[system]\nkind = \"pixel-pendulum\"\n[eval.long]\nenabled = true\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (px.config.eval.long.t_span, px.config.eval.long.points),
+            ([0.0, 999.0], 1000)
+        );
+        // checked like the others when enabled
+        let e = check(&format!(
+            "{SPRING}[eval.long]\nenabled = true\ngroups = 7\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("eval.long.groups"), "{e}");
+    }
+
+    #[test]
+    fn a_measured_task_has_no_long_horizon() {
+        let text = format!(
+            "[experiment]\nname = \"r\"\n[system]\nkind = \"real-pendulum\"\npath = \"{}\"\nsha256 = \"45d92988198b89a5933f5a53e67aa819d06937516f71a462ac09e1307d8b3411\"\n[eval.long]\nenabled = true\n",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../datasets/real_pend_h_1.txt"
+            )
+        );
+        let e = check(&text).unwrap_err().to_string();
+        assert!(e.contains("eval.long.enabled"), "{e}");
     }
 }

@@ -427,6 +427,7 @@ fn run_stages(exp: &Experiment, run_dir: &Path, opts: &RunOptions) -> Result<Run
     for (name, p) in [
         ("paper", &cfg.eval.paper),
         ("corrected", &cfg.eval.corrected),
+        ("long", &cfg.eval.long),
     ] {
         if !p.enabled {
             continue;

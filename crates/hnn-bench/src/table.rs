@@ -341,15 +341,15 @@ fn across_seeds(runs: &[RunSummary]) -> String {
 }
 
 /// Valid prediction time, relative error, energy drift and reversibility of every model under
-/// the corrected protocol, and how well each learned H matches the true energy.
-fn rollout_metrics(runs: &[RunSummary]) -> String {
+/// `protocol`, and how well each learned H matches the true energy.
+fn rollout_metrics(runs: &[RunSummary], protocol: &str, title: &str) -> String {
     let mut out = format!(
-        "\n## Rollout metrics, corrected protocol\n\nValid time: until the relative error |x̂ − x| / (|x̂| + |x|) first exceeds {}, mean over trajectories, of the horizon. Drift: |E(x̂(T)) − E(x(0))| / |E(x(0))| at the last point. Reversibility: |R φ R φ x(0) − x(0)| / |x(0)|, the rollout continued from its end with momenta flipped, then flipped back (`eval.corrected.reversibility` rollouts; a dash when off). H fit: R² (and slope a) of H_learned ≈ a·E_true + b on the test inputs.\n\n| task | model | valid time / horizon | relative error (geo. mean) | energy drift at the end | reversibility | H fit R² (a) |\n|---|---|---|---|---|---|---|\n",
+        "\n## Rollout metrics, {title}\n\nValid time: until the relative error |x̂ − x| / (|x̂| + |x|) first exceeds {}, mean over trajectories, of the horizon. Drift: |E(x̂(T)) − E(x(0))| / |E(x(0))| at the last point. Reversibility: |R φ R φ x(0) − x(0)| / |x(0)|, the rollout continued from its end with momenta flipped, then flipped back (`eval.{protocol}.reversibility` rollouts; a dash when off). H fit: R² (and slope a) of H_learned ≈ a·E_true + b on the test inputs.\n\n| task | model | valid time / horizon | relative error (geo. mean) | energy drift at the end | reversibility | H fit R² (a) |\n|---|---|---|---|---|---|---|\n",
         crate::metrics::VPT_THRESHOLD,
     );
     let mut any = false;
     for s in runs {
-        let Some(p) = s.energy.get("corrected") else {
+        let Some(p) = s.energy.get(protocol) else {
             continue;
         };
         for m in &s.models {
@@ -454,7 +454,12 @@ pub fn table1(runs: &[RunSummary]) -> String {
             );
         }
     }
-    out += &rollout_metrics(runs);
+    out += &rollout_metrics(runs, "corrected", "corrected protocol");
+    out += &rollout_metrics(
+        runs,
+        "long",
+        "long horizon (10x the training horizon, `eval.long`)",
+    );
     out += &across_seeds(runs);
     out += "\n## Wall seconds per stage (official implementation on this machine: REFERENCE.md section 7, in brackets)\n\n";
     out += &format!(
