@@ -65,6 +65,18 @@ fn a_small_pixel_run_writes_everything() {
         let len = std::fs::metadata(run.join(f)).map(|m| m.len()).unwrap_or(0);
         assert!(len > 0, "{f} missing or empty");
     }
+    // energy editing in the latent space, from the paper protocol's first observation, with
+    // the path decoded to frames
+    let o = common::bin()
+        .args(["edit", "--add", "0.02", "--run"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let edit = run.join("edit/hnn-add0.02");
+    for f in ["frames.npy", "frames.png", "path.npy", "energy_edit.png"] {
+        assert!(edit.join(f).is_file(), "{f}");
+    }
     let _ = std::fs::remove_dir_all(&out);
 }
 

@@ -115,6 +115,69 @@ fn learned_energy(model: &dyn DynamicsModel, x: &[f64], dim: usize) -> f64 {
     )[0]
 }
 
+/// A pixel run's autoencoder, loaded from the edited model's checkpoint.
+struct PixelDecoder {
+    ae: hnn_models::Autoencoder,
+    cfg: std::sync::Arc<config::PixelConfig>,
+    _vs: nn::VarStore,
+}
+
+impl PixelDecoder {
+    fn load(
+        cfg: &std::sync::Arc<config::PixelConfig>,
+        exp: &config::Experiment,
+        ckpt: &Path,
+    ) -> Result<Self> {
+        let mut vs = nn::VarStore::new(Device::Cpu);
+        let input = (cfg.frames * cfg.camera.pixels()) as i64;
+        let ae = hnn_models::Autoencoder::new(
+            &(vs.root() / "autoencoder"),
+            input,
+            &exp.config.model.autoencoder,
+        )?;
+        hnn_models::load_checkpoint(&mut vs, ckpt)?;
+        Ok(Self {
+            ae,
+            cfg: cfg.clone(),
+            _vs: vs,
+        })
+    }
+
+    /// The latent code of the paper protocol's first observation (its start and frames).
+    fn start(&self, seed: u64) -> Result<Vec<f64>> {
+        let mut rng = hnn_physics::rng::stream(seed, hnn_physics::rng::Purpose::Evaluation, 0);
+        let s = hnn_pixels::gym::sample_start(&mut rng, self.cfg.eval_start_angle, 0)
+            .map_err(|e| edit_err(e.to_string()))?;
+        let obs = hnn_pixels::PixelSamples::of_rollout(
+            s,
+            4,
+            self.cfg.frames,
+            hnn_pixels::Labels::Aligned,
+            &self.cfg.camera,
+        )
+        .observation(0);
+        let x = Tensor::from_slice(&obs).view([1, -1]);
+        Ok(values(&tch::no_grad(|| self.ae.encode(&x))))
+    }
+
+    /// The last frame of each decoded latent state, `[n, side, side]`.
+    fn decode(&self, latent: &[f64], dim: usize) -> ndarray::Array3<f32> {
+        let z: Vec<f32> = latent.iter().map(|&v| v as f32).collect();
+        let x = tch::no_grad(|| {
+            self.ae
+                .decode(&Tensor::from_slice(&z).view([-1, dim as i64]))
+        });
+        let side = self.cfg.camera.side as usize;
+        let pixels = side * side;
+        let cols = x.size()[1] as usize;
+        let last = x
+            .narrow(1, (cols - pixels) as i64, pixels as i64)
+            .contiguous();
+        let v = Vec::<f32>::try_from(last.view([-1])).expect("f32 frames");
+        ndarray::Array3::from_shape_vec((v.len() / pixels, side, side), v).expect("frame shape")
+    }
+}
+
 fn edit_err(reason: String) -> BenchError {
     BenchError::Edit { reason }
 }
@@ -149,9 +212,15 @@ pub fn edit_energy(o: &EditOptions) -> Result<EditOutcome> {
     hnn_models::load_checkpoint(&mut vs, &ckpt)?;
     vs.set_kind(Kind::Double);
     let model = model.as_ref();
-    let x0 = match &o.x0 {
-        Some(x) => x.clone(),
-        None => exp.config.eval.figure.x0.clone(),
+    // a pixel run: its autoencoder, to start from a rendered observation and decode the path
+    let pixels = match &exp.source {
+        config::Source::Pixels(p) => Some(PixelDecoder::load(p, &exp, &ckpt)?),
+        _ => None,
+    };
+    let x0 = match (&o.x0, &pixels) {
+        (Some(x), _) => x.clone(),
+        (None, Some(px)) => px.start(exp.config.experiment.seed)?,
+        (None, None) => exp.config.eval.figure.x0.clone(),
     };
     if x0.len() != dim || x0.iter().any(|v| !v.is_finite()) {
         return Err(edit_err(format!(
@@ -316,6 +385,23 @@ pub fn edit_energy(o: &EditOptions) -> Result<EditOutcome> {
         &dir.join("edit.json"),
         &serde_json::to_vec_pretty(&outcome).expect("edit outcome serialises"),
     )?;
+    if let Some(px) = &pixels {
+        let latent: Vec<f64> = path.iter().flat_map(|(_, x)| x.iter().copied()).collect();
+        let frames = px.decode(&latent, dim);
+        let npy = dir.join("frames.npy");
+        crate::write_npy(&npy, &frames)?;
+        // ten frames along the path: before, during and after the edit
+        let n = frames.shape()[0];
+        let picks: Vec<usize> = (0..10).map(|i| i * (n - 1) / 9).collect();
+        let strip = frames.select(ndarray::Axis(0), &picks);
+        let png = dir.join("frames.png");
+        crate::render::contact_sheet(&strip)
+            .save(&png)
+            .map_err(|e| BenchError::Plot {
+                path: png.clone(),
+                reason: e.to_string(),
+            })?;
+    }
     draw(
         &dir.join("energy_edit.png"),
         &o.model,
