@@ -745,6 +745,14 @@ pub struct Budget {
 }
 
 impl Budget {
+    /// This budget with `factor` times the steps and seconds.
+    pub fn scaled(&self, factor: f64) -> Budget {
+        Budget {
+            max_steps: (self.max_steps as f64 * factor).min(usize::MAX as f64 / 2.0) as usize,
+            max_seconds: self.max_seconds * factor,
+        }
+    }
+
     /// An RK45 solver at these tolerances within this budget.
     pub fn solver(&self, rtol: f64, atol: f64) -> hnn_ode::Rk45 {
         hnn_ode::Rk45 {
@@ -1908,6 +1916,12 @@ mod long_tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("eval.long.groups"), "{e}");
+    }
+
+    #[test]
+    fn the_long_protocol_gets_ten_times_the_budget() {
+        let b = EvalConfig::default().budget().scaled(LONG_HORIZON_FACTOR);
+        assert_eq!((b.max_steps, b.max_seconds), (100_000, 600.0));
     }
 
     #[test]

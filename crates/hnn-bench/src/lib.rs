@@ -424,10 +424,15 @@ fn run_stages(exp: &Experiment, run_dir: &Path, opts: &RunOptions) -> Result<Run
     let budget = cfg.eval.budget();
     let mut energy = BTreeMap::new();
     let mut protocol_rollouts = Vec::new();
-    for (name, p) in [
-        ("paper", &cfg.eval.paper),
-        ("corrected", &cfg.eval.corrected),
-        ("long", &cfg.eval.long),
+    for (name, p, budget) in [
+        ("paper", &cfg.eval.paper, budget),
+        ("corrected", &cfg.eval.corrected, budget),
+        // ten training horizons: ten times the steps and seconds per solve
+        (
+            "long",
+            &cfg.eval.long,
+            budget.scaled(config::LONG_HORIZON_FACTOR),
+        ),
     ] {
         if !p.enabled {
             continue;
