@@ -603,10 +603,10 @@ impl ProtocolConfig {
         }
     }
 
-    /// The corrected protocol over [`LONG_HORIZON_FACTOR`] times the training horizon, from 20
-    /// starts, off by default (`eval.long.enabled = true`). `t_span` and `points` are set from
-    /// the data when the config is checked (10x the data's span and points; a pixel task: 10x
-    /// a trial's samples), unless written.
+    /// A placeholder until the config is checked: there the long protocol becomes the
+    /// corrected one as resolved for the task over [`LONG_HORIZON_FACTOR`] times the training
+    /// horizon (10x the data's span and points; a pixel task: 10x a trial's samples), off by
+    /// default (`eval.long.enabled = true`), the keys written winning.
     pub fn long() -> Self {
         Self {
             enabled: false,
@@ -1114,40 +1114,12 @@ impl Config {
             _ => None,
         };
         let given_eval = self.given_eval.take();
-        // the long protocol's span follows the training horizon unless written
-        let long_given = given_eval
+        let long_given: toml::Table = given_eval
             .as_ref()
             .and_then(|g| g.get("long"))
-            .and_then(|l| l.as_table());
-        let written = |k: &str| long_given.is_some_and(|l| l.contains_key(k));
-        let long_span = match (&measured, &pixels) {
-            (Some(_), _) => None,
-            (_, Some(d)) => {
-                let n = (LONG_HORIZON_FACTOR * d.per_trial() as f64) as usize;
-                Some(([0.0, n as f64 - 1.0], n))
-            }
-            _ => {
-                let [t0, t1] = self.data.t_span;
-                Some((
-                    [0.0, LONG_HORIZON_FACTOR * (t1 - t0)],
-                    (LONG_HORIZON_FACTOR * self.data.points as f64) as usize,
-                ))
-            }
-        };
-        if let Some((span, points)) = long_span {
-            if !written("t_span") {
-                self.eval.long.t_span = span;
-            }
-            if !written("points") {
-                self.eval.long.points = points;
-            }
-        }
-        if measured.is_some() && self.eval.long.enabled {
-            return Err(bad(
-                "eval.long.enabled",
-                "a measured task's truth is its test segment: there is no longer horizon to compare with".into(),
-            ));
-        }
+            .and_then(|l| l.as_table())
+            .cloned()
+            .unwrap_or_default();
         if let (Some((paper_preset, corrected_preset)), Some(given)) = (presets, given_eval) {
             let section = |name: &str| {
                 given
@@ -1176,6 +1148,34 @@ impl Config {
                     self.eval.corrected = p;
                 }
             }
+        }
+        // The long protocol: the corrected one as resolved for this task (its starts,
+        // tolerances, energy) over ten training horizons; the keys written win.
+        let mut long_base = ProtocolConfig {
+            enabled: false,
+            ..self.eval.corrected.clone()
+        };
+        match (&measured, &pixels) {
+            (Some(_), _) => {}
+            (_, Some(d)) => {
+                let n = (LONG_HORIZON_FACTOR * d.per_trial() as f64) as usize;
+                long_base.t_span = [0.0, n as f64 - 1.0];
+                long_base.points = n;
+            }
+            _ => {
+                let [t0, t1] = self.data.t_span;
+                long_base.t_span = [0.0, LONG_HORIZON_FACTOR * (t1 - t0)];
+                long_base.points = (LONG_HORIZON_FACTOR * self.data.points as f64) as usize;
+            }
+        }
+        self.eval.long = PartialProtocol::deserialize(toml::Value::Table(long_given))
+            .map_err(|e| bad("eval.long", e.to_string()))?
+            .over(long_base);
+        if measured.is_some() && self.eval.long.enabled {
+            return Err(bad(
+                "eval.long.enabled",
+                "a measured task's truth is its test segment: there is no longer horizon to compare with".into(),
+            ));
         }
         if measured.is_some() || pixels.is_some() {
             if self.data != DataSpec::default() {
@@ -1880,7 +1880,8 @@ mod long_tests {
     const SPRING: &str = "[experiment]\nname = \"s\"\n[system]\nkind = \"mass-spring\"\n";
 
     /// The long protocol covers 10x the training horizon: the data's span and points by
-    /// default, the keys written otherwise; off unless enabled.
+    /// default, the keys written otherwise; the rest from the corrected protocol; off unless
+    /// enabled.
     #[test]
     fn the_long_protocol_follows_the_training_horizon() {
         let e = check(SPRING).unwrap();
@@ -1896,6 +1897,14 @@ mod long_tests {
             (e.config.eval.long.t_span, e.config.eval.long.points),
             ([0.0, 40.0], 120)
         );
+        // it is the corrected protocol as the task resolves it, starts and tolerances included
+        let e = check(&format!(
+            "{SPRING}[eval.corrected]\ninitial_states = \"system\"\nrtol = 1e-7\ntrajectories = 10\n"
+        ))
+        .unwrap();
+        let l = &e.config.eval.long;
+        assert_eq!(l.initial_states, InitialStates::System);
+        assert_eq!((l.rtol, l.trajectories), (1e-7, 10));
         let e = check(&format!("{SPRING}[eval.long]\nt_span = [0.0, 7.0]\n")).unwrap();
         assert_eq!(
             (e.config.eval.long.t_span, e.config.eval.long.points),
