@@ -13,7 +13,7 @@ for integrator in rk4 implicit-midpoint; do
     --set eval.paper.enabled=false --set eval.corrected.trajectories=5 \
     --set 'eval.corrected.t_span=[0.0, 20000.0]' --set eval.corrected.points=1001 \
     --set eval.corrected.integrator="$integrator" --set eval.corrected.step=0.2 \
-    --set eval.max_steps=200000 --set eval.max_seconds=1800 2>/dev/null
+    --set eval.max_steps=2000000 --set eval.max_seconds=1800 2>/dev/null
 done
 cargo run --release -q -p hnn-bench -- table --output-dir "$out" >/dev/null
 sed -n '/## Rollout metrics/,/^## /p' "$out/table1.md"
