@@ -344,6 +344,20 @@ fn fixed_step_rollouts(
     budget: Budget,
 ) -> Vec<hnn_ode::Result<Solution>> {
     let dim = truth.dim;
+    // the method behind hnn-ode's one fixed-step interface; the step is set per interval
+    let method: Box<dyn hnn_ode::FixedStep<ModelField<'_>>> = match how.method {
+        Integrator::Rk4 => Box::new(hnn_ode::Rk4 { h: how.step }),
+        // the network computes in single precision: its fixed point is defined to about
+        // 1e-7, so the iteration stops at 1e-6 (relative) rather than 1e-12
+        Integrator::ImplicitMidpoint => Box::new(hnn_ode::ImplicitMidpoint {
+            h: how.step,
+            tol: MIDPOINT_TOL,
+            ..hnn_ode::ImplicitMidpoint::default()
+        }),
+        Integrator::Leapfrog => Box::new(hnn_ode::Leapfrog { h: how.step }),
+        Integrator::Yoshida4 => Box::new(hnn_ode::Yoshida4 { h: how.step }),
+        Integrator::Rk45 => unreachable!("RK45 goes through the adaptive solver"),
+    };
     let mut out: Vec<Option<hnn_ode::Result<Solution>>> = vec![None; truth.trajectories.len()];
     let started = std::time::Instant::now();
     for i in 0..truth.trajectories.len() {
@@ -384,35 +398,7 @@ fn fixed_step_rollouts(
                 break;
             }
             let h = dt / sub as f64;
-            let split = || {
-                let half = dim / 2;
-                let (mut q, mut p) = (Vec::new(), Vec::new());
-                for x in y.chunks(dim) {
-                    q.extend_from_slice(&x[..half]);
-                    p.extend_from_slice(&x[half..]);
-                }
-                (q, p)
-            };
-            let path = match how.method {
-                Integrator::Rk4 => hnn_ode::Rk4 { h }.integrate_batch(field, w[0], &y, sub),
-                // the network computes in single precision: its fixed point is defined to
-                // about 1e-7, so the iteration stops at 1e-6 (relative) rather than 1e-12
-                Integrator::ImplicitMidpoint => hnn_ode::ImplicitMidpoint {
-                    h,
-                    tol: MIDPOINT_TOL,
-                    ..hnn_ode::ImplicitMidpoint::default()
-                }
-                .integrate_batch(field, w[0], &y, sub),
-                Integrator::Leapfrog => {
-                    let (q, p) = split();
-                    hnn_ode::Leapfrog { h }.integrate_batch(field, &q, &p, sub)
-                }
-                Integrator::Yoshida4 => {
-                    let (q, p) = split();
-                    hnn_ode::Yoshida4 { h }.integrate_batch(field, &q, &p, sub)
-                }
-                Integrator::Rk45 => unreachable!("RK45 goes through the adaptive solver"),
-            };
+            let path = method.steps(field, w[0], h, &y, sub);
             match path {
                 Ok(p) => {
                     y.copy_from_slice(&p[p.len() - n * dim..]);

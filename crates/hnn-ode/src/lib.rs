@@ -12,6 +12,8 @@
 //!   [`Yoshida4`], its fourth-order composition.
 //! - [`ImplicitMidpoint`]: symplectic for any Hamiltonian field (a learned one included),
 //!   solved by batched fixed-point iteration to a stated tolerance.
+//! - [`FixedStep`]: the one interface of the four fixed-step methods, so a caller picks one at
+//!   run time (`Box<dyn FixedStep<F>>`); [`Rk45`] is the adaptive path.
 //!
 //! ```
 //! use hnn_ode::{FnField, Rk45};
@@ -27,6 +29,7 @@
 
 mod error;
 mod field;
+mod fixed;
 mod leapfrog;
 mod rk4;
 mod rk45;
@@ -34,6 +37,7 @@ mod symplectic;
 
 pub use error::{OdeError, Result};
 pub use field::{FnField, VectorField};
+pub use fixed::FixedStep;
 pub use leapfrog::{Leapfrog, SeparableField};
 pub use rk4::Rk4;
 pub use rk45::{Event, IvpProblem, Outcome, Rk45, Solution, SolverStats};
