@@ -126,3 +126,46 @@ fn three_shards_in_parallel_make_the_table_of_one_process() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `hnn-bench speed` sets each finished run's stages against the measured matrix-product
+/// rate: one row per stage, the training rows with their work and a ratio.
+#[test]
+fn speed_tables_the_stages_of_finished_runs() {
+    let out = common::temp_dir("speed");
+    assert!(run(&out, &[]).status.success());
+    let o = common::bin()
+        .args(["speed", "--output-dir"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(out.join("speed.md")).unwrap();
+    assert!(text.contains("GFLOP/s on"), "{text}");
+    for stage in [
+        "| data |",
+        "| train baseline |",
+        "| train hnn |",
+        "| evaluation |",
+    ] {
+        assert!(text.contains(stage), "{stage}: {text}");
+    }
+    // the smoke spring trains 30 full-batch steps on 3 x 10 samples: 30 * 30 * 487200 FLOP
+    // for the HNN = 0.44 GFLOP, printed to one decimal
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("| smoke (seed 0) | train hnn |"))
+        .expect("the HNN's training row");
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    assert_eq!(cells[4], "0.4", "{row}");
+    assert!(cells[6].ends_with('x'), "{row}");
+    // an empty folder is an error
+    let empty = common::temp_dir("speed-empty");
+    let o = common::bin()
+        .args(["speed", "--output-dir"])
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let _ = std::fs::remove_dir_all(&out);
+    let _ = std::fs::remove_dir_all(&empty);
+}

@@ -117,6 +117,14 @@ pub enum Command {
         #[arg(long, default_value_t = 28)]
         side: u32,
     },
+    /// Each finished run's stages under an output folder against this machine's arithmetic
+    /// floor (the fp32 matrix-product rate, measured first): wall time, GFLOP, floor, ratio,
+    /// peak RSS and the official code's time. Writes `speed.md` there and prints it.
+    Speed {
+        /// The output folder the runs were written to.
+        #[arg(long, value_name = "DIR", default_value = "runs")]
+        output_dir: PathBuf,
+    },
     /// Write `table1.md` from every finished run under an output folder (the latest of each
     /// resolved config), running nothing: the end of a sharded sweep.
     Table {
@@ -185,6 +193,36 @@ fn aggregate(root: &Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn speed(root: &Path) -> ExitCode {
+    let runs = match crate::speed::finished_runs(root) {
+        Ok(r) if !r.is_empty() => r,
+        Ok(_) => {
+            eprintln!("error: no finished runs under {}", root.display());
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rate = crate::speed::gemm_rate(1024, 2.0);
+    let mut stages = Vec::new();
+    for (dir, s) in &runs {
+        match crate::speed::stages(dir, s) {
+            Ok(v) => stages.extend(v),
+            Err(e) => eprintln!("warning: {}: {e}; left out", dir.display()),
+        }
+    }
+    let text = crate::speed::table(&stages, rate, tch::get_num_threads());
+    let path = root.join("speed.md");
+    if let Err(e) = crate::runs::write_atomic(&path, text.as_bytes()) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
+    print!("{text}");
+    ExitCode::SUCCESS
 }
 
 /// The current run's log file; events go there once a run directory exists.
@@ -301,6 +339,7 @@ pub fn main() -> ExitCode {
     match &args.command {
         Some(Command::Runs { output_dir, clean }) => return list_runs(output_dir, *clean),
         Some(Command::Table { output_dir }) => return aggregate(output_dir),
+        Some(Command::Speed { output_dir }) => return speed(output_dir),
         Some(Command::Render { angles, out, side }) => {
             return match crate::render::render(angles, out, *side) {
                 Ok(r) => {

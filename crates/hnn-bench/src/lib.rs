@@ -26,6 +26,7 @@ pub mod plots;
 pub mod reference;
 pub mod render;
 pub mod runs;
+pub mod speed;
 pub mod summary;
 pub mod table;
 pub mod task;

@@ -25,11 +25,14 @@ mod shnn;
 pub use device::{DeviceChoice, resolve_device};
 pub use dhnn::DissipativeHnn;
 pub use error::{ModelError, Result};
-pub use latent::{Autoencoder, AutoencoderConfig, LATENT_WEIGHT, LatentLosses, LatentModel};
+pub use latent::{
+    Autoencoder, AutoencoderConfig, LATENT_WEIGHT, LatentLosses, LatentModel,
+    autoencoder_train_flops,
+};
 pub use mlp::{Activation, Mlp, MlpConfig};
 pub use model::{
     Baseline, DynamicsModel, FieldParts, GradientMethod, Hnn, MODELS, ModelInfo, ModelSpec,
-    build_model, check_model, load_checkpoint, model_info, save_checkpoint,
+    build_model, check_model, flops, load_checkpoint, mlp_macs, model_info, save_checkpoint,
 };
 pub use shnn::SeparableHnn;
 pub use tch;

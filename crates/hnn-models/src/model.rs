@@ -324,3 +324,66 @@ pub fn load_checkpoint(vs: &mut nn::VarStore, path: &Path) -> Result<()> {
         source,
     })
 }
+
+/// Multiply-adds of one forward pass of an MLP `input -> hidden... -> output` (biases left out).
+pub fn mlp_macs(input: i64, output: i64, hidden: &[i64]) -> f64 {
+    let mut sizes = vec![input];
+    sizes.extend_from_slice(hidden);
+    sizes.push(output);
+    sizes.windows(2).map(|w| (w[0] * w[1]) as f64).sum()
+}
+
+/// The arithmetic floor of model `name` on a `dim`-dimensional state: floating-point operations
+/// per sample of one training step, and per state of one field evaluation.
+///
+/// Two operations per multiply-add of the layers' matrix products; a training step is three
+/// times its forward work (forward, gradient to the inputs, gradient to the weights). A model
+/// whose field is a gradient (`dH/dx`) runs a second pass through its layers to get it, so its
+/// field costs twice its forward pass and its training step three times that. Element-wise
+/// work is left out: it is the part this floor does not count.
+pub fn flops(name: &str, dim: i64, spec: &ModelSpec) -> Option<(f64, f64)> {
+    let h = &spec.mlp.hidden;
+    let gradient_model = |input: i64| {
+        let field = 2.0 * 2.0 * mlp_macs(input, 1, h);
+        (3.0 * field, field)
+    };
+    match name {
+        "baseline" => {
+            let forward = 2.0 * mlp_macs(dim, dim, h);
+            Some((3.0 * forward, forward))
+        }
+        "hnn" => Some(gradient_model(dim)),
+        "dhnn" => {
+            let (t, e) = gradient_model(dim);
+            Some((2.0 * t, 2.0 * e))
+        }
+        "shnn" => {
+            let (t, e) = gradient_model(dim / 2);
+            Some((2.0 * t, 2.0 * e))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod flop_tests {
+    use super::*;
+
+    /// By hand for the paper's 2 -> 200 -> 200 -> out network: 2*200 + 200*200 + 200*out.
+    #[test]
+    fn flops_by_hand() {
+        assert_eq!(mlp_macs(2, 2, &[200, 200]), 400.0 + 40_000.0 + 400.0);
+        let spec = ModelSpec::default();
+        // baseline: forward 2 * 40800, training 3x that
+        assert_eq!(flops("baseline", 2, &spec), Some((244_800.0, 81_600.0)));
+        // HNN: 2 -> 200 -> 200 -> 1 is 40600 MACs; field 4x, training 12x
+        assert_eq!(flops("hnn", 2, &spec), Some((487_200.0, 162_400.0)));
+        assert_eq!(flops("dhnn", 2, &spec), Some((974_400.0, 324_800.0)));
+        // two 1 -> 200 -> 200 -> 1 networks of 40400 MACs
+        assert_eq!(
+            flops("shnn", 2, &spec),
+            Some((2.0 * 12.0 * 40_400.0, 2.0 * 4.0 * 40_400.0))
+        );
+        assert_eq!(flops("nope", 2, &spec), None);
+    }
+}
