@@ -164,6 +164,17 @@ impl LatentModel {
     }
 }
 
+/// Floating-point operations per sample of one training step of the autoencoder part of a
+/// [`LatentModel`] (the latent field's come from [`crate::flops`]): the encoder runs on the
+/// observation and its successor, the decoder once; two operations per multiply-add, a
+/// training step three times the forward work.
+pub fn autoencoder_train_flops(input: i64, cfg: &AutoencoderConfig) -> f64 {
+    let h = [cfg.hidden, cfg.hidden, cfg.hidden];
+    let enc = crate::mlp_macs(input, cfg.latent, &h);
+    let dec = crate::mlp_macs(cfg.latent, input, &h);
+    3.0 * 2.0 * (2.0 * enc + dec)
+}
+
 #[cfg(test)]
 mod tests {
     use tch::Device;
@@ -284,15 +295,4 @@ mod tests {
         .unwrap();
         assert!(e.to_string().contains("even"), "{e}");
     }
-}
-
-/// Floating-point operations per sample of one training step of the autoencoder part of a
-/// [`LatentModel`] (the latent field's come from [`crate::flops`]): the encoder runs on the
-/// observation and its successor, the decoder once; two operations per multiply-add, a
-/// training step three times the forward work.
-pub fn autoencoder_train_flops(input: i64, cfg: &AutoencoderConfig) -> f64 {
-    let h = [cfg.hidden, cfg.hidden, cfg.hidden];
-    let enc = crate::mlp_macs(input, cfg.latent, &h);
-    let dec = crate::mlp_macs(cfg.latent, input, &h);
-    3.0 * 2.0 * (2.0 * enc + dec)
 }
