@@ -430,6 +430,35 @@ mod tests {
         train(obj, vs, c, 0, &ProgressBar::hidden(), |_| {}).unwrap()
     }
 
+    /// A field that is zero everywhere: its squared errors are the targets squared.
+    struct Zero;
+    impl DynamicsModel for Zero {
+        fn name(&self) -> &'static str {
+            "zero"
+        }
+        fn dim(&self) -> i64 {
+            2
+        }
+        fn time_derivative(&self, x: &Tensor, _train: bool) -> Tensor {
+            x.zeros_like()
+        }
+    }
+
+    /// Over more rows than one chunk, the statistics are those of all the squared errors:
+    /// targets (i mod 7, 1) give squared errors (i mod 7)^2 and 1.
+    #[test]
+    fn loss_stats_over_chunks_equal_the_whole() {
+        let n = STATS_CHUNK as usize + 1000;
+        let dx: Vec<f64> = (0..n).flat_map(|i| [(i % 7) as f64, 1.0]).collect();
+        let x = tensor_f32(&vec![0.0; 2 * n], 2, Device::Cpu);
+        let s = loss_stats(&Zero, &x, &tensor_f32(&dx, 2, Device::Cpu));
+        let sq: Vec<f64> = dx.iter().map(|v| v * v).collect();
+        let mean = sq.iter().sum::<f64>() / sq.len() as f64;
+        let var = sq.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (sq.len() - 1) as f64;
+        assert!((s.mean - mean).abs() < 1e-12, "{} {mean}", s.mean);
+        assert!((s.se - var.sqrt() / (n as f64).sqrt()).abs() < 1e-12);
+    }
+
     #[test]
     fn minibatches_only_when_asked() {
         for (batch, want) in [(0, None), (4, Some(4)), (10, None)] {
