@@ -400,10 +400,48 @@ mod tests {
         }
     }
 
+    /// Pixel centres by hand: 227.27 render pixels per world unit, row 0 at the top.
+    #[test]
+    fn pixel_centres_by_hand() {
+        let cam = Camera::default();
+        let s = 1000.0 / 4.4;
+        let (x, y) = cam.world(0, 0);
+        assert!((x - (-2.2 + 0.5 / s)).abs() < 1e-12 && (y - (2.2 - 0.5 / s)).abs() < 1e-12);
+        // the crop's first pixel: world (-0.7458, 0.2618), the window the docs state
+        let (x, y) = cam.world(440, 330);
+        assert!(
+            (x + 0.745_8).abs() < 1e-4 && (y - 0.261_8).abs() < 1e-4,
+            "{x} {y}"
+        );
+        let (x, y) = cam.world(779, 669);
+        assert!(
+            (x - 0.745_8).abs() < 1e-4 && (y + 1.229_8).abs() < 1e-4,
+            "{x} {y}"
+        );
+    }
+
+    /// An empty image reduces to an empty (all-zero) frame.
+    #[test]
+    fn downsample_of_nothing_is_blank() {
+        for (w, h) in [(0, 4), (4, 0), (0, 0)] {
+            assert_eq!(downsample(&GrayImage::new(w, h), 2), GrayImage::new(2, 2));
+        }
+    }
+
     #[test]
     fn bad_cameras_are_refused_by_key() {
         let ok = Camera::default();
         assert!(ok.validate().is_ok());
+        // a crop may reach the render's last row and column
+        assert!(
+            Camera {
+                rows: [0, 1000],
+                cols: [999, 1000],
+                ..ok
+            }
+            .validate()
+            .is_ok()
+        );
         for (cam, key) in [
             (
                 Camera {
