@@ -104,7 +104,8 @@ impl PixelDataConfig {
         }
         let n = self.trials * self.per_trial();
         let n_test = self.n_test();
-        if !(self.test_fraction > 0.0 && self.test_fraction < 1.0) || n_test == 0 || n_test == n {
+        // below 1, floor(f n) < n: the training split is never empty
+        if !(self.test_fraction > 0.0 && self.test_fraction < 1.0) || n_test == 0 {
             return Err(invalid(
                 "test_fraction",
                 self.test_fraction,
@@ -394,6 +395,88 @@ mod tests {
         let cam = cfg.camera;
         assert_eq!(paper.test.frames.row(2).to_vec(), cam.frame(s.theta));
         assert!((paper.test.shown[[0, 0]] - s.angle_from_rest()).abs() < 1e-12);
+    }
+
+    /// A split after two whole trials and half of the third: windows renumbered per split,
+    /// targets included.
+    #[test]
+    fn a_split_inside_a_later_trial() {
+        let cfg = PixelDataConfig {
+            test_fraction: 0.42, // 25 of 60 samples
+            ..small()
+        };
+        let d = generate(&cfg, 0).unwrap();
+        assert_eq!((d.test.len(), d.train.len()), (25, 35));
+        assert!(!d.test.is_empty() && !d.train.is_empty());
+        assert_eq!(d.test.frames.nrows(), 3 * 13);
+        // test sample 20 is trial 2's first (k = 1): frames 26 + 1, 26 + 2
+        assert_eq!(d.test.obs.row(20).to_vec(), vec![27, 28]);
+        assert_eq!(d.test.next.row(20).to_vec(), vec![28, 29]);
+        // train starts with trial 2's sample k = 6, then trial 3 from frame row 13
+        assert_eq!(d.train.obs.row(0).to_vec(), vec![6, 7]);
+        assert_eq!(d.train.next.row(5).to_vec(), vec![13 + 2, 13 + 3]);
+        assert!(PixelSamples::concat(Vec::new()).is_empty());
+    }
+
+    /// Edges of the settings: refused just past them, accepted on them.
+    #[test]
+    fn setting_edges() {
+        let bad = [
+            (
+                PixelDataConfig {
+                    start_angle: [0.3, 0.3],
+                    ..small()
+                },
+                "start_angle",
+            ),
+            (
+                PixelDataConfig {
+                    trials: MAX_FRAMES,
+                    ..small()
+                },
+                "trials",
+            ),
+            (
+                PixelDataConfig {
+                    camera: Camera {
+                        cols: [10, 5],
+                        ..Camera::default()
+                    },
+                    ..small()
+                },
+                "camera.cols",
+            ),
+            (
+                PixelDataConfig {
+                    camera: Camera {
+                        render_size: 4,
+                        ..Camera::default()
+                    },
+                    ..small()
+                },
+                "camera.render_size",
+            ),
+        ];
+        for (cfg, key) in bad {
+            let e = cfg.validate().unwrap_err().to_string();
+            assert!(e.contains(&format!("`{key}`")), "{key}: {e}");
+        }
+        assert!(
+            PixelDataConfig {
+                steps: 4,
+                ..small()
+            }
+            .validate()
+            .is_ok()
+        );
+        assert!(
+            PixelDataConfig {
+                trials: MAX_FRAMES / 13,
+                ..small()
+            }
+            .validate()
+            .is_ok()
+        );
     }
 
     #[test]
