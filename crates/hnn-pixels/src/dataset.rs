@@ -469,9 +469,11 @@ mod tests {
             .validate()
             .is_ok()
         );
+        // exactly MAX_FRAMES frames
         assert!(
             PixelDataConfig {
-                trials: MAX_FRAMES / 13,
+                trials: MAX_FRAMES / 16,
+                steps: 16,
                 ..small()
             }
             .validate()
