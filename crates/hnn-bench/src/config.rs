@@ -247,6 +247,17 @@ impl Source {
             _ => self.dim(),
         }
     }
+    /// Training samples of a run on this source with `data` (a simulated source's split).
+    pub fn n_train(&self, data: &DataSpec) -> usize {
+        match self {
+            Source::Measured(m) => m.samples.train.len(),
+            Source::Pixels(p) => {
+                let d = p.data();
+                d.trials * d.per_trial() - d.n_test()
+            }
+            Source::Simulated(_) => data.train_samples(),
+        }
+    }
     pub fn name(&self) -> &str {
         match self {
             Source::Simulated(s) => s.name(),
@@ -1290,11 +1301,7 @@ impl Config {
         if t.log_every == 0 {
             return Err(bad("train.log_every", "must be at least 1".into()));
         }
-        let n_train = match (&measured, &pixels) {
-            (Some(m), _) => m.samples.train.len(),
-            (_, Some(p)) => p.trials * p.per_trial() - p.n_test(),
-            _ => self.data.train_samples(),
-        };
+        let n_train = source.n_train(&self.data);
         if t.batch_size > n_train {
             return Err(bad(
                 "train.batch_size",

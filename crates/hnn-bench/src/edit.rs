@@ -145,16 +145,15 @@ impl PixelDecoder {
 
     /// The latent code of the paper protocol's first observation (its start and frames).
     fn start(&self, seed: u64) -> Result<Vec<f64>> {
-        let mut rng = hnn_physics::rng::stream(seed, hnn_physics::rng::Purpose::Evaluation, 0);
-        let s = hnn_pixels::gym::sample_start(&mut rng, self.cfg.eval_start_angle, 0)
-            .map_err(|e| edit_err(e.to_string()))?;
-        let obs = hnn_pixels::PixelSamples::of_rollout(
-            s,
-            4,
-            self.cfg.frames,
+        let obs = crate::pixels::eval_rollout(
+            &self.cfg,
+            self.cfg.eval_start_angle,
             hnn_pixels::Labels::Aligned,
-            &self.cfg.camera,
+            1,
+            seed,
+            0,
         )
+        .map_err(|e| edit_err(e.to_string()))?
         .observation(0);
         let x = Tensor::from_slice(&obs).view([1, -1]);
         Ok(values(&tch::no_grad(|| self.ae.encode(&x))))

@@ -850,19 +850,7 @@ mod tests {
         assert!((s.se - 18f64.sqrt() / 5f64.sqrt()).abs() < 1e-12);
     }
 
-    /// A "model" whose field is zero: its rollout stays at x0.
-    struct Still;
-    impl DynamicsModel for Still {
-        fn name(&self) -> &'static str {
-            "still"
-        }
-        fn dim(&self) -> i64 {
-            2
-        }
-        fn time_derivative(&self, x: &tch::Tensor, _train: bool) -> tch::Tensor {
-            x.zeros_like()
-        }
-    }
+    use crate::testing::Still;
 
     #[test]
     fn energy_mse_by_hand_grouped_over_points_or_trajectories() {

@@ -30,6 +30,8 @@ pub mod speed;
 pub mod summary;
 pub mod table;
 pub mod task;
+#[cfg(test)]
+mod testing;
 pub mod train;
 
 use std::collections::BTreeMap;

@@ -146,14 +146,12 @@ impl PixelTask {
             frames: Vec::new(),
         };
         for i in 0..p.trajectories {
-            let mut rng = stream(seed, Purpose::Evaluation, i as u64);
-            let start = sample_start(&mut rng, angle, i).map_err(|e| BenchError::Config {
-                path: what.into(),
-                key: "system.eval_start_angle".into(),
-                reason: e.to_string(),
-                line: None,
+            let s = eval_rollout(&self.cfg, angle, labels, p.points, seed, i).map_err(|e| {
+                BenchError::Input {
+                    path: format!("the {what} protocol's trajectory {i}").into(),
+                    reason: e.to_string(),
+                }
             })?;
-            let s = PixelSamples::of_rollout(start, p.points + 3, frames, labels, cam);
             let t: Vec<f64> = (0..p.points).map(|k| k as f64).collect();
             let states: Vec<f64> = s.labels.iter().copied().collect();
             trajectories.push(TruthTrajectory {
@@ -180,20 +178,33 @@ impl PixelTask {
     }
 }
 
+/// Fresh evaluation rollout `i` under `seed` (stream `Evaluation`, index `i`): a start drawn
+/// by the dataset's rejection rule with its angle from rest in `angle`, then `points` samples.
+/// The protocols, the figure and energy editing all start from these.
+pub fn eval_rollout(
+    cfg: &PixelConfig,
+    angle: [f64; 2],
+    labels: Labels,
+    points: usize,
+    seed: u64,
+    i: usize,
+) -> hnn_pixels::Result<PixelSamples> {
+    let mut rng = stream(seed, Purpose::Evaluation, i as u64);
+    let start = sample_start(&mut rng, angle, i)?;
+    Ok(PixelSamples::of_rollout(
+        start,
+        points + 3,
+        cfg.frames,
+        labels,
+        &cfg.camera,
+    ))
+}
+
+/// A dataset error past validation (a start range the rejection sampler cannot meet).
 fn pixel_err(e: hnn_pixels::PixelError) -> BenchError {
-    match e {
-        hnn_pixels::PixelError::Invalid { key, value, reason } => BenchError::Config {
-            path: "config".into(),
-            key: format!("system.{key}"),
-            reason: format!("{value}: {reason}"),
-            line: None,
-        },
-        other => BenchError::Config {
-            path: "config".into(),
-            key: "system".into(),
-            reason: other.to_string(),
-            line: None,
-        },
+    BenchError::Input {
+        path: "the pixel dataset".into(),
+        reason: e.to_string(),
     }
 }
 
@@ -299,6 +310,7 @@ impl Task for PixelTask {
             test_labels: self.data.test.labels.clone(),
             seed: exp.config.experiment.seed,
             device,
+            train_codes: OnceCell::new(),
         }))
     }
 }
@@ -313,6 +325,9 @@ pub struct PixelLearner {
     test_labels: Array2<f64>,
     seed: u64,
     device: Device,
+    /// Latent codes of the training observations, encoded once after training for every
+    /// readout fit.
+    train_codes: OnceCell<Vec<f64>>,
 }
 
 fn parts(l: &hnn_models::LatentLosses) -> LossParts {
@@ -362,13 +377,7 @@ impl PixelLearner {
 }
 
 fn stats(v: &[f64]) -> LossStats {
-    let n = v.len() as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    LossStats {
-        mean,
-        se: var.sqrt() / n.sqrt(),
-    }
+    LossStats::of(v, v.len())
 }
 
 impl Objective for PixelLearner {
@@ -409,11 +418,11 @@ impl Learner for PixelLearner {
     }
     fn embedding(&self, protocol: &str) -> Option<Box<dyn Embedding + '_>> {
         let latent = self.model.field.dim() as usize;
-        let z = self.codes(&self.train);
+        let z = self.train_codes.get_or_init(|| self.codes(&self.train));
         let readout = if protocol == "paper" {
-            Readout::adam(&z, &self.train_labels, latent, self.seed)
+            Readout::adam(z, &self.train_labels, latent, self.seed)
         } else {
-            Readout::least_squares(&z, &self.train_shown, latent)
+            Readout::least_squares(z, &self.train_shown, latent)
         };
         tracing::info!(
             protocol,
@@ -615,10 +624,8 @@ impl Embedding for PixelEmbedding<'_> {
     }
     fn render(&self, path: &[f64]) -> Option<Vec<f32>> {
         let x = tch::no_grad(|| self.learner.model.autoencoder.decode(&self.tensor(path)));
-        let cols = x.size()[1];
-        let side2 = cols / self.learner.train.frames.size()[1].max(1);
-        let pixels = cols / side2.max(1);
         // the last frame of each decoded observation
+        let (cols, pixels) = (x.size()[1], self.learner.train.frames.size()[1]);
         let last = x.narrow(1, cols - pixels, pixels);
         Some(tensor_f64(&last).into_iter().map(|v| v as f32).collect())
     }

@@ -66,7 +66,7 @@ pub fn frames(angles: &[f64], camera: &Camera) -> Array3<f32> {
     out
 }
 
-/// A contact sheet: the frames 4x enlarged, dark rod on white, in rows of 10.
+/// A contact sheet: the frames 4x enlarged, dark rod on white (as the figures), in rows of 10.
 pub fn contact_sheet(frames: &Array3<f32>) -> GrayImage {
     let (n, side) = (frames.shape()[0], frames.shape()[1]);
     let cell = side as u32 * 4 + 4;
@@ -77,7 +77,7 @@ pub fn contact_sheet(frames: &Array3<f32>) -> GrayImage {
         let mut small = GrayImage::new(side as u32, side as u32);
         for (x, y, p) in small.enumerate_pixels_mut() {
             let v = frames[[i, y as usize, x as usize]];
-            *p = Luma([255 - (v * 510.0).round().clamp(0.0, 255.0) as u8]);
+            *p = Luma([crate::plots::frames::shade(v)]);
         }
         let big = imageops::resize(
             &small,

@@ -53,14 +53,7 @@ pub struct Stage {
 /// Training samples per step of an experiment (the batch, or the whole training set).
 fn samples_per_step(exp: &config::Experiment) -> f64 {
     let cfg = &exp.config;
-    let n_train = match &exp.source {
-        Source::Measured(m) => m.samples.train.len(),
-        Source::Pixels(p) => {
-            let d = p.data();
-            d.trials * d.per_trial() - d.n_test()
-        }
-        Source::Simulated(_) => cfg.data.train_samples(),
-    };
+    let n_train = exp.source.n_train(&cfg.data);
     if cfg.train.batch_size == 0 {
         n_train as f64
     } else {

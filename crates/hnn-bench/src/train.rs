@@ -127,12 +127,20 @@ pub fn loss_stats(model: &dyn DynamicsModel, x: &Tensor, dx: &Tensor) -> LossSta
         ));
         start += len;
     }
-    let m = sq.len() as f64;
-    let mean = sq.iter().sum::<f64>() / m;
-    let var = sq.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (m - 1.0).max(1.0);
-    LossStats {
-        mean,
-        se: var.sqrt() / (n as f64).sqrt(),
+    LossStats::of(&sq, n as usize)
+}
+
+impl LossStats {
+    /// The mean of `values` and their sample standard deviation / sqrt(`rows`) (a row may hold
+    /// several values: one per coordinate).
+    pub fn of(values: &[f64], rows: usize) -> Self {
+        let m = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / m;
+        let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (m - 1.0).max(1.0);
+        LossStats {
+            mean,
+            se: var.sqrt() / (rows as f64).sqrt(),
+        }
     }
 }
 
@@ -430,20 +438,6 @@ mod tests {
         train(obj, vs, c, 0, &ProgressBar::hidden(), |_| {}).unwrap()
     }
 
-    /// A field that is zero everywhere: its squared errors are the targets squared.
-    struct Zero;
-    impl DynamicsModel for Zero {
-        fn name(&self) -> &'static str {
-            "zero"
-        }
-        fn dim(&self) -> i64 {
-            2
-        }
-        fn time_derivative(&self, x: &Tensor, _train: bool) -> Tensor {
-            x.zeros_like()
-        }
-    }
-
     /// Over more rows than one chunk, the statistics are those of all the squared errors:
     /// targets (i mod 7, 1) give squared errors (i mod 7)^2 and 1.
     #[test]
@@ -451,7 +445,8 @@ mod tests {
         let n = STATS_CHUNK as usize + 1000;
         let dx: Vec<f64> = (0..n).flat_map(|i| [(i % 7) as f64, 1.0]).collect();
         let x = tensor_f32(&vec![0.0; 2 * n], 2, Device::Cpu);
-        let s = loss_stats(&Zero, &x, &tensor_f32(&dx, 2, Device::Cpu));
+        // a zero field: its squared errors are the targets squared
+        let s = loss_stats(&crate::testing::Still, &x, &tensor_f32(&dx, 2, Device::Cpu));
         let sq: Vec<f64> = dx.iter().map(|v| v * v).collect();
         let mean = sq.iter().sum::<f64>() / sq.len() as f64;
         let var = sq.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (sq.len() - 1) as f64;

@@ -192,8 +192,8 @@ impl PixelSamples {
             .collect()
     }
 
-    /// The samples of one trial (frames at rows `offset..`).
-    fn of_trial(trial: &Trial, frames: usize, labels: Labels, offset: i64) -> Self {
+    /// The samples of one trial (its frames moved in, at rows `offset..`).
+    fn of_trial(trial: Trial, frames: usize, labels: Labels, offset: i64) -> Self {
         let n = trial.frames.nrows() - 3;
         let f = frames as i64;
         let mut obs = Array2::zeros((n, frames));
@@ -216,7 +216,7 @@ impl PixelSamples {
             shown.row_mut(i).assign(&ndarray::aview1(&last));
         }
         Self {
-            frames: trial.frames.clone(),
+            frames: trial.frames,
             obs,
             next,
             labels: lab,
@@ -232,7 +232,7 @@ impl PixelSamples {
         labels: Labels,
         camera: &Camera,
     ) -> Self {
-        Self::of_trial(&rollout(start, steps, camera), frames, labels, 0)
+        Self::of_trial(rollout(start, steps, camera), frames, labels, 0)
     }
 
     /// Concatenates samples, renumbering frame rows.
@@ -289,7 +289,7 @@ pub fn generate(cfg: &PixelDataConfig, seed: u64) -> Result<PixelData> {
             let trial = rollout(start, cfg.steps, &cfg.camera);
             Ok((
                 start,
-                PixelSamples::of_trial(&trial, cfg.frames, cfg.labels, 0),
+                PixelSamples::of_trial(trial, cfg.frames, cfg.labels, 0),
             ))
         })
         .collect::<Result<_>>()?;

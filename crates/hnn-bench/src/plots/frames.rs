@@ -13,7 +13,7 @@ use crate::error::{BenchError, Result};
 use crate::eval::FigureRollout;
 
 /// Frame values reach 128/255; shown at twice that so the rod is black on white.
-fn shade(v: f32) -> u8 {
+pub(crate) fn shade(v: f32) -> u8 {
     255 - (v * 2.0 * 255.0).round().clamp(0.0, 255.0) as u8
 }
 
