@@ -169,3 +169,89 @@ fn speed_tables_the_stages_of_finished_runs() {
     let _ = std::fs::remove_dir_all(&out);
     let _ = std::fs::remove_dir_all(&empty);
 }
+
+/// `--seeds` with `--ensemble on` trains each batchable model's seeds as one batched network:
+/// every seed still gets its own finished run directory and log, with the numbers of its
+/// single run; a model without a batched form falls back to one seed at a time and says so.
+#[test]
+fn a_seed_ensemble_gives_each_seed_the_numbers_of_its_single_run() {
+    let dir = temp_dir("ensemble");
+    let models = "train.models=[\"baseline\", \"hnn\", \"shnn\"]";
+    let args = |mode: &'static str| ["--seeds", "0-2", "--set", models, "--ensemble", mode];
+    let on = run(&dir.join("on"), &args("on"));
+    assert!(
+        on.status.success(),
+        "{}",
+        String::from_utf8_lossy(&on.stderr)
+    );
+    let off = run(&dir.join("off"), &args("off"));
+    assert!(
+        off.status.success(),
+        "{}",
+        String::from_utf8_lossy(&off.stderr)
+    );
+    let summaries = |sub: &str| {
+        let mut v: Vec<hnn_bench::summary::RunSummary> =
+            std::fs::read_dir(dir.join(sub).join("smoke"))
+                .unwrap()
+                .map(|e| {
+                    let d = e.unwrap().path();
+                    let meta: serde_json::Value = serde_json::from_str(
+                        &std::fs::read_to_string(d.join("meta.json")).unwrap(),
+                    )
+                    .unwrap();
+                    assert_eq!(meta["status"], "ok");
+                    let log = std::fs::read_to_string(d.join("log.txt")).unwrap();
+                    if sub == "on" {
+                        assert_eq!(meta["ensemble_seeds"], serde_json::json!([0, 1, 2]));
+                        assert_eq!(meta["peak_rss_scope"], "ensemble");
+                        assert!(
+                            log.contains("training hnn for seeds [0, 1, 2] as one batched network"),
+                            "{log}"
+                        );
+                        assert!(
+                            log.contains("shnn cannot be trained as a seed ensemble"),
+                            "{log}"
+                        );
+                    } else {
+                        assert!(meta.get("ensemble_seeds").is_none());
+                        assert!(!log.contains("batched"), "{log}");
+                    }
+                    hnn_bench::summary::RunSummary::read(&d.join("summary.json")).unwrap()
+                })
+                .collect();
+        v.sort_by_key(|s| s.seed);
+        v
+    };
+    let (a, b) = (summaries("on"), summaries("off"));
+    assert_eq!(a.len(), 3);
+    let close = |x: f64, y: f64| (x - y).abs() <= 1e-4 * y.abs().max(1e-12);
+    for (sa, sb) in a.iter().zip(&b) {
+        assert_eq!(sa.seed, sb.seed);
+        for (ma, mb) in sa.models.iter().zip(&sb.models) {
+            assert_eq!(ma.name, mb.name);
+            assert!(
+                close(ma.test_loss.mean, mb.test_loss.mean),
+                "seed {} {}: {} vs {}",
+                sa.seed,
+                ma.name,
+                ma.test_loss.mean,
+                mb.test_loss.mean
+            );
+            let (ea, eb) = (
+                sa.energy_mse("corrected", &ma.name).unwrap(),
+                sb.energy_mse("corrected", &mb.name).unwrap(),
+            );
+            assert!(close(ea, eb), "seed {} {}: {ea} vs {eb}", sa.seed, ma.name);
+        }
+    }
+    // the seeds differ from each other
+    assert_ne!(a[0].models[1].test_loss.mean, a[1].models[1].test_loss.mean);
+    let o = run(
+        &dir.join("bad"),
+        &["--seeds", "0-1", "--ensemble", "sometimes"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!dir.join("bad").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

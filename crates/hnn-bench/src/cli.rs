@@ -44,6 +44,12 @@ pub struct Args {
     /// `table1-shard-I-of-N.md`, and `hnn-bench table` builds the whole table.
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     pub shard: Option<Shard>,
+    /// With --seeds: train a config's seeds as one batched network per model (a seed
+    /// ensemble: baseline, hnn and dhnn on state data), or one run after the other. `auto`
+    /// batches where it was measured to win: on CUDA, and minibatch training on the CPU
+    /// (full-batch training on the CPU is GEMM-bound and runs ~10% slower batched).
+    #[arg(long, value_enum, default_value_t = EnsembleMode::Auto)]
+    pub ensemble: EnsembleMode,
     /// Do not draw progress bars.
     #[arg(long)]
     pub no_progress: bool,
@@ -132,6 +138,28 @@ pub enum Command {
         #[arg(long, value_name = "DIR", default_value = "runs")]
         output_dir: PathBuf,
     },
+}
+
+/// `--ensemble`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EnsembleMode {
+    Auto,
+    On,
+    Off,
+}
+
+impl EnsembleMode {
+    /// Whether the seeds of `exp`'s config train as one batched network.
+    pub fn batches(self, exp: &config::Experiment) -> bool {
+        match self {
+            EnsembleMode::On => true,
+            EnsembleMode::Off => false,
+            EnsembleMode::Auto => {
+                let b = exp.config.train.batch_size;
+                exp.device.is_cuda() || (b > 0 && b < exp.source.n_train(&exp.config.data))
+            }
+        }
+    }
 }
 
 /// `--shard I/N`.
@@ -225,22 +253,23 @@ fn speed(root: &Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The current run's log file; events go there once a run directory exists.
+/// The log files of the runs in progress (one, or every member of a seed ensemble); events
+/// go to each of them once its run directory exists.
 #[derive(Clone, Default)]
-struct LogFile(Arc<Mutex<Option<File>>>);
+struct LogFile(Arc<Mutex<Vec<File>>>);
 
 struct LogFileWriter<'a>(&'a LogFile);
 
 impl Write for LogFileWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self
-            .0
-            .0
-            .lock()
-            .map(|mut g| g.as_mut().map(|f| f.write_all(buf)))
-        {
-            Ok(Some(r)) => r.map(|_| buf.len()),
-            _ => Ok(buf.len()),
+        match self.0.0.lock() {
+            Ok(mut files) => {
+                for f in files.iter_mut() {
+                    f.write_all(buf)?;
+                }
+                Ok(buf.len())
+            }
+            Err(_) => Ok(buf.len()),
         }
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -461,57 +490,87 @@ pub fn main() -> ExitCode {
     }
     let mut failed = false;
     let mut finished: Vec<crate::summary::RunSummary> = Vec::new();
+    let slot = log_file.clone();
+    let opts = RunOptions {
+        output_dir: args.output_dir.clone(),
+        progress: !args.no_progress,
+        on_run_dir: Some(Box::new(move |dir: &Path| {
+            let f = File::create(dir.join("log.txt"))?;
+            slot.0.lock().expect("log file lock").push(f);
+            Ok(())
+        })),
+    };
+    // Seeds of one config run together (a seed ensemble); anything else one by one.
+    let ensembles = args.seeds.is_some();
+    let mut groups: Vec<Vec<&config::Experiment>> = Vec::new();
     for exp in &experiments {
-        let cfg = &exp.config;
-        let root = args
-            .output_dir
-            .clone()
-            .unwrap_or_else(|| cfg.experiment.output_dir.clone());
-        // One process per run: a second one waits here, then reuses what the first computed.
-        let _lock = match crate::runs::RunLock::acquire(&root, exp) {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("error: {}: {e}", exp.path.display());
-                failed = true;
-                continue;
+        match groups.last_mut() {
+            Some(g) if ensembles && g[0].path == exp.path && args.ensemble.batches(exp) => {
+                g.push(exp)
             }
+            _ => groups.push(vec![exp]),
+        }
+    }
+    for group in groups {
+        // One process per run: a second one waits here, then reuses what the first computed.
+        let mut locks = Vec::new();
+        let mut to_run: Vec<config::Experiment> = Vec::new();
+        for exp in group {
+            let root = args
+                .output_dir
+                .clone()
+                .unwrap_or_else(|| exp.config.experiment.output_dir.clone());
+            match crate::runs::RunLock::acquire(&root, exp) {
+                Ok(l) => locks.push(l),
+                Err(e) => {
+                    eprintln!("error: {}: {e}", exp.path.display());
+                    failed = true;
+                    continue;
+                }
+            };
+            if !args.rerun
+                && let Some(dir) = crate::table::find_finished_run(&root, exp)
+            {
+                tracing::info!(run_dir = %dir.display(), "reusing the finished run of {} (same resolved config; --rerun to run again)", exp.path.display());
+                match reuse(&dir) {
+                    Ok(summary) => {
+                        println!("{}", crate::table::report(&summary));
+                        failed |= report_divergence(exp, &summary);
+                        finished.push(summary);
+                        continue;
+                    }
+                    Err(e) => tracing::warn!("{e}; running again"),
+                }
+            }
+            to_run.push(exp.clone());
+        }
+        let results = if to_run.len() >= 2 {
+            crate::run_ensemble(&to_run, &opts)
+        } else {
+            to_run
+                .iter()
+                .map(|exp| crate::run_experiment(exp, &opts))
+                .collect()
         };
-        if !args.rerun
-            && let Some(dir) = crate::table::find_finished_run(&root, exp)
-        {
-            tracing::info!(run_dir = %dir.display(), "reusing the finished run of {} (same resolved config; --rerun to run again)", exp.path.display());
-            match reuse(&dir) {
+        for (exp, result) in to_run.iter().zip(results) {
+            match result {
                 Ok(summary) => {
                     println!("{}", crate::table::report(&summary));
                     failed |= report_divergence(exp, &summary);
                     finished.push(summary);
-                    continue;
                 }
-                Err(e) => tracing::warn!("{e}; running again"),
+                Err(e) => {
+                    eprintln!(
+                        "error: {} (seed {}) failed: {e}",
+                        exp.path.display(),
+                        exp.config.experiment.seed
+                    );
+                    failed = true;
+                }
             }
         }
-        let slot = log_file.clone();
-        let opts = RunOptions {
-            output_dir: args.output_dir.clone(),
-            progress: !args.no_progress,
-            on_run_dir: Some(Box::new(move |dir: &Path| {
-                let f = File::create(dir.join("log.txt"))?;
-                *slot.0.lock().expect("log file lock") = Some(f);
-                Ok(())
-            })),
-        };
-        match crate::run_experiment(exp, &opts) {
-            Ok(summary) => {
-                println!("{}", crate::table::report(&summary));
-                failed |= report_divergence(exp, &summary);
-                finished.push(summary);
-            }
-            Err(e) => {
-                eprintln!("error: {} failed: {e}", exp.path.display());
-                failed = true;
-            }
-        }
-        *log_file.0.lock().expect("log file lock") = None;
+        log_file.0.lock().expect("log file lock").clear();
+        drop(locks);
     }
     if !finished.is_empty() {
         let root = args

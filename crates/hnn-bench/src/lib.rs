@@ -175,9 +175,153 @@ struct Meta<'a> {
     wall_seconds: Option<f64>,
     /// Peak resident memory in MiB (Linux), once the run has ended.
     peak_rss_mb: Option<f64>,
-    /// `run`: counted from this run's start; `process`: since the process started (earlier
-    /// runs of a batch included) where the count cannot be reset.
+    /// `run`: counted from this run's start; `ensemble`: from the start of the seed ensemble
+    /// the run was trained in (all its members together); `process`: since the process started
+    /// (earlier runs of a batch included) where the count cannot be reset.
     peak_rss_scope: &'static str,
+    /// The seeds of the ensemble whose batched training this run shared, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ensemble_seeds: Option<&'a [u64]>,
+}
+
+/// A run directory being computed: written `running` on open, marked on close.
+struct OpenRun {
+    run_dir: PathBuf,
+    meta_path: PathBuf,
+    started: String,
+    commit: Option<String>,
+    config_path: PathBuf,
+    device: Device,
+    rss_scope: &'static str,
+    ensemble_seeds: Option<Vec<u64>>,
+    start: Instant,
+}
+
+impl OpenRun {
+    fn meta(&self, status: &'static str, error: Option<String>, wall: Option<f64>) -> Meta<'_> {
+        Meta {
+            peak_rss_mb: wall
+                .and(runs::peak_rss_bytes())
+                .map(|b| b as f64 / (1024.0 * 1024.0)),
+            peak_rss_scope: self.rss_scope,
+            hnn_version: env!("CARGO_PKG_VERSION"),
+            libtorch: env!("HNN_LIBTORCH_VERSION"),
+            git_commit: self.commit.clone(),
+            config_path: &self.config_path,
+            device: format!("{:?}", self.device),
+            torch_threads: tch::get_num_threads(),
+            rayon_threads: rayon::current_num_threads(),
+            pid: std::process::id(),
+            started_utc: &self.started,
+            status,
+            error,
+            wall_seconds: wall,
+            ensemble_seeds: self.ensemble_seeds.as_deref(),
+        }
+    }
+
+    /// Creates the run directory with its config and a `running` meta, registered for the
+    /// signal handler. `rss_scope`: see [`Meta::peak_rss_scope`] (the caller resets the count).
+    fn open(
+        exp: &Experiment,
+        opts: &RunOptions,
+        rss_scope: &'static str,
+        ensemble_seeds: Option<Vec<u64>>,
+    ) -> Result<Self> {
+        let cfg = &exp.config;
+        let root = opts
+            .output_dir
+            .clone()
+            .unwrap_or_else(|| cfg.experiment.output_dir.clone());
+        let run_dir = create_run_dir(&root, &cfg.experiment.name, cfg.experiment.seed)?;
+        write_file(&run_dir.join("config.toml"), cfg.to_toml().as_bytes())?;
+        if let Some(hook) = &opts.on_run_dir {
+            hook(&run_dir).map_err(io_err("cannot open the log file in", &run_dir))?;
+        }
+        if cfg.experiment.threads > 0 {
+            tch::set_num_threads(cfg.experiment.threads as i32);
+        }
+        let open = OpenRun {
+            meta_path: run_dir.join("meta.json"),
+            run_dir,
+            started: utc_stamp(),
+            commit: git_commit(),
+            config_path: exp.path.clone(),
+            device: exp.device,
+            rss_scope,
+            ensemble_seeds,
+            start: Instant::now(),
+        };
+        let running =
+            serde_json::to_value(open.meta("running", None, None)).expect("meta serialises");
+        runs::write_atomic(
+            &open.meta_path,
+            &serde_json::to_vec_pretty(&running).expect("meta serialises"),
+        )?;
+        runs::set_current(&open.meta_path, running);
+        tracing::info!(run_dir = %open.run_dir.display(), device = ?exp.device, seed = cfg.experiment.seed, "run started");
+        Ok(open)
+    }
+
+    /// Writes the outcome of the stages: `summary.json` and `report.md` (atomically) and the
+    /// final `meta.json` status, with the signal handler held off.
+    fn close(self, stages: Result<RunSummary>) -> Result<RunSummary> {
+        let wall = self.start.elapsed().as_secs_f64();
+        let run_dir = self.run_dir.clone();
+        let meta_path = self.meta_path.clone();
+        runs::finish_current(&meta_path, || {
+            let result = stages.and_then(|mut summary| {
+                summary.timings.total = wall;
+                runs::write_atomic(
+                    &run_dir.join("summary.json"),
+                    &serde_json::to_vec_pretty(&summary).expect("summary serialises"),
+                )?;
+                runs::write_atomic(
+                    &run_dir.join("report.md"),
+                    table::report(&summary).as_bytes(),
+                )?;
+                Ok(summary)
+            });
+            let (status, note) = match &result {
+                Ok(summary) => {
+                    let diverged: Vec<String> = summary
+                        .models
+                        .iter()
+                        .filter_map(|m| m.diverged.as_ref().map(|d| format!("{}: {d}", m.name)))
+                        .collect();
+                    if diverged.is_empty() {
+                        ("ok", None)
+                    } else {
+                        ("diverged", Some(diverged.join("; ")))
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(run_dir = %run_dir.display(), "run failed: {e}");
+                    ("failed", Some(e.to_string()))
+                }
+            };
+            let written = runs::write_atomic(
+                &meta_path,
+                &serde_json::to_vec_pretty(&self.meta(status, note, Some(wall)))
+                    .expect("meta serialises"),
+            );
+            match (result, written) {
+                (Ok(summary), Ok(())) => Ok(summary),
+                (Ok(_), Err(e)) => {
+                    // the run is done but cannot be marked so: say it, and leave it unreused
+                    let _ = std::fs::remove_file(run_dir.join("summary.json"));
+                    Err(e)
+                }
+                (Err(e), _) => Err(e),
+            }
+        })
+    }
+}
+
+/// Runs `f`, turning a panic into [`BenchError::Panic`].
+fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|payload| Err(BenchError::panic(runs::panic_message(payload.as_ref()))))
 }
 
 /// Runs one experiment end to end. The experiment must come from [`config::load`] (checked).
@@ -187,102 +331,198 @@ struct Meta<'a> {
 /// with the error (a panic included), or `interrupted` (by the signal handler of
 /// [`runs::install_signal_handlers`]).
 pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<RunSummary> {
-    let cfg = &exp.config;
-    let device = exp.device;
-    let root = opts
-        .output_dir
-        .clone()
-        .unwrap_or_else(|| cfg.experiment.output_dir.clone());
-    let run_dir = create_run_dir(&root, &cfg.experiment.name, cfg.experiment.seed)?;
-    write_file(&run_dir.join("config.toml"), cfg.to_toml().as_bytes())?;
-    if let Some(hook) = &opts.on_run_dir {
-        hook(&run_dir).map_err(io_err("cannot open the log file in", &run_dir))?;
-    }
-    if cfg.experiment.threads > 0 {
-        tch::set_num_threads(cfg.experiment.threads as i32);
-    }
-    let started = utc_stamp();
-    let commit = git_commit();
-    let config_path = exp.path.as_path();
-    let peak_is_per_run = runs::reset_peak_rss();
-    let meta = |status: &'static str, error: Option<String>, wall: Option<f64>| Meta {
-        peak_rss_mb: wall
-            .and(runs::peak_rss_bytes())
-            .map(|b| b as f64 / (1024.0 * 1024.0)),
-        peak_rss_scope: if peak_is_per_run { "run" } else { "process" },
-        hnn_version: env!("CARGO_PKG_VERSION"),
-        libtorch: env!("HNN_LIBTORCH_VERSION"),
-        git_commit: commit.clone(),
-        config_path,
-        device: format!("{device:?}"),
-        torch_threads: tch::get_num_threads(),
-        rayon_threads: rayon::current_num_threads(),
-        pid: std::process::id(),
-        started_utc: &started,
-        status,
-        error,
-        wall_seconds: wall,
+    let scope = if runs::reset_peak_rss() {
+        "run"
+    } else {
+        "process"
     };
-    let meta_path = run_dir.join("meta.json");
-    let running = serde_json::to_value(meta("running", None, None)).expect("meta serialises");
-    runs::write_atomic(
-        &meta_path,
-        &serde_json::to_vec_pretty(&running).expect("meta serialises"),
-    )?;
-    runs::set_current(&meta_path, running);
-    tracing::info!(run_dir = %run_dir.display(), device = ?device, "run started");
+    let run = OpenRun::open(exp, opts, scope, None)?;
+    let stages = guarded(|| run_stages(exp, &run.run_dir, opts));
+    run.close(stages)
+}
 
-    let start = Instant::now();
-    let stages = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        run_stages(exp, &run_dir, opts)
-    }))
-    .unwrap_or_else(|payload| Err(BenchError::panic(runs::panic_message(payload.as_ref()))));
-    let wall = start.elapsed().as_secs_f64();
-    runs::finish_current(|| {
-        let result = stages.and_then(|mut summary| {
-            summary.timings.total = wall;
-            runs::write_atomic(
-                &run_dir.join("summary.json"),
-                &serde_json::to_vec_pretty(&summary).expect("summary serialises"),
-            )?;
-            runs::write_atomic(
-                &run_dir.join("report.md"),
-                table::report(&summary).as_bytes(),
-            )?;
-            Ok(summary)
-        });
-        let (status, note) = match &result {
-            Ok(summary) => {
-                let diverged: Vec<String> = summary
-                    .models
-                    .iter()
-                    .filter_map(|m| m.diverged.as_ref().map(|d| format!("{}: {d}", m.name)))
-                    .collect();
-                if diverged.is_empty() {
-                    ("ok", None)
-                } else {
-                    ("diverged", Some(diverged.join("; ")))
-                }
-            }
+/// Runs the seeds `exps` of one config (identical but for `experiment.seed`) with every model
+/// that can be batched trained as one seed ensemble ([`hnn_models::ensemble`]): member `k`
+/// starts from the weights and draws the minibatches of its single run, and everything else
+/// (data, checkpoints, evaluation, plots, the run directory) is per seed as in
+/// [`run_experiment`]. Models that cannot be batched train one seed after the other, and the
+/// log says so. A failure or panic of one seed's stage fails that run only; one inside the
+/// shared training fails the runs that shared it.
+///
+/// Returns one result per experiment, in order.
+pub fn run_ensemble(exps: &[Experiment], opts: &RunOptions) -> Vec<Result<RunSummary>> {
+    let seeds: Vec<u64> = exps.iter().map(|e| e.config.experiment.seed).collect();
+    let scope = if runs::reset_peak_rss() {
+        "ensemble"
+    } else {
+        "process"
+    };
+    let mut results: Vec<Option<Result<RunSummary>>> = (0..exps.len()).map(|_| None).collect();
+    // open every run, then its data stage
+    let mut live: Vec<(usize, OpenRun, RunState)> = Vec::new();
+    for (i, exp) in exps.iter().enumerate() {
+        let run = match OpenRun::open(exp, opts, scope, Some(seeds.clone())) {
+            Ok(r) => r,
             Err(e) => {
-                tracing::error!("run failed: {e}");
-                ("failed", Some(e.to_string()))
+                results[i] = Some(Err(e));
+                continue;
             }
         };
-        let written = runs::write_atomic(
-            &meta_path,
-            &serde_json::to_vec_pretty(&meta(status, note, Some(wall))).expect("meta serialises"),
-        );
-        match (result, written) {
-            (Ok(summary), Ok(())) => Ok(summary),
-            (Ok(_), Err(e)) => {
-                // the run is done but cannot be marked so: say it, and leave it unreused
-                let _ = std::fs::remove_file(run_dir.join("summary.json"));
-                Err(e)
-            }
-            (Err(e), _) => Err(e),
+        match guarded(|| RunState::prepare(exp, &run.run_dir)) {
+            Ok(state) => live.push((i, run, state)),
+            Err(e) => results[i] = Some(run.close(Err(e))),
         }
-    })
+    }
+    let models = exps
+        .first()
+        .map(|e| e.config.train.models.clone())
+        .unwrap_or_default();
+    for name in &models {
+        // every live run's model, built as its single run builds it
+        let mut built = Vec::new();
+        let mut still = Vec::new();
+        for (i, run, state) in live {
+            let exp = &exps[i];
+            let made = guarded(|| {
+                let mut vs = nn::VarStore::new(Device::Cpu);
+                let learner = state.task.learner(name, &mut vs, exp, exp.device)?;
+                Ok((vs, learner))
+            });
+            match made {
+                Ok(m) => {
+                    built.push(m);
+                    still.push((i, run, state));
+                }
+                Err(e) => {
+                    drop(state);
+                    results[i] = Some(run.close(Err(e)));
+                }
+            }
+        }
+        live = still;
+        if live.is_empty() {
+            break;
+        }
+        let shared = guarded(|| train_members(name, exps, &mut live, built, opts));
+        if let Err(e) = shared {
+            let message = e.to_string();
+            for (i, run, _) in live.drain(..) {
+                results[i] = Some(run.close(Err(BenchError::panic(format!(
+                    "the seed ensemble's training of {name} failed: {message}"
+                )))));
+            }
+            break;
+        }
+        // a member whose bookkeeping failed is closed with its error
+        let mut still = Vec::new();
+        for (i, run, mut state) in live {
+            match state.failed.take() {
+                Some(e) => results[i] = Some(run.close(Err(e))),
+                None => still.push((i, run, state)),
+            }
+        }
+        live = still;
+    }
+    for (i, run, state) in live {
+        let exp = &exps[i];
+        let stages = guarded(|| state.finish(exp, &run.run_dir));
+        results[i] = Some(run.close(stages));
+    }
+    results
+        .into_iter()
+        .map(|r| r.expect("every run has a result"))
+        .collect()
+}
+
+/// Trains model `name` of every live run: as one batched ensemble where the family and the
+/// data allow it, else one run after the other. `built[k]` is run `k`'s store and learner.
+fn train_members(
+    name: &str,
+    exps: &[Experiment],
+    live: &mut [(usize, OpenRun, RunState)],
+    built: Vec<(nn::VarStore, Box<dyn task::Learner>)>,
+    opts: &RunOptions,
+) -> Result<()> {
+    let exp = &exps[live[0].0];
+    let cfg = &exp.config;
+    let k = live.len();
+    let data: Option<Vec<&train::TrainData>> = built.iter().map(|(_, l)| l.state_data()).collect();
+    let stacked_data = data
+        .as_deref()
+        .filter(|_| k >= 2)
+        .and_then(train::EnsembleData::stack);
+    let batchable = hnn_models::model_info(name).is_some_and(|m| m.ensemble.is_some());
+    let Some(data) = stacked_data.filter(|_| batchable) else {
+        if k >= 2 {
+            let why = if !batchable {
+                "its family has no batched form"
+            } else {
+                "its objective is not the state loss, or the seeds' data differ in shape"
+            };
+            tracing::warn!(
+                model = name,
+                "{name} cannot be trained as a seed ensemble ({why}); training its {k} seeds one after the other"
+            );
+        }
+        for ((i, _, state), (vs, learner)) in live.iter_mut().zip(built) {
+            if let Err(e) = guarded(|| state.train_single(&exps[*i], name, vs, learner, opts)) {
+                state.failed = Some(e);
+            }
+        }
+        return Ok(());
+    };
+    let seeds: Vec<u64> = live.iter().map(|(_, _, s)| s.seed).collect();
+    let device = exp.device;
+    let vs = nn::VarStore::new(device);
+    let stores: Vec<&nn::VarStore> = built.iter().map(|(v, _)| v).collect();
+    let stacked = hnn_models::ensemble::stack_members(&stores, &vs)?;
+    let model = hnn_models::ensemble::build_ensemble(name, &stacked, &cfg.model.spec())
+        .expect("the family is batchable")?;
+    tracing::info!(
+        model = name,
+        members = k,
+        "training {name} for seeds {seeds:?} as one batched network"
+    );
+    let pb = progress_bar(opts, cfg.train.steps as u64, &format!("{name} x{k}"));
+    let start = Instant::now();
+    let members = train::train_ensemble(
+        model.as_ref(),
+        &vs,
+        &stacked,
+        &stores,
+        &data,
+        &cfg.train,
+        &seeds,
+        &pb,
+        |m, row| {
+            let state = &mut live[m].2;
+            pb.suspend(|| log_row(name, state.seed, row));
+            state.write_metrics(name, row);
+        },
+    )?;
+    pb.finish_and_clear();
+    let seconds = start.elapsed().as_secs_f64();
+    drop(model);
+    drop(vs);
+    for (((_, _, state), (vs, learner)), m) in live.iter_mut().zip(built).zip(members) {
+        let recorded = guarded(|| {
+            let (train_stats, test_stats) = learner.final_stats();
+            let outcome = train::TrainOutcome {
+                history: m.history,
+                diverged: m.diverged,
+                train: train_stats,
+                test: test_stats,
+                // each member's share of the batched wall time
+                seconds: seconds / k as f64,
+                steps_per_second: m.steps as f64 / seconds,
+            };
+            state.record(&cfg.train, name, vs, learner, outcome)
+        });
+        if let Err(e) = recorded {
+            state.failed = Some(e);
+        }
+    }
+    Ok(())
 }
 
 /// A number for `metrics.jsonl`: JSON has no NaN or infinity, and `null` would not say which,
@@ -316,78 +556,147 @@ fn progress_bar(opts: &RunOptions, len: u64, label: &str) -> ProgressBar {
 }
 
 fn run_stages(exp: &Experiment, run_dir: &Path, opts: &RunOptions) -> Result<RunSummary> {
-    let cfg = &exp.config;
-    let seed = cfg.experiment.seed;
-    let device = exp.device;
-    let mut timings = Timings::default();
-
-    // 1. data
-    let t = Instant::now();
-    let task = task::build(exp)?;
-    timings.data = t.elapsed().as_secs_f64();
-    task.write_data(&run_dir.join("data"))?;
-    let (n_train, n_test) = task.sizes();
-    tracing::info!(
-        task = task.name(),
-        train = n_train,
-        test = n_test,
-        seconds = format_args!("{:.3}", timings.data),
-        "data ready"
-    );
-
+    let mut state = RunState::prepare(exp, run_dir)?;
     // 2. training, one model after the other, each from the same seed
-    let ckpt_dir = run_dir.join("checkpoints");
-    std::fs::create_dir_all(&ckpt_dir).map_err(io_err("cannot create", &ckpt_dir))?;
-    let metrics_path = run_dir.join("metrics.jsonl");
-    let mut metrics =
-        std::fs::File::create(&metrics_path).map_err(io_err("cannot create", &metrics_path))?;
-    let mut trained: Vec<(String, nn::VarStore, Box<dyn task::Learner>)> = Vec::new();
-    let mut models = Vec::new();
-    let mut histories: Vec<(String, Vec<LogRow>)> = Vec::new();
-    for name in &cfg.train.models {
+    for name in &exp.config.train.models {
         let mut vs = nn::VarStore::new(Device::Cpu);
-        let learner = task.learner(name, &mut vs, exp, device)?;
+        let learner = state.task.learner(name, &mut vs, exp, exp.device)?;
+        state.train_single(exp, name, vs, learner, opts)?;
+    }
+    state.finish(exp, run_dir)
+}
+
+/// Logs a training row.
+fn log_row(name: &str, seed: u64, row: &LogRow) {
+    tracing::info!(
+        model = name,
+        seed,
+        step = row.step,
+        train_loss = format_args!("{:.4e}", row.train_loss),
+        test_loss = format_args!("{:.4e}", row.test_loss)
+    )
+}
+
+/// A run between its stages: its task and data, and what training has produced so far.
+struct RunState {
+    seed: u64,
+    task: Box<dyn task::Task>,
+    timings: Timings,
+    ckpt_dir: PathBuf,
+    metrics_path: PathBuf,
+    metrics: std::fs::File,
+    /// The first failed write to `metrics.jsonl`, reported when the model is recorded.
+    metrics_err: Option<std::io::Error>,
+    trained: Vec<(String, nn::VarStore, Box<dyn task::Learner>)>,
+    models: Vec<ModelSummary>,
+    histories: Vec<(String, Vec<LogRow>)>,
+    /// Set when recording a model of an ensemble member failed.
+    failed: Option<BenchError>,
+}
+
+impl RunState {
+    /// Stage 1: the data, written into the run directory.
+    fn prepare(exp: &Experiment, run_dir: &Path) -> Result<Self> {
+        let t = Instant::now();
+        let task = task::build(exp)?;
+        let mut timings = Timings {
+            data: t.elapsed().as_secs_f64(),
+            ..Timings::default()
+        };
+        task.write_data(&run_dir.join("data"))?;
+        let (n_train, n_test) = task.sizes();
+        tracing::info!(
+            task = task.name(),
+            seed = exp.config.experiment.seed,
+            train = n_train,
+            test = n_test,
+            seconds = format_args!("{:.3}", timings.data),
+            "data ready"
+        );
+        timings.train.clear();
+        let ckpt_dir = run_dir.join("checkpoints");
+        std::fs::create_dir_all(&ckpt_dir).map_err(io_err("cannot create", &ckpt_dir))?;
+        let metrics_path = run_dir.join("metrics.jsonl");
+        let metrics =
+            std::fs::File::create(&metrics_path).map_err(io_err("cannot create", &metrics_path))?;
+        Ok(Self {
+            seed: exp.config.experiment.seed,
+            task,
+            timings,
+            ckpt_dir,
+            metrics_path,
+            metrics,
+            metrics_err: None,
+            trained: Vec::new(),
+            models: Vec::new(),
+            histories: Vec::new(),
+            failed: None,
+        })
+    }
+
+    /// One line of `metrics.jsonl`: the logged step of model `name`, every loss part.
+    fn write_metrics(&mut self, name: &str, row: &LogRow) {
+        let parts = |v: &[(String, f64)]| {
+            v.iter()
+                .map(|(k, x)| (k.clone(), json_number(*x)))
+                .collect::<serde_json::Map<_, _>>()
+        };
+        let line = serde_json::json!({
+            "model": name, "step": row.step,
+            "train_loss": json_number(row.train_loss),
+            "test_loss": json_number(row.test_loss),
+            "train": parts(&row.train_parts), "test": parts(&row.test_parts),
+        });
+        if let Err(e) = writeln!(self.metrics, "{line}") {
+            self.metrics_err.get_or_insert(e);
+        }
+    }
+
+    /// Stage 2 for one model alone: trains it, then [`RunState::record`]s it.
+    fn train_single(
+        &mut self,
+        exp: &Experiment,
+        name: &str,
+        vs: nn::VarStore,
+        learner: Box<dyn task::Learner>,
+        opts: &RunOptions,
+    ) -> Result<()> {
+        let cfg = &exp.config;
         let pb = progress_bar(opts, cfg.train.steps as u64, name);
-        let mut write_err = None;
+        let seed = self.seed;
         let outcome = train::train(learner.as_ref(), &vs, &cfg.train, seed, &pb, |row| {
-            pb.suspend(|| {
-                tracing::info!(
-                    model = name.as_str(),
-                    step = row.step,
-                    train_loss = format_args!("{:.4e}", row.train_loss),
-                    test_loss = format_args!("{:.4e}", row.test_loss)
-                )
-            });
-            let parts = |v: &[(String, f64)]| {
-                v.iter()
-                    .map(|(k, x)| (k.clone(), json_number(*x)))
-                    .collect::<serde_json::Map<_, _>>()
-            };
-            let line = serde_json::json!({
-                "model": name, "step": row.step,
-                "train_loss": json_number(row.train_loss),
-                "test_loss": json_number(row.test_loss),
-                "train": parts(&row.train_parts), "test": parts(&row.test_parts),
-            });
-            if let Err(e) = writeln!(metrics, "{line}") {
-                write_err.get_or_insert(e);
-            }
+            pb.suspend(|| log_row(name, seed, row));
+            self.write_metrics(name, row);
         })
         .map_err(|e| hnn_models::ModelError::Config {
             key: "train",
             reason: e.to_string(),
         })?;
         pb.finish_and_clear();
-        if let Some(e) = write_err {
-            return Err(io_err("cannot write", &metrics_path)(e));
+        self.record(&cfg.train, name, vs, learner, outcome)
+    }
+
+    /// A trained model: its checkpoint, its summary and loss curve, and (unless it diverged)
+    /// its place among the models to evaluate.
+    fn record(
+        &mut self,
+        train_cfg: &config::TrainConfig,
+        name: &str,
+        vs: nn::VarStore,
+        learner: Box<dyn task::Learner>,
+        outcome: train::TrainOutcome,
+    ) -> Result<()> {
+        if let Some(e) = self.metrics_err.take() {
+            return Err(io_err("cannot write", &self.metrics_path)(e));
         }
-        let ckpt = ckpt_dir.join(format!("{name}.safetensors"));
+        let ckpt = self.ckpt_dir.join(format!("{name}.safetensors"));
         save_checkpoint(&vs, &ckpt)?;
         if let Some(d) = &outcome.diverged {
             tracing::error!(
-                model = name.as_str(),
+                model = name,
+                seed = self.seed,
                 "{d}: training stopped; the model is left out of evaluation (train.divergence_factor = {})",
-                cfg.train.divergence_factor
+                train_cfg.divergence_factor
             );
         }
         let probe = outcome.diverged.is_none().then(|| learner.probe());
@@ -395,16 +704,17 @@ fn run_stages(exp: &Experiment, run_dir: &Path, opts: &RunOptions) -> Result<Run
             .as_ref()
             .and_then(|(x, _)| eval::dissipative_ratio(learner.field(), x));
         tracing::info!(
-            model = name.as_str(),
+            model = name,
+            seed = self.seed,
             train_loss = format_args!("{:.4e} ± {:.1e}", outcome.train.mean, outcome.train.se),
             test_loss = format_args!("{:.4e} ± {:.1e}", outcome.test.mean, outcome.test.se),
             seconds = format_args!("{:.2}", outcome.seconds),
             dissipative_ratio,
             "trained"
         );
-        timings.train.insert(name.clone(), outcome.seconds);
-        models.push(ModelSummary {
-            name: name.clone(),
+        self.timings.train.insert(name.to_string(), outcome.seconds);
+        self.models.push(ModelSummary {
+            name: name.to_string(),
             train_loss: outcome.train,
             test_loss: outcome.test,
             train_seconds: outcome.seconds,
@@ -414,114 +724,131 @@ fn run_stages(exp: &Experiment, run_dir: &Path, opts: &RunOptions) -> Result<Run
             diverged: outcome.diverged.clone(),
             energy_fit: probe
                 .as_ref()
-                .and_then(|(x, states)| energy_fit(learner.field(), task.as_ref(), x, states)),
+                .and_then(|(x, states)| energy_fit(learner.field(), self.task.as_ref(), x, states)),
         });
-        histories.push((name.clone(), outcome.history));
+        self.histories.push((name.to_string(), outcome.history));
         if outcome.diverged.is_none() {
-            trained.push((name.clone(), vs, learner));
+            self.trained.push((name.to_string(), vs, learner));
         }
+        Ok(())
     }
 
-    // 3. evaluation
-    let t = Instant::now();
-    let budget = cfg.eval.budget();
-    let mut energy = BTreeMap::new();
-    let mut protocol_rollouts = Vec::new();
-    for (name, p, budget) in [
-        ("paper", &cfg.eval.paper, budget),
-        ("corrected", &cfg.eval.corrected, budget),
-        // ten training horizons: ten times the steps and seconds per solve
-        (
-            "long",
-            &cfg.eval.long,
-            budget.scaled(config::LONG_HORIZON_FACTOR),
-        ),
-    ] {
-        if !p.enabled {
-            continue;
+    /// Stages 3 and 4: evaluation of the trained models and the plots.
+    fn finish(self, exp: &Experiment, run_dir: &Path) -> Result<RunSummary> {
+        let RunState {
+            task,
+            mut timings,
+            trained,
+            models,
+            histories,
+            seed,
+            ..
+        } = self;
+        let cfg = &exp.config;
+        let device = exp.device;
+        // 3. evaluation
+        let t = Instant::now();
+        let budget = cfg.eval.budget();
+        let mut energy = BTreeMap::new();
+        let mut protocol_rollouts = Vec::new();
+        for (name, p, budget) in [
+            ("paper", &cfg.eval.paper, budget),
+            ("corrected", &cfg.eval.corrected, budget),
+            // ten training horizons: ten times the steps and seconds per solve
+            (
+                "long",
+                &cfg.eval.long,
+                budget.scaled(config::LONG_HORIZON_FACTOR),
+            ),
+        ] {
+            if !p.enabled {
+                continue;
+            }
+            let truth = task.protocol(name, p, seed, budget)?;
+            let embeddings: Vec<_> = trained.iter().map(|(_, _, l)| l.embedding(name)).collect();
+            let models = eval_models(&trained, &embeddings);
+            let (outcome, rollouts) = eval::run_protocol(name, p, &truth, &models, device, budget);
+            for (model, e) in &outcome.models {
+                if let Some(mse) = e.energy_mse {
+                    tracing::info!(
+                        protocol = name,
+                        model = model.as_str(),
+                        energy_mse = format_args!("{:.4e} ± {:.1e}", mse.mean, mse.se),
+                        failed = e.failed.len(),
+                        "energy MSE"
+                    );
+                }
+            }
+            energy.insert(name.to_string(), outcome);
+            protocol_rollouts.push((name, rollouts));
         }
-        let truth = task.protocol(name, p, seed, budget)?;
-        let embeddings: Vec<_> = trained.iter().map(|(_, _, l)| l.embedding(name)).collect();
-        let models = eval_models(&trained, &embeddings);
-        let (outcome, rollouts) = eval::run_protocol(name, p, &truth, &models, device, budget);
-        for (model, e) in &outcome.models {
-            if let Some(mse) = e.energy_mse {
-                tracing::info!(
-                    protocol = name,
-                    model = model.as_str(),
-                    energy_mse = format_args!("{:.4e} ± {:.1e}", mse.mean, mse.se),
-                    failed = e.failed.len(),
-                    "energy MSE"
-                );
+        let figure_truth = task.figure(&cfg.eval.figure, seed, budget)?;
+        let parts = task.energy_parts();
+        let embeddings: Vec<_> = trained
+            .iter()
+            .map(|(_, _, l)| l.embedding("figure"))
+            .collect();
+        let figure = eval::figure_rollout(
+            &cfg.eval.figure,
+            &figure_truth,
+            parts.as_ref(),
+            &eval_models(&trained, &embeddings),
+            device,
+            budget,
+        );
+        timings.eval = t.elapsed().as_secs_f64();
+        tracing::info!(
+            seconds = format_args!("{:.3}", timings.eval),
+            "evaluation done"
+        );
+
+        write_rollouts(run_dir, &figure, &protocol_rollouts)?;
+
+        // 4. plots
+        let t = Instant::now();
+        let plot_dir = run_dir.join("plots");
+        std::fs::create_dir_all(&plot_dir).map_err(io_err("cannot create", &plot_dir))?;
+        match task.view() {
+            View::Bodies { n } => plots::orbits::draw(&plot_dir, &figure, n)?,
+            View::Phase { q, p } => {
+                plots::figure::draw(&plot_dir.join("figure2.png"), &figure, q, p)?
+            }
+            View::Frames { q, p, side } => {
+                plots::figure::draw(&plot_dir.join("figure4_phase.png"), &figure, q, p)?;
+                plots::frames::draw_grid(&plot_dir.join("figure4_frames.png"), &figure, side, 8)?;
+                plots::frames::draw_gif(&plot_dir.join("rollouts.gif"), &figure, side)?;
+                plots::frames::draw_latent(&plot_dir.join("figure4_latent.png"), &figure)?;
             }
         }
-        energy.insert(name.to_string(), outcome);
-        protocol_rollouts.push((name, rollouts));
-    }
-    let figure_truth = task.figure(&cfg.eval.figure, seed, budget)?;
-    let parts = task.energy_parts();
-    let embeddings: Vec<_> = trained
-        .iter()
-        .map(|(_, _, l)| l.embedding("figure"))
-        .collect();
-    let figure = eval::figure_rollout(
-        &cfg.eval.figure,
-        &figure_truth,
-        parts.as_ref(),
-        &eval_models(&trained, &embeddings),
-        device,
-        budget,
-    );
-    timings.eval = t.elapsed().as_secs_f64();
-    tracing::info!(
-        seconds = format_args!("{:.3}", timings.eval),
-        "evaluation done"
-    );
-
-    write_rollouts(run_dir, &figure, &protocol_rollouts)?;
-
-    // 4. plots
-    let t = Instant::now();
-    let plot_dir = run_dir.join("plots");
-    std::fs::create_dir_all(&plot_dir).map_err(io_err("cannot create", &plot_dir))?;
-    match task.view() {
-        View::Bodies { n } => plots::orbits::draw(&plot_dir, &figure, n)?,
-        View::Phase { q, p } => plots::figure::draw(&plot_dir.join("figure2.png"), &figure, q, p)?,
-        View::Frames { q, p, side } => {
-            plots::figure::draw(&plot_dir.join("figure4_phase.png"), &figure, q, p)?;
-            plots::frames::draw_grid(&plot_dir.join("figure4_frames.png"), &figure, side, 8)?;
-            plots::frames::draw_gif(&plot_dir.join("rollouts.gif"), &figure, side)?;
-            plots::frames::draw_latent(&plot_dir.join("figure4_latent.png"), &figure)?;
+        plots::losses::draw(&plot_dir.join("loss_curves.png"), &histories)?;
+        for (name, outcome) in &energy {
+            plots::energy::draw(&plot_dir.join(format!("energy_{name}.png")), name, outcome)?;
         }
-    }
-    plots::losses::draw(&plot_dir.join("loss_curves.png"), &histories)?;
-    for (name, outcome) in &energy {
-        plots::energy::draw(&plot_dir.join(format!("energy_{name}.png")), name, outcome)?;
-    }
-    for (name, rollouts) in &protocol_rollouts {
-        let t: Vec<f64> = rollouts
-            .t_truth
-            .row(0)
-            .iter()
-            .map(|v| v - rollouts.t_truth[[0, 0]])
-            .collect();
-        if let Some(outcome) = energy.get(*name) {
-            plots::rollout::draw(&plot_dir.join(format!("rollout_{name}.png")), outcome, &t)?;
+        for (name, rollouts) in &protocol_rollouts {
+            let t: Vec<f64> = rollouts
+                .t_truth
+                .row(0)
+                .iter()
+                .map(|v| v - rollouts.t_truth[[0, 0]])
+                .collect();
+            if let Some(outcome) = energy.get(*name) {
+                plots::rollout::draw(&plot_dir.join(format!("rollout_{name}.png")), outcome, &t)?;
+            }
         }
-    }
-    timings.plots = t.elapsed().as_secs_f64();
+        timings.plots = t.elapsed().as_secs_f64();
 
-    Ok(RunSummary {
-        experiment: cfg.experiment.name.clone(),
-        task: task.name().to_string(),
-        reference: exp.reference_key(),
-        seed,
-        run_dir: run_dir.to_path_buf(),
-        device: format!("{device:?}"),
-        models,
-        energy,
-        timings,
-    })
+        Ok(RunSummary {
+            experiment: cfg.experiment.name.clone(),
+            task: task.name().to_string(),
+            reference: exp.reference_key(),
+            seed,
+            run_dir: run_dir.to_path_buf(),
+            device: format!("{device:?}"),
+            models,
+            energy,
+            timings,
+        })
+    }
 }
 
 /// The trained models as evaluation sees them, with their embeddings for one protocol.

@@ -102,34 +102,40 @@ impl RunLock {
     }
 }
 
-/// The run being computed, for the signal handler: its `meta.json` path and content.
-static CURRENT: Mutex<Option<(PathBuf, serde_json::Value)>> = Mutex::new(None);
+/// The runs being computed (one, or the members of a seed ensemble), for the signal
+/// handler: each one's `meta.json` path and content.
+static CURRENT: Mutex<Vec<(PathBuf, serde_json::Value)>> = Mutex::new(Vec::new());
 
-/// Records the run in progress (its "running" meta) so that a signal can mark it.
+/// Records a run in progress (its "running" meta) so that a signal can mark it.
 pub fn set_current(meta_path: &Path, meta: serde_json::Value) {
     if let Ok(mut c) = CURRENT.lock() {
-        *c = Some((meta_path.to_path_buf(), meta));
+        c.retain(|(p, _)| p != meta_path);
+        c.push((meta_path.to_path_buf(), meta));
     }
 }
 
-/// Runs `finish` (the final writes of a run) with the signal handler held off, then forgets
-/// the run: a signal arriving meanwhile waits, and finds nothing to mark.
-pub fn finish_current<T>(finish: impl FnOnce() -> T) -> T {
+/// Runs `finish` (the final writes of the run with this `meta.json`) with the signal handler
+/// held off, then forgets the run: a signal arriving meanwhile waits, and does not mark it.
+pub fn finish_current<T>(meta_path: &Path, finish: impl FnOnce() -> T) -> T {
     let mut guard = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
     let out = finish();
-    *guard = None;
+    guard.retain(|(p, _)| p != meta_path);
     out
 }
 
-/// Marks the current run "interrupted" (if any) and returns its directory.
-fn mark_interrupted(signal: &str) -> Option<PathBuf> {
+/// Marks every run in progress "interrupted" and returns their directories.
+fn mark_interrupted(signal: &str) -> Vec<PathBuf> {
     let mut guard = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
-    let (path, mut meta) = guard.take()?;
-    meta["status"] = "interrupted".into();
-    meta["error"] = format!("interrupted by {signal}").into();
-    let bytes = serde_json::to_vec_pretty(&meta).expect("meta serialises");
-    let _ = write_atomic(&path, &bytes);
-    path.parent().map(Path::to_path_buf)
+    guard
+        .drain(..)
+        .filter_map(|(path, mut meta)| {
+            meta["status"] = "interrupted".into();
+            meta["error"] = format!("interrupted by {signal}").into();
+            let bytes = serde_json::to_vec_pretty(&meta).expect("meta serialises");
+            let _ = write_atomic(&path, &bytes);
+            path.parent().map(Path::to_path_buf)
+        })
+        .collect()
 }
 
 /// On SIGINT, SIGTERM or SIGHUP: mark the run in progress "interrupted", say so, and end the
@@ -144,12 +150,15 @@ pub fn install_signal_handlers() -> std::io::Result<()> {
                 SIGTERM => "SIGTERM",
                 _ => "SIGHUP",
             };
-            match mark_interrupted(name) {
-                Some(dir) => eprintln!(
+            let dirs = mark_interrupted(name);
+            if dirs.is_empty() {
+                eprintln!("\ninterrupted by {name}");
+            }
+            for dir in dirs {
+                eprintln!(
                     "\ninterrupted by {name}: {} is marked \"interrupted\" and will not be reused",
                     dir.display()
-                ),
-                None => eprintln!("\ninterrupted by {name}"),
+                );
             }
             // End as the signal would have ended us (exit status 128 + signal), without
             // running exit handlers under libtorch's feet on the main thread.

@@ -129,6 +129,11 @@ pub trait Learner: Objective {
     fn embedding(&self, _protocol: &str) -> Option<Box<dyn Embedding + '_>> {
         None
     }
+    /// The `(x, dx)` data of a model trained on states by the mean squared error of `dx/dt`
+    /// (what seed ensembles batch); `None` for any other objective.
+    fn state_data(&self) -> Option<&TrainData> {
+        None
+    }
 }
 
 /// A model on the states themselves, trained on the mean squared error of `dx/dt`.
@@ -191,6 +196,9 @@ impl Learner for StateLearner {
     }
     fn probe(&self) -> (Tensor, Array2<f64>) {
         (self.data.x_test.shallow_clone(), self.x_test.clone())
+    }
+    fn state_data(&self) -> Option<&TrainData> {
+        Some(&self.data)
     }
 }
 

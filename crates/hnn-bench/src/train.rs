@@ -347,6 +347,190 @@ pub fn train(
     })
 }
 
+/// The training data of `K` ensemble members, stacked: member `k`'s training rows are rows
+/// `k * n .. (k + 1) * n` of `x` and `dx`.
+///
+/// # Shapes
+/// `x`, `dx`: `[K * n, dim]`; `x_test`, `dx_test`: `[K, n_test, dim]`.
+pub struct EnsembleData {
+    pub x: Tensor,
+    pub dx: Tensor,
+    pub x_test: Tensor,
+    pub dx_test: Tensor,
+    /// Training rows per member.
+    pub n: i64,
+}
+
+impl EnsembleData {
+    /// Stacks the members' data; `None` when their shapes differ (such members cannot share
+    /// one batched network).
+    pub fn stack(members: &[&TrainData]) -> Option<Self> {
+        let first = members.first()?;
+        let shapes = |d: &TrainData| (d.x.size(), d.dx.size(), d.x_test.size(), d.dx_test.size());
+        if members.iter().any(|d| shapes(d) != shapes(first)) {
+            return None;
+        }
+        let cat = |f: fn(&TrainData) -> &Tensor| {
+            Tensor::cat(&members.iter().map(|d| f(d)).collect::<Vec<_>>(), 0)
+        };
+        let stack = |f: fn(&TrainData) -> &Tensor| {
+            Tensor::stack(&members.iter().map(|d| f(d)).collect::<Vec<_>>(), 0)
+        };
+        Some(Self {
+            x: cat(|d| &d.x),
+            dx: cat(|d| &d.dx),
+            x_test: stack(|d| &d.x_test),
+            dx_test: stack(|d| &d.dx_test),
+            n: first.x.size()[0],
+        })
+    }
+
+    fn members(&self) -> i64 {
+        self.x_test.size()[0]
+    }
+}
+
+/// How one member of an ensemble trained.
+#[derive(Debug, Clone)]
+pub struct MemberTraining {
+    pub history: Vec<LogRow>,
+    pub diverged: Option<Divergence>,
+    pub steps: usize,
+}
+
+/// Per-member mean squared error of `pred` against `target`, both `[K, rows, dim]` -> `[K]`.
+fn member_mse(pred: &Tensor, target: &Tensor) -> Tensor {
+    (pred - target)
+        .square()
+        .mean_dim(&[1i64, 2][..], false, Kind::Float)
+}
+
+/// Trains the `K` members of `model` (variables in `vs`, stacked from `members`) together with
+/// one Adam, as [`train`] trains each alone: member `k` draws the minibatches of `seeds[k]`,
+/// is watched for divergence on its own loss, and stops (its weights copied into `members[k]`
+/// then) at the log step that notices its divergence, as a single run stops. Every member's
+/// trained weights end up in its own store. `on_log(k, row)` sees member `k`'s logged rows.
+#[allow(clippy::too_many_arguments)]
+pub fn train_ensemble(
+    model: &dyn hnn_models::ensemble::EnsembleModel,
+    vs: &nn::VarStore,
+    stacked: &hnn_models::ensemble::Stacked,
+    members: &[&nn::VarStore],
+    data: &EnsembleData,
+    cfg: &TrainConfig,
+    seeds: &[u64],
+    progress: &ProgressBar,
+    mut on_log: impl FnMut(usize, &LogRow),
+) -> Result<Vec<MemberTraining>, crate::error::BenchError> {
+    let k = data.members();
+    assert_eq!(k as usize, members.len(), "one store per member");
+    assert_eq!(k as usize, seeds.len(), "one seed per member");
+    let mut opt = nn::Adam {
+        wd: cfg.weight_decay,
+        ..nn::Adam::default()
+    }
+    .build(vs, cfg.learning_rate)
+    .map_err(|e| hnn_models::ModelError::Config {
+        key: "train",
+        reason: e.to_string(),
+    })?;
+    let n = data.n;
+    let dim = data.x.size()[1];
+    let full = cfg.batch_size == 0 || cfg.batch_size as i64 >= n;
+    let b = if full { n } else { cfg.batch_size as i64 };
+    let mut batches: Vec<Minibatches> = seeds
+        .iter()
+        .map(|&s| Minibatches::new(n as usize, b as usize, s))
+        .collect();
+    let device = vs.device();
+    let never = i64::MAX;
+    let mut first_bad = Tensor::full([k], never, (Kind::Int64, device));
+    let mut limit = Tensor::zeros([k], (Kind::Float, device));
+    let mut limits = vec![f64::INFINITY; k as usize];
+    let mut out: Vec<MemberTraining> = (0..k)
+        .map(|_| MemberTraining {
+            history: Vec::new(),
+            diverged: None,
+            steps: 0,
+        })
+        .collect();
+    let mut active = vec![true; k as usize];
+    let unstack = |m: usize| hnn_models::ensemble::unstack_member(stacked, m as i64, members[m]);
+    for step in 1..=cfg.steps {
+        let (xb, dxb) = if full {
+            (data.x.view([k, n, dim]), data.dx.view([k, n, dim]))
+        } else {
+            let mut idx = Vec::with_capacity((k * b) as usize);
+            for (m, batch) in batches.iter_mut().enumerate() {
+                idx.extend(batch.next_batch().iter().map(|i| i + m as i64 * n));
+            }
+            let idx = Tensor::from_slice(&idx).to_device(device);
+            (
+                data.x.index_select(0, &idx).view([k, b, dim]),
+                data.dx.index_select(0, &idx).view([k, b, dim]),
+            )
+        };
+        let losses = member_mse(&model.time_derivative(&xb, true), &dxb);
+        if step == 1 {
+            limits = tensor_f64(&losses)
+                .into_iter()
+                .map(|l| cfg.divergence_factor * l)
+                .collect();
+            let l32: Vec<f32> = limits.iter().map(|&l| l as f32).collect();
+            limit = Tensor::from_slice(&l32).to_device(device);
+        }
+        let bad = losses.detach().le_tensor(&limit).logical_not();
+        first_bad = first_bad.minimum(&Tensor::where_scalar(&bad, step as i64, never));
+        opt.backward_step(&losses.sum(Kind::Float));
+        progress.inc(1);
+        for (m, o) in out.iter_mut().enumerate() {
+            if active[m] {
+                o.steps = step;
+            }
+        }
+        if step == 1 || step % cfg.log_every == 0 || step == cfg.steps {
+            let test = tch::no_grad(|| {
+                member_mse(&model.time_derivative(&data.x_test, false), &data.dx_test)
+            });
+            let (train_v, test_v) = (tensor_f64(&losses.detach()), tensor_f64(&test));
+            let bad_steps =
+                Vec::<i64>::try_from(&first_bad.to_device(Device::Cpu)).expect("an i64 tensor");
+            for m in 0..k as usize {
+                if !active[m] {
+                    continue;
+                }
+                let row = LogRow {
+                    step,
+                    train_loss: train_v[m],
+                    test_loss: test_v[m],
+                    train_parts: vec![("dx_mse".to_string(), train_v[m])],
+                    test_parts: vec![("dx_mse".to_string(), test_v[m])],
+                };
+                on_log(m, &row);
+                if bad_steps[m] != never {
+                    out[m].diverged = Some(Divergence {
+                        step: bad_steps[m] as usize,
+                        loss: row.train_loss,
+                        limit: limits[m],
+                    });
+                    active[m] = false;
+                    unstack(m)?;
+                }
+                out[m].history.push(row);
+            }
+            if !active.iter().any(|&a| a) {
+                break;
+            }
+        }
+    }
+    for (m, a) in active.iter().enumerate() {
+        if *a {
+            unstack(m)?;
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -504,5 +688,114 @@ mod tests {
         let obj = Scripted::new(&vs, 10, vec![2.0, 1999.0, 0.5]);
         assert!(run(&obj, &vs, &cfg(12, 0, 0.0)).diverged.is_none());
         assert_eq!(obj.calls.borrow().len(), 12);
+    }
+
+    /// A member of a seed ensemble trains as its single run does (same minibatches, same
+    /// Adam), and a member whose data are NaN diverges alone at step 1 without touching the
+    /// others.
+    #[test]
+    fn ensemble_members_train_as_their_single_runs_and_diverge_alone() {
+        tch::set_num_threads(1);
+        let spec = hnn_models::ModelSpec {
+            mlp: hnn_models::MlpConfig {
+                hidden: vec![16, 16],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let build = |seed: i64| {
+            tch::manual_seed(seed);
+            let vs = nn::VarStore::new(Device::Cpu);
+            let m = hnn_models::build_model("hnn", &vs.root(), 2, &spec).unwrap();
+            (vs, m)
+        };
+        // spring data, member 1's inputs poisoned with a NaN
+        let data = |seed: u64, poison: bool| {
+            let mut rng = stream(seed, Purpose::Dataset, 0);
+            let mut x: Vec<f64> = (0..2 * 40).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let dx: Vec<f64> = x.chunks(2).flat_map(|r| [r[1], -r[0]]).collect();
+            if poison {
+                x[3] = f64::NAN;
+            }
+            let t = |v: &[f64]| tensor_f32(v, 2, Device::Cpu);
+            TrainData {
+                x: t(&x[..60]),
+                dx: t(&dx[..60]),
+                x_test: t(&x[60..]),
+                dx_test: t(&dx[60..]),
+            }
+        };
+        let c = TrainConfig {
+            steps: 25,
+            batch_size: 8,
+            learning_rate: 1e-2,
+            weight_decay: 1e-4,
+            log_every: 10,
+            ..TrainConfig::default()
+        };
+        let seeds = [3u64, 4, 5];
+        let datas: Vec<TrainData> = seeds.iter().map(|&s| data(s, s == 4)).collect();
+        let members: Vec<_> = seeds.iter().map(|&s| build(s as i64)).collect();
+        let stores: Vec<&nn::VarStore> = members.iter().map(|(v, _)| v).collect();
+        let vs = nn::VarStore::new(Device::Cpu);
+        let stacked = hnn_models::ensemble::stack_members(&stores, &vs).unwrap();
+        let model = hnn_models::ensemble::build_ensemble("hnn", &stacked, &spec)
+            .unwrap()
+            .unwrap();
+        let stacked_data = EnsembleData::stack(&datas.iter().collect::<Vec<_>>()).unwrap();
+        let mut logged = [0; 3];
+        let out = train_ensemble(
+            model.as_ref(),
+            &vs,
+            &stacked,
+            &stores,
+            &stacked_data,
+            &c,
+            &seeds,
+            &ProgressBar::hidden(),
+            |k, _| logged[k] += 1,
+        )
+        .unwrap();
+        // the poisoned member: diverged at step 1, stopped at its first log step
+        let d = out[1].diverged.as_ref().expect("member 1 diverged");
+        assert_eq!((d.step, out[1].steps, logged[1]), (1, 1, 1));
+        assert!(d.limit.is_nan());
+        for k in [0usize, 2] {
+            assert!(out[k].diverged.is_none());
+            assert_eq!((out[k].steps, logged[k]), (25, 4)); // steps 1, 10, 20, 25
+            let (single_vs, single) = build(seeds[k] as i64);
+            let obj = StateObjective {
+                model: single.as_ref(),
+                data: &datas[k],
+            };
+            let alone = train(
+                &obj,
+                &single_vs,
+                &c,
+                seeds[k],
+                &ProgressBar::hidden(),
+                |_| {},
+            )
+            .unwrap();
+            for (a, b) in alone.history.iter().zip(&out[k].history) {
+                assert_eq!(a.step, b.step);
+                let rel = (a.train_loss - b.train_loss).abs() / a.train_loss;
+                assert!(rel < 1e-4, "member {k} step {}: {rel}", a.step);
+            }
+            // the trained weights were copied back into the member's own store
+            let ens_vars = members[k].0.variables();
+            for (name, v) in single_vs.variables() {
+                let diff = (&v - &ens_vars[&name]).abs().max().double_value(&[]);
+                assert!(diff < 1e-4, "member {k} {name}: {diff}");
+            }
+        }
+        // shapes that differ cannot be stacked
+        let short = TrainData {
+            x: datas[0].x.narrow(0, 0, 10),
+            dx: datas[0].dx.narrow(0, 0, 10),
+            x_test: datas[0].x_test.shallow_clone(),
+            dx_test: datas[0].dx_test.shallow_clone(),
+        };
+        assert!(EnsembleData::stack(&[&datas[0], &short]).is_none());
     }
 }

@@ -5,7 +5,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use hnn_models::{
     AutoencoderConfig, Baseline, DynamicsModel, GradientMethod, Hnn, LatentModel, MlpConfig,
-    ModelSpec,
+    ModelSpec, build_model, ensemble,
 };
 use tch::nn::OptimizerConfig;
 use tch::{Device, Kind, Tensor, nn};
@@ -97,5 +97,63 @@ fn pixel_bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench, pixel_bench);
+/// Five seeds of one model: five single training steps against one step of the five stacked
+/// as a seed ensemble, at the two-body task's shape (8 coordinates, batch 200) and the
+/// spring's (2 coordinates, full batch 750).
+fn ensemble_bench(c: &mut Criterion) {
+    let spec = ModelSpec::default();
+    for (dim, batch) in [(8i64, 200i64), (2, 750)] {
+        for name in ["baseline", "hnn"] {
+            let members: Vec<_> = (0..5)
+                .map(|s| {
+                    tch::manual_seed(s);
+                    let vs = nn::VarStore::new(Device::Cpu);
+                    let m = build_model(name, &vs.root(), dim, &spec).unwrap();
+                    (vs, m)
+                })
+                .collect();
+            let mut opts: Vec<_> = members
+                .iter()
+                .map(|(vs, _)| nn::Adam::default().build(vs, 1e-3).unwrap())
+                .collect();
+            let x = Tensor::randn([5, batch, dim], (Kind::Float, Device::Cpu));
+            let y = Tensor::randn([5, batch, dim], (Kind::Float, Device::Cpu));
+            c.bench_function(
+                &format!("{name} {dim}d batch {batch}: 5 single steps"),
+                |b| {
+                    b.iter(|| {
+                        for (k, ((_, m), opt)) in members.iter().zip(&mut opts).enumerate() {
+                            let k = k as i64;
+                            let loss = (m.time_derivative(&x.get(k), true) - y.get(k))
+                                .square()
+                                .mean(Kind::Float);
+                            opt.backward_step(&loss);
+                        }
+                    })
+                },
+            );
+            let vs = nn::VarStore::new(Device::Cpu);
+            let stores: Vec<&nn::VarStore> = members.iter().map(|(v, _)| v).collect();
+            let stacked = ensemble::stack_members(&stores, &vs).unwrap();
+            let e = ensemble::build_ensemble(name, &stacked, &spec)
+                .unwrap()
+                .unwrap();
+            let mut opt = nn::Adam::default().build(&vs, 1e-3).unwrap();
+            c.bench_function(
+                &format!("{name} {dim}d batch {batch}: one ensemble step of 5"),
+                |b| {
+                    b.iter(|| {
+                        let loss = (e.time_derivative(&x, true) - &y)
+                            .square()
+                            .mean_dim(&[1i64, 2][..], false, Kind::Float)
+                            .sum(Kind::Float);
+                        opt.backward_step(&loss);
+                    })
+                },
+            );
+        }
+    }
+}
+
+criterion_group!(benches, bench, pixel_bench, ensemble_bench);
 criterion_main!(benches);

@@ -16,6 +16,7 @@
 
 mod device;
 mod dhnn;
+pub mod ensemble;
 mod error;
 mod latent;
 mod mlp;
@@ -31,8 +32,9 @@ pub use latent::{
 };
 pub use mlp::{Activation, Mlp, MlpConfig};
 pub use model::{
-    Baseline, DynamicsModel, FieldParts, GradientMethod, Hnn, MODELS, ModelInfo, ModelSpec,
-    build_model, check_model, flops, load_checkpoint, mlp_macs, model_info, save_checkpoint,
+    Baseline, DynamicsModel, EnsembleBuild, FieldParts, GradientMethod, Hnn, MODELS, ModelInfo,
+    ModelSpec, build_model, check_model, flops, load_checkpoint, mlp_macs, model_info,
+    save_checkpoint,
 };
 pub use shnn::SeparableHnn;
 pub use tch;

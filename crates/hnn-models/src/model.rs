@@ -103,7 +103,14 @@ pub struct ModelInfo {
     /// Whether its field is separable (`H = T(p) + V(q)`), so leapfrog and Yoshida apply.
     pub separable: bool,
     pub build: fn(&nn::Path, i64, &ModelSpec) -> Result<Box<dyn DynamicsModel>>,
+    /// Builds `K` members as one batched network from their stacked variables
+    /// ([`crate::ensemble`]); `None`: seed ensembles of this family train one seed at a time.
+    pub ensemble: Option<EnsembleBuild>,
 }
+
+/// How a family builds its batched ensemble from stacked member variables.
+pub type EnsembleBuild =
+    fn(&crate::ensemble::Stacked, &ModelSpec) -> Result<Box<dyn crate::ensemble::EnsembleModel>>;
 
 /// Every model that configs can name. Adding a model: its file in this crate and one entry here.
 pub const MODELS: &[ModelInfo] = &[
@@ -114,6 +121,7 @@ pub const MODELS: &[ModelInfo] = &[
         canonical: false,
         separable: false,
         build: |p, dim, spec| Ok(Box::new(Baseline::new(p, dim, &spec.mlp)?)),
+        ensemble: Some(crate::ensemble::baseline),
     },
     ModelInfo {
         name: "hnn",
@@ -122,6 +130,7 @@ pub const MODELS: &[ModelInfo] = &[
         canonical: true,
         separable: false,
         build: |p, dim, spec| Ok(Box::new(Hnn::new(p, dim, &spec.mlp, spec.gradient)?)),
+        ensemble: Some(crate::ensemble::hnn),
     },
     ModelInfo {
         name: "dhnn",
@@ -137,6 +146,7 @@ pub const MODELS: &[ModelInfo] = &[
                 spec.gradient,
             )?))
         },
+        ensemble: Some(crate::ensemble::dhnn),
     },
     ModelInfo {
         name: "shnn",
@@ -152,6 +162,7 @@ pub const MODELS: &[ModelInfo] = &[
                 spec.gradient,
             )?))
         },
+        ensemble: None,
     },
 ];
 
