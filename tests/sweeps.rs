@@ -255,3 +255,65 @@ fn a_seed_ensemble_gives_each_seed_the_numbers_of_its_single_run() {
     assert!(!dir.join("bad").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--jobs 2` computes two runs at a time: each run's log holds its own lines only, every run
+/// finishes, and the table is the one of a one-job run; `--jobs 0` is refused before any work.
+#[test]
+fn parallel_jobs_keep_logs_per_run_and_give_the_same_table() {
+    let dir = temp_dir("jobs");
+    let args = |jobs: &'static str| {
+        [
+            "--seeds",
+            "0-3",
+            "--ensemble",
+            "off",
+            "--jobs",
+            jobs,
+            "--set",
+            "train.steps=20",
+        ]
+    };
+    let two = run(&dir.join("two"), &args("2"));
+    assert!(
+        two.status.success(),
+        "{}",
+        String::from_utf8_lossy(&two.stderr)
+    );
+    let one = run(&dir.join("one"), &args("1"));
+    assert!(
+        one.status.success(),
+        "{}",
+        String::from_utf8_lossy(&one.stderr)
+    );
+    let table = |sub: &str| std::fs::read_to_string(dir.join(sub).join("table1.md")).unwrap();
+    assert_eq!(numbers(&table("two")), numbers(&table("one")));
+    let runs: Vec<_> = std::fs::read_dir(dir.join("two/smoke")).unwrap().collect();
+    assert_eq!(runs.len(), 4);
+    for r in runs {
+        let d = r.unwrap().path();
+        let seed: u64 = d
+            .to_string_lossy()
+            .rsplit("-s")
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let log = std::fs::read_to_string(d.join("log.txt")).unwrap();
+        assert!(log.contains(&format!("seed={seed} ")), "{log}");
+        for other in (0..4).filter(|&s| s != seed) {
+            assert!(
+                !log.contains(&format!("seed={other} ")),
+                "seed {seed}'s log: {log}"
+            );
+        }
+        let meta: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("meta.json")).unwrap()).unwrap();
+        assert_eq!(meta["status"], "ok");
+        assert_eq!(meta["peak_rss_scope"], "process");
+    }
+    let o = run(&dir.join("bad"), &["--jobs", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--jobs"));
+    assert!(!dir.join("bad").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

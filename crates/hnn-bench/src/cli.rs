@@ -1,10 +1,12 @@
 //! The `hnn-bench` command line (also behind the root `hnn` runner).
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
+use std::thread::ThreadId;
 
 use clap::Parser;
 use tracing_subscriber::fmt::MakeWriter;
@@ -50,6 +52,12 @@ pub struct Args {
     /// (full-batch training on the CPU is GEMM-bound and runs ~10% slower batched).
     #[arg(long, value_enum, default_value_t = EnsembleMode::Auto)]
     pub ensemble: EnsembleMode,
+    /// Compute this many runs (or seed ensembles) at a time, each with its share of the
+    /// cores as libtorch threads (unless `experiment.threads` is set); default: one job per
+    /// two cores, so every run gets two threads (the numbers of a run depend on its thread
+    /// count). Progress bars are off with more than one job; logs stay per run.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub jobs: Option<u16>,
     /// Do not draw progress bars.
     #[arg(long)]
     pub no_progress: bool,
@@ -253,24 +261,42 @@ fn speed(root: &Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The log files of the runs in progress (one, or every member of a seed ensemble); events
-/// go to each of them once its run directory exists.
+/// The log files of the runs in progress, by the thread computing them (one run, or every
+/// member of a seed ensemble, per thread); an event goes to the files of its thread, or, from
+/// a thread of no run (rayon's, say), to every open file when only one thread has runs.
 #[derive(Clone, Default)]
-struct LogFile(Arc<Mutex<Vec<File>>>);
+struct LogFile(Arc<Mutex<HashMap<ThreadId, Vec<File>>>>);
+
+impl LogFile {
+    fn open(&self, file: File) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(std::thread::current().id())
+            .or_default()
+            .push(file);
+    }
+    fn close_this_thread(&self) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(&std::thread::current().id());
+    }
+}
 
 struct LogFileWriter<'a>(&'a LogFile);
 
 impl Write for LogFileWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self.0.0.lock() {
-            Ok(mut files) => {
-                for f in files.iter_mut() {
-                    f.write_all(buf)?;
-                }
-                Ok(buf.len())
-            }
-            Err(_) => Ok(buf.len()),
+        let Ok(mut map) = self.0.0.lock() else {
+            return Ok(buf.len());
+        };
+        let only = map.len() == 1;
+        let files = match map.get_mut(&std::thread::current().id()) {
+            Some(files) => files,
+            None if only => map.values_mut().next().expect("one entry"),
+            None => return Ok(buf.len()),
+        };
+        for f in files.iter_mut() {
+            f.write_all(buf)?;
         }
+        Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
@@ -488,15 +514,14 @@ pub fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     }
-    let mut failed = false;
-    let mut finished: Vec<crate::summary::RunSummary> = Vec::new();
     let slot = log_file.clone();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = args.jobs.map_or((cores / 2).max(1), usize::from);
     let opts = RunOptions {
         output_dir: args.output_dir.clone(),
-        progress: !args.no_progress,
+        progress: !args.no_progress && jobs == 1,
         on_run_dir: Some(Box::new(move |dir: &Path| {
-            let f = File::create(dir.join("log.txt"))?;
-            slot.0.lock().expect("log file lock").push(f);
+            slot.open(File::create(dir.join("log.txt"))?);
             Ok(())
         })),
     };
@@ -511,67 +536,43 @@ pub fn main() -> ExitCode {
             _ => groups.push(vec![exp]),
         }
     }
-    for group in groups {
-        // One process per run: a second one waits here, then reuses what the first computed.
-        let mut locks = Vec::new();
-        let mut to_run: Vec<config::Experiment> = Vec::new();
-        for exp in group {
-            let root = args
-                .output_dir
-                .clone()
-                .unwrap_or_else(|| exp.config.experiment.output_dir.clone());
-            match crate::runs::RunLock::acquire(&root, exp) {
-                Ok(l) => locks.push(l),
-                Err(e) => {
-                    eprintln!("error: {}: {e}", exp.path.display());
-                    failed = true;
-                    continue;
-                }
-            };
-            if !args.rerun
-                && let Some(dir) = crate::table::find_finished_run(&root, exp)
-            {
-                tracing::info!(run_dir = %dir.display(), "reusing the finished run of {} (same resolved config; --rerun to run again)", exp.path.display());
-                match reuse(&dir) {
-                    Ok(summary) => {
-                        println!("{}", crate::table::report(&summary));
-                        failed |= report_divergence(exp, &summary);
-                        finished.push(summary);
-                        continue;
-                    }
-                    Err(e) => tracing::warn!("{e}; running again"),
-                }
-            }
-            to_run.push(exp.clone());
-        }
-        let results = if to_run.len() >= 2 {
-            crate::run_ensemble(&to_run, &opts)
-        } else {
-            to_run
-                .iter()
-                .map(|exp| crate::run_experiment(exp, &opts))
-                .collect()
-        };
-        for (exp, result) in to_run.iter().zip(results) {
-            match result {
-                Ok(summary) => {
-                    println!("{}", crate::table::report(&summary));
-                    failed |= report_divergence(exp, &summary);
-                    finished.push(summary);
-                }
-                Err(e) => {
-                    eprintln!(
-                        "error: {} (seed {}) failed: {e}",
-                        exp.path.display(),
-                        exp.config.experiment.seed
-                    );
-                    failed = true;
-                }
-            }
-        }
-        log_file.0.lock().expect("log file lock").clear();
-        drop(locks);
+    // each job's libtorch threads, from the jobs asked for (not from how many groups there
+    // are, so a run's thread count does not depend on what else is on the command line); a
+    // config's `experiment.threads` still wins
+    let threads = (cores / jobs).max(1) as i32;
+    let jobs = jobs.min(groups.len()).max(1);
+    if jobs > 1 {
+        crate::runs::set_concurrent();
+        tracing::info!(
+            "{} run groups on {jobs} jobs of {threads} libtorch threads each",
+            groups.len()
+        );
     }
+    let queue = Mutex::new(groups.into_iter());
+    let outcome = Mutex::new((false, Vec::<crate::summary::RunSummary>::new()));
+    let work = || {
+        tch::set_num_threads(threads);
+        loop {
+            let Some(group) = queue.lock().unwrap_or_else(|e| e.into_inner()).next() else {
+                break;
+            };
+            let (group_failed, summaries) = run_group(&args, group, &opts);
+            log_file.close_this_thread();
+            let mut o = outcome.lock().unwrap_or_else(|e| e.into_inner());
+            o.0 |= group_failed;
+            o.1.extend(summaries);
+        }
+    };
+    if jobs == 1 {
+        work();
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..jobs {
+                s.spawn(work);
+            }
+        });
+    }
+    let (mut failed, finished) = outcome.into_inner().unwrap_or_else(|e| e.into_inner());
     if !finished.is_empty() {
         let root = args
             .output_dir
@@ -594,6 +595,76 @@ pub fn main() -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Computes (or reuses) the runs of one group: a seed ensemble, or a single run. Returns
+/// whether something failed, and the finished runs' summaries.
+fn run_group(
+    args: &Args,
+    group: Vec<&config::Experiment>,
+    opts: &RunOptions,
+) -> (bool, Vec<crate::summary::RunSummary>) {
+    let mut failed = false;
+    let mut finished = Vec::new();
+    // One process per run: a second one waits here, then reuses what the first computed.
+    let mut locks = Vec::new();
+    let mut to_run: Vec<config::Experiment> = Vec::new();
+    for exp in group {
+        let root = args
+            .output_dir
+            .clone()
+            .unwrap_or_else(|| exp.config.experiment.output_dir.clone());
+        match crate::runs::RunLock::acquire(&root, exp) {
+            Ok(l) => locks.push(l),
+            Err(e) => {
+                eprintln!("error: {}: {e}", exp.path.display());
+                failed = true;
+                continue;
+            }
+        };
+        if !args.rerun
+            && let Some(dir) = crate::table::find_finished_run(&root, exp)
+        {
+            tracing::info!(run_dir = %dir.display(), "reusing the finished run of {} (same resolved config; --rerun to run again)", exp.path.display());
+            match reuse(&dir) {
+                Ok(summary) => {
+                    println!("{}", crate::table::report(&summary));
+                    failed |= report_divergence(exp, &summary);
+                    finished.push(summary);
+                    continue;
+                }
+                Err(e) => tracing::warn!("{e}; running again"),
+            }
+        }
+        to_run.push(exp.clone());
+    }
+    let results = if to_run.len() >= 2 {
+        crate::run_ensemble(&to_run, opts)
+    } else {
+        to_run
+            .iter()
+            .map(|exp| crate::run_experiment(exp, opts))
+            .collect()
+    };
+    for (exp, result) in to_run.iter().zip(results) {
+        match result {
+            Ok(summary) => {
+                println!("{}", crate::table::report(&summary));
+                failed |= report_divergence(exp, &summary);
+                finished.push(summary);
+            }
+            Err(e) => {
+                eprintln!(
+                    "error: {} (seed {}) failed: {e}",
+                    exp.path.display(),
+                    exp.config.experiment.seed
+                );
+                failed = true;
+            }
+        }
+    }
+    drop(locks);
+    (failed, finished)
 }
 
 /// Says on stderr which models of a finished run diverged; true if any did.

@@ -53,7 +53,7 @@ use crate::task::View;
 use crate::train::LogRow;
 
 /// Called with the new run directory before any stage runs.
-pub type RunDirHook = Box<dyn Fn(&Path) -> std::io::Result<()>>;
+pub type RunDirHook = Box<dyn Fn(&Path) -> std::io::Result<()> + Send + Sync>;
 
 /// How to run, beyond the config.
 #[derive(Default)]
@@ -76,10 +76,23 @@ pub fn build_model(
     exp: &Experiment,
     device: Device,
 ) -> Result<Box<dyn DynamicsModel>> {
-    tch::manual_seed(exp.config.experiment.seed as i64);
-    let model = hnn_models::build_model(name, &vs.root(), dim, &exp.config.model.spec())?;
+    let model = seeded_init(exp.config.experiment.seed, || {
+        hnn_models::build_model(name, &vs.root(), dim, &exp.config.model.spec())
+    })?;
     vs.set_device(device);
     Ok(model)
+}
+
+/// libtorch's CPU generator is one per process: runs building models on several threads
+/// (`--jobs`) take turns, so each model's weights come from its own seed alone.
+static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `init` (which draws initial weights from libtorch's generator) with the generator
+/// seeded with `seed` and no other thread drawing from it meanwhile.
+pub fn seeded_init<T>(seed: u64, init: impl FnOnce() -> T) -> T {
+    let _turn = INIT.lock().unwrap_or_else(|e| e.into_inner());
+    tch::manual_seed(seed as i64);
+    init()
 }
 
 pub(crate) fn io_err(

@@ -290,15 +290,16 @@ impl Task for PixelTask {
         exp: &Experiment,
         device: Device,
     ) -> Result<Box<dyn Learner>> {
-        tch::manual_seed(exp.config.experiment.seed as i64);
         let input = (self.data_cfg.frames * self.data_cfg.camera.pixels()) as i64;
-        let model = LatentModel::new(
-            &vs.root(),
-            name,
-            input,
-            &exp.config.model.autoencoder,
-            &exp.config.model.spec(),
-        )?;
+        let model = crate::seeded_init(exp.config.experiment.seed, || {
+            LatentModel::new(
+                &vs.root(),
+                name,
+                input,
+                &exp.config.model.autoencoder,
+                &exp.config.model.spec(),
+            )
+        })?;
         vs.set_device(device);
         let (train, test) = self.splits(device);
         Ok(Box::new(PixelLearner {

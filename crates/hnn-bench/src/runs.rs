@@ -258,7 +258,17 @@ pub fn peak_rss_bytes() -> Option<u64> {
 /// Starts the peak-memory count afresh (Linux: `5` into `/proc/self/clear_refs`), so each run
 /// of a batch reports its own peak; false where that is not possible.
 pub fn reset_peak_rss() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+    !CONCURRENT.load(std::sync::atomic::Ordering::Relaxed)
+        && std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// Set when runs are computed concurrently (`--jobs`): the peak memory count is the process's
+/// then, and is no longer reset per run.
+static CONCURRENT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Marks the process as computing runs concurrently (see [`reset_peak_rss`]).
+pub fn set_concurrent() {
+    CONCURRENT.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// A panic's message, for a run that a panic ended: its first line, at most 500 characters
