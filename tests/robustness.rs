@@ -279,6 +279,54 @@ fn a_signal_marks_the_run_interrupted_and_it_is_never_reused() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A signal during a seed ensemble's shared training marks every member's run interrupted.
+#[cfg(unix)]
+#[test]
+fn a_signal_marks_every_member_of_a_seed_ensemble_interrupted() {
+    let dir = temp_dir("signal-ensemble");
+    let out = dir.join("out");
+    let config = smoke_with(&dir, "train", "steps = 1000000");
+    let mut child = bin()
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "--seeds",
+            "0-2",
+            "--ensemble",
+            "on",
+            "--no-progress",
+            "--output-dir",
+        ])
+        .arg(&out)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // every member is open once the third has its meta.json
+    wait_for("the ensemble to start", || {
+        run_dirs(&out)
+            .get(2)
+            .is_some_and(|d| d.join("meta.json").exists())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let k = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(k.success());
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(15), "{status:?}");
+    let dirs = run_dirs(&out);
+    assert_eq!(dirs.len(), 3);
+    for d in &dirs {
+        let meta = json(&d.join("meta.json"));
+        assert_eq!(meta["status"], "interrupted", "{}", d.display());
+        assert_eq!(meta["ensemble_seeds"], serde_json::json!([0, 1, 2]));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn a_reused_run_gets_its_missing_report_back() {
     let dir = temp_dir("report");

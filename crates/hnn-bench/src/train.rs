@@ -405,6 +405,32 @@ fn member_mse(pred: &Tensor, target: &Tensor) -> Tensor {
         .mean_dim(&[1i64, 2][..], false, Kind::Float)
 }
 
+/// Every member's mean squared error on its test split, in chunks of rows so that the
+/// activations of `K` members never exceed those of one [`STATS_CHUNK`]-row pass.
+fn ensemble_test_mse(
+    model: &dyn hnn_models::ensemble::EnsembleModel,
+    data: &EnsembleData,
+) -> Vec<f64> {
+    let (k, n) = (data.members(), data.x_test.size()[1]);
+    let chunk = (STATS_CHUNK / k).max(1);
+    let mut sums = vec![0.0; k as usize];
+    let mut start = 0;
+    while start < n {
+        let len = chunk.min(n - start);
+        let mse = tch::no_grad(|| {
+            member_mse(
+                &model.time_derivative(&data.x_test.narrow(1, start, len), false),
+                &data.dx_test.narrow(1, start, len),
+            )
+        });
+        for (s, v) in sums.iter_mut().zip(tensor_f64(&mse)) {
+            *s += v * len as f64;
+        }
+        start += len;
+    }
+    sums.into_iter().map(|s| s / n as f64).collect()
+}
+
 /// Trains the `K` members of `model` (variables in `vs`, stacked from `members`) together with
 /// one Adam, as [`train`] trains each alone: member `k` draws the minibatches of `seeds[k]`,
 /// is watched for divergence on its own loss, and stops (its weights copied into `members[k]`
@@ -489,10 +515,7 @@ pub fn train_ensemble(
             }
         }
         if step == 1 || step % cfg.log_every == 0 || step == cfg.steps {
-            let test = tch::no_grad(|| {
-                member_mse(&model.time_derivative(&data.x_test, false), &data.dx_test)
-            });
-            let (train_v, test_v) = (tensor_f64(&losses.detach()), tensor_f64(&test));
+            let (train_v, test_v) = (tensor_f64(&losses.detach()), ensemble_test_mse(model, data));
             let bad_steps =
                 Vec::<i64>::try_from(&first_bad.to_device(Device::Cpu)).expect("an i64 tensor");
             for m in 0..k as usize {
