@@ -819,17 +819,26 @@ pub fn figure_rollout(
 
 /// Mean `|dD/dx|` over mean `|J dH/dx|` on `x` (the size of a dissipative model's friction).
 pub fn dissipative_ratio(model: &dyn DynamicsModel, x: &tch::Tensor) -> Option<f64> {
-    let parts = model.field_parts(x)?;
-    let num = parts
-        .dissipative
-        .abs()
-        .mean(tch::Kind::Double)
-        .double_value(&[]);
-    let den = parts
-        .conservative
-        .abs()
-        .mean(tch::Kind::Double)
-        .double_value(&[]);
+    // in chunks of rows: both means are over the same number of values, so the ratio of the
+    // sums is the ratio of the means
+    let (mut num, mut den) = (0.0, 0.0);
+    let n = x.size()[0];
+    let mut start = 0;
+    while start < n {
+        let len = crate::train::STATS_CHUNK.min(n - start);
+        let parts = model.field_parts(&x.narrow(0, start, len))?;
+        num += parts
+            .dissipative
+            .abs()
+            .sum(tch::Kind::Double)
+            .double_value(&[]);
+        den += parts
+            .conservative
+            .abs()
+            .sum(tch::Kind::Double)
+            .double_value(&[]);
+        start += len;
+    }
     Some(num / den)
 }
 

@@ -111,7 +111,7 @@ fn mse(pred: &Tensor, target: &Tensor) -> Tensor {
 
 /// Rows per forward pass when a whole split is scored: a full three-body training split in one
 /// pass held ~300 MB of activations for a number that needs none of them kept.
-pub const STATS_CHUNK: i64 = 8192;
+pub const STATS_CHUNK: i64 = 2048;
 
 /// Loss statistics of `model` on `(x, dx)`, in chunks of [`STATS_CHUNK`] rows: the mean of
 /// every element's squared error and its standard deviation / sqrt(rows), in double precision.
@@ -128,6 +128,28 @@ pub fn loss_stats(model: &dyn DynamicsModel, x: &Tensor, dx: &Tensor) -> LossSta
         start += len;
     }
     LossStats::of(&sq, n as usize)
+}
+
+/// The mean squared error of `model`'s `dx/dt` on `(x, dx)`, computed in chunks of
+/// [`STATS_CHUNK`] rows (each chunk's mean weighted by its rows, on the device: no host sync),
+/// so that scoring a large split holds one chunk's activations, not the split's.
+pub fn chunked_mse(model: &dyn DynamicsModel, x: &Tensor, dx: &Tensor) -> Tensor {
+    let n = x.size()[0];
+    if n <= STATS_CHUNK {
+        return mse(&model.time_derivative(x, false), dx);
+    }
+    let mut total = Tensor::zeros([], (Kind::Float, x.device()));
+    let mut start = 0;
+    while start < n {
+        let len = STATS_CHUNK.min(n - start);
+        let part = mse(
+            &model.time_derivative(&x.narrow(0, start, len), false),
+            &dx.narrow(0, start, len),
+        );
+        total += part * (len as f64 / n as f64);
+        start += len;
+    }
+    total
 }
 
 impl LossStats {
@@ -167,10 +189,7 @@ impl Objective for StateObjective<'_> {
         }
     }
     fn test_loss(&self) -> LossParts {
-        let loss = mse(
-            &self.model.time_derivative(&self.data.x_test, false),
-            &self.data.dx_test,
-        );
+        let loss = chunked_mse(self.model, &self.data.x_test, &self.data.dx_test);
         LossParts {
             parts: vec![("dx_mse", loss.shallow_clone())],
             total: loss,
@@ -659,6 +678,27 @@ mod tests {
         let var = sq.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (sq.len() - 1) as f64;
         assert!((s.mean - mean).abs() < 1e-12, "{} {mean}", s.mean);
         assert!((s.se - var.sqrt() / (n as f64).sqrt()).abs() < 1e-12);
+    }
+
+    /// The test loss over more rows than one chunk is the mean over all of them: targets
+    /// (i mod 5, 2) against a zero field give the mean of (i mod 5)^2 and 4.
+    #[test]
+    fn chunked_mse_is_the_mean_over_every_row() {
+        let n = 2 * STATS_CHUNK as usize + 77;
+        let dx: Vec<f64> = (0..n).flat_map(|i| [(i % 5) as f64, 2.0]).collect();
+        let x = tensor_f32(&vec![0.0; 2 * n], 2, Device::Cpu);
+        let got = chunked_mse(&crate::testing::Still, &x, &tensor_f32(&dx, 2, Device::Cpu))
+            .double_value(&[]);
+        let want = dx.iter().map(|v| v * v).sum::<f64>() / (2 * n) as f64;
+        assert!((got - want).abs() < 1e-5 * want, "{got} {want}");
+        // one chunk or less: the plain mean
+        let small = chunked_mse(
+            &crate::testing::Still,
+            &x.narrow(0, 0, 3),
+            &tensor_f32(&dx[..6], 2, Device::Cpu),
+        )
+        .double_value(&[]);
+        assert!((small - (0.0 + 4.0 + 1.0 + 4.0 + 4.0 + 4.0) / 6.0).abs() < 1e-6);
     }
 
     #[test]

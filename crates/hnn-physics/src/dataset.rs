@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use hnn_ode::Rk45;
-use ndarray::{Array1, Array2, Array3, Axis, s};
+use ndarray::{Array1, Array2, Array3, Axis};
 use ndarray_npy::WriteNpyExt;
 use rand::Rng;
 use rand::seq::SliceRandom;
@@ -331,50 +331,51 @@ pub fn generate(system: &dyn System, spec: &DataSpec, seed: u64) -> Result<Datas
         ..Rk45::default()
     };
     let field = SystemField(system);
-    let per_traj: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> = (0..n_traj)
-        .into_par_iter()
-        .map(|i| {
+    // Each trajectory is written straight into its rows of the three arrays (no per-trajectory
+    // copies held until the end: three-body's 5000 trajectories would hold them twice).
+    let (points, row) = (t.len(), t.len() * d);
+    let mut states = vec![0.0; n_traj * row];
+    let mut x = vec![0.0; n_traj * row];
+    let mut dx = vec![0.0; n_traj * row];
+    states
+        .par_chunks_mut(row)
+        .zip(x.par_chunks_mut(row))
+        .zip(dx.par_chunks_mut(row))
+        .enumerate()
+        .try_for_each(|(i, ((states, x), dx))| -> Result<()> {
             let mut rng = stream(seed, Purpose::Dataset, i as u64);
-            let states = match spec.layout {
+            match spec.layout {
                 Layout::Trajectories => {
                     let y0 = system.sample_initial_state(&mut rng);
-                    solver
+                    let y = solver
                         .solve(&field, (spec.t_span[0], spec.t_span[1]), &y0, &t)
                         .map_err(|source| PhysicsError::Integration {
                             trajectory: i,
                             source,
                         })?
-                        .y
+                        .y;
+                    states.copy_from_slice(&y);
                 }
                 // row-major over (q, p): q varies slowest
-                Layout::Grid => vec![grid[i / spec.grid_points], grid[i % spec.grid_points]],
-            };
-            let mut dx = vec![0.0; states.len()];
+                Layout::Grid => states
+                    .copy_from_slice(&[grid[i / spec.grid_points], grid[i % spec.grid_points]]),
+            }
             for (s, ds) in states.chunks(d).zip(dx.chunks_mut(d)) {
                 system.time_derivative(s, ds);
             }
             // Noise coordinate by coordinate, as the official code does (all q, then all p).
-            let mut x = states.clone();
+            x.copy_from_slice(states);
             for c in 0..d {
-                for k in 0..t.len() {
+                for k in 0..points {
                     let z: f64 = rng.sample(StandardNormal);
                     x[k * d + c] += spec.noise_std * z;
                 }
             }
-            Ok((states, x, dx))
-        })
-        .collect::<Result<_>>()?;
-
-    let shape = (n_traj, t.len(), d);
-    let mut states = Array3::zeros(shape);
-    let mut x = Array3::zeros(shape);
-    let mut dx = Array3::zeros(shape);
-    for (i, (s, xi, dxi)) in per_traj.into_iter().enumerate() {
-        let view = |v: Vec<f64>| Array2::from_shape_vec((t.len(), d), v).expect("trajectory shape");
-        states.slice_mut(s![i, .., ..]).assign(&view(s));
-        x.slice_mut(s![i, .., ..]).assign(&view(xi));
-        dx.slice_mut(s![i, .., ..]).assign(&view(dxi));
-    }
+            Ok(())
+        })?;
+    let shape = (n_traj, points, d);
+    let array = |v: Vec<f64>| Array3::from_shape_vec(shape, v).expect("dataset shape");
+    let (states, x, dx) = (array(states), array(x), array(dx));
     let n_test = spec.test_trajectories();
     let mut all: Vec<usize> = (0..n_traj).collect();
     let (train, test) = match spec.test_position {
@@ -407,6 +408,7 @@ pub fn generate(system: &dyn System, spec: &DataSpec, seed: u64) -> Result<Datas
 mod tests {
     use super::*;
     use crate::{MassSpring, System};
+    use ndarray::s;
 
     #[test]
     fn spring_dataset_follows_the_closed_form() {
