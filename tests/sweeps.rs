@@ -247,6 +247,31 @@ fn a_seed_ensemble_gives_each_seed_the_numbers_of_its_single_run() {
     }
     // the seeds differ from each other
     assert_ne!(a[0].models[1].test_loss.mean, a[1].models[1].test_loss.mean);
+    // a config given twice: its second pass reuses the first's runs (and must not wait on
+    // its own locks)
+    let again = smoke();
+    let twice = run(
+        &dir.join("twice"),
+        &[
+            "--config",
+            again.to_str().unwrap(),
+            "--seeds",
+            "0-1",
+            "--ensemble",
+            "on",
+            "--set",
+            "train.steps=5",
+        ],
+    );
+    assert!(
+        twice.status.success(),
+        "{}",
+        String::from_utf8_lossy(&twice.stderr)
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.join("twice/smoke")).unwrap().count(),
+        2
+    );
     let o = run(
         &dir.join("bad"),
         &["--seeds", "0-1", "--ensemble", "sometimes"],

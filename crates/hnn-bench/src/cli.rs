@@ -530,7 +530,14 @@ pub fn main() -> ExitCode {
     let mut groups: Vec<Vec<&config::Experiment>> = Vec::new();
     for exp in &experiments {
         match groups.last_mut() {
-            Some(g) if ensembles && g[0].path == exp.path && args.ensemble.batches(exp) => {
+            // (a config given twice starts a new group: one group must not lock a run twice)
+            Some(g)
+                if ensembles
+                    && g[0].path == exp.path
+                    && args.ensemble.batches(exp)
+                    && g.iter()
+                        .all(|e| e.config.experiment.seed != exp.config.experiment.seed) =>
+            {
                 g.push(exp)
             }
             _ => groups.push(vec![exp]),
