@@ -71,3 +71,56 @@ impl<H: Hamiltonian + ?Sized> VectorField for HamiltonianField<'_, H> {
         self.0.time_derivative(y, dydt)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MassSpring;
+
+    /// The integrators' view of a system is Hamilton's equations: for the official spring
+    /// `H = q^2 + p^2`, at (0.3, -0.7): `dq/dt = 2p = -1.4`, `dp/dt = -2q = -0.6`.
+    #[test]
+    fn the_field_is_hamiltons_equations() {
+        let spring = MassSpring::default();
+        let field = HamiltonianField(&spring);
+        assert_eq!(field.dim(), 2);
+        let mut dydt = [f64::NAN; 2];
+        field.eval(0.0, &[0.3, -0.7], &mut dydt);
+        assert!(
+            (dydt[0] + 1.4).abs() < 1e-15 && (dydt[1] + 0.6).abs() < 1e-15,
+            "{dydt:?}"
+        );
+    }
+
+    /// A system that only gives its energy and gradient: no bodies to draw, no energy parts,
+    /// and a state of two coordinates per degree of freedom.
+    #[test]
+    fn the_defaults_claim_nothing() {
+        struct Free;
+        impl Hamiltonian for Free {
+            fn name(&self) -> &str {
+                "free"
+            }
+            fn dof(&self) -> usize {
+                3
+            }
+            fn energy(&self, x: &[f64]) -> f64 {
+                x[3..].iter().map(|p| p * p / 2.0).sum()
+            }
+            fn gradient(&self, x: &[f64], grad: &mut [f64]) {
+                grad[..3].fill(0.0);
+                grad[3..].copy_from_slice(&x[3..]);
+            }
+            fn sample_initial_state(&self, _rng: &mut dyn RngCore) -> Vec<f64> {
+                vec![0.0; 6]
+            }
+        }
+        let x = [1.0, 2.0, 3.0, 0.5, -0.5, 2.0];
+        assert_eq!(Free.dim(), 6);
+        assert!(Free.body_positions(&x).is_none());
+        assert!(Free.energy_parts(&x).is_none());
+        let mut dx = [0.0; 6];
+        Free.time_derivative(&x, &mut dx);
+        assert_eq!(dx, [0.5, -0.5, 2.0, 0.0, 0.0, 0.0]);
+    }
+}

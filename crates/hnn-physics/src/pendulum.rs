@@ -104,6 +104,47 @@ mod tests {
         }
     }
 
+    /// omega^2 = 2 g l^3 (the mass cancels): 2 * 9.8 * 0.7^3 = 6.7228 for a non-unit length.
+    #[test]
+    fn small_angle_frequency_by_hand() {
+        let p = Pendulum {
+            g: 9.8,
+            m: 1.3,
+            l: 0.7,
+            ..Pendulum::default()
+        };
+        assert!((p.small_angle_omega() - 6.7228f64.sqrt()).abs() < 1e-12);
+    }
+
+    /// Zero, negative and non-finite parameters are refused by name; the name and the start
+    /// distribution are the official ones (a state of two numbers on the annulus).
+    #[test]
+    fn parameters_name_and_starts() {
+        for (g, m, l, bad) in [
+            (0.0, 0.5, 1.0, "g"),
+            (3.0, 0.0, 1.0, "m"),
+            (3.0, 0.5, -1.0, "l"),
+        ] {
+            let p = Pendulum {
+                g,
+                m,
+                l,
+                ..Pendulum::default()
+            };
+            let err = p.validate().unwrap_err().to_string();
+            assert!(err.contains(bad), "{err}");
+        }
+        assert!(Pendulum::default().validate().is_ok());
+        assert_eq!(Pendulum::default().name(), "pendulum");
+        let mut rng = crate::rng::stream(0, crate::rng::Purpose::Dataset, 0);
+        for _ in 0..20 {
+            let x = Pendulum::default().sample_initial_state(&mut rng);
+            assert_eq!(x.len(), 2);
+            let r = x[0].hypot(x[1]);
+            assert!((1.3..=2.3).contains(&r), "{r}");
+        }
+    }
+
     #[test]
     fn gradient_matches_central_differences() {
         let p = Pendulum {

@@ -178,5 +178,61 @@ mod tests {
         .validate()
         .unwrap_err();
         assert!(err.to_string().contains("radius"), "{err}");
+        // finite but not positive, and positive but not finite: both refused
+        for k in [-1.0, 0.0, f64::INFINITY, f64::NAN] {
+            let err = MassSpring {
+                k,
+                ..MassSpring::default()
+            }
+            .validate()
+            .unwrap_err();
+            assert!(err.to_string().contains("`k`"), "{k}: {err}");
+        }
+        for m in [-2.0, f64::INFINITY] {
+            let err = MassSpring {
+                m,
+                ..MassSpring::default()
+            }
+            .validate()
+            .unwrap_err();
+            assert!(err.to_string().contains("`m`"), "{m}: {err}");
+        }
+    }
+
+    /// The separable split that leapfrog integrates is Hamilton's field, by hand for k = 3,
+    /// m = 2: dq/dt = p / m, dp/dt = -k q; and the official name.
+    #[test]
+    fn separable_split_by_hand() {
+        let s = MassSpring {
+            k: 3.0,
+            m: 2.0,
+            ..MassSpring::default()
+        };
+        assert_eq!(SeparableField::dof(&s), 1);
+        let (mut v, mut f) = ([f64::NAN], [f64::NAN]);
+        s.velocity(&[0.9], &mut v);
+        s.force(&[0.4], &mut f);
+        assert!(
+            (v[0] - 0.45).abs() < 1e-15 && (f[0] + 1.2).abs() < 1e-15,
+            "{v:?} {f:?}"
+        );
+        let mut dx = [0.0; 2];
+        s.time_derivative(&[0.4, 0.9], &mut dx);
+        assert_eq!(dx, [v[0], f[0]]);
+        assert_eq!(s.name(), "mass-spring");
+    }
+
+    /// The closed form with m * omega != 1 (the defaults have m * omega = 1, which hides a
+    /// swapped product): k = 3, m = 2 from (0.4, 0.9) at t = 1.7, computed by hand in Python.
+    #[test]
+    fn exact_solution_by_hand_off_the_defaults() {
+        let s = MassSpring {
+            k: 3.0,
+            m: 2.0,
+            ..MassSpring::default()
+        };
+        let [q, p] = s.exact([0.4, 0.9], 1.7);
+        assert!((q - 0.1247246809663565).abs() < 1e-14, "{q}");
+        assert!((p + 1.2948600402155606).abs() < 1e-14, "{p}");
     }
 }
