@@ -459,13 +459,13 @@ fn train_members(
     let exp = &exps[live[0].0];
     let cfg = &exp.config;
     let k = live.len();
+    let batchable = hnn_models::model_info(name).is_some_and(|m| m.ensemble.is_some());
     let data: Option<Vec<&train::TrainData>> = built.iter().map(|(_, l)| l.state_data()).collect();
     let stacked_data = data
         .as_deref()
-        .filter(|_| k >= 2)
+        .filter(|_| k >= 2 && batchable)
         .and_then(train::EnsembleData::stack);
-    let batchable = hnn_models::model_info(name).is_some_and(|m| m.ensemble.is_some());
-    let Some(data) = stacked_data.filter(|_| batchable) else {
+    let Some(data) = stacked_data else {
         if k >= 2 {
             let why = if !batchable {
                 "its family has no batched form"
