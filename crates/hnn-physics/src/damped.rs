@@ -207,6 +207,57 @@ mod tests {
         }
     }
 
+    /// The closed form off the unit mass (the defaults' m = 1 hides a swapped product): each
+    /// regime against RK45, with p = m v. Under-damped m = 2, k = 3, beta = 0.5; critical
+    /// m = 0.5, k = 2, beta = 2 (beta^2 = 4 m k exactly); over-damped m = 2, k = 3, beta = 5.
+    #[test]
+    fn closed_form_off_the_unit_mass() {
+        for (m, k, beta) in [(2.0, 3.0, 0.5), (0.5, 2.0, 2.0), (2.0, 3.0, 5.0)] {
+            let s = DampedSpring {
+                m,
+                k,
+                beta,
+                ..DampedSpring::default()
+            };
+            let t: Vec<f64> = (0..=12).map(|i| 0.5 * i as f64).collect();
+            let sol = Rk45 {
+                rtol: 1e-11,
+                atol: 1e-11,
+                ..Rk45::default()
+            }
+            .solve(&SystemField(&s), (0.0, 6.0), &[1.3, 0.0], &t)
+            .unwrap();
+            for (i, &ti) in t.iter().enumerate() {
+                let e = s.exact_from_rest(1.3, ti);
+                let y = sol.state(i);
+                assert!(
+                    (y[0] - e[0]).abs() < 1e-8 && (y[1] - e[1]).abs() < 1e-8,
+                    "m {m} k {k} beta {beta}, t {ti}: {y:?} vs {e:?}"
+                );
+            }
+        }
+    }
+
+    /// k and m must be positive and finite, each named.
+    #[test]
+    fn stiffness_and_mass_are_checked() {
+        for (k, m, name) in [
+            (0.0, 1.0, "`k`"),
+            (f64::INFINITY, 1.0, "`k`"),
+            (1.0, -1.0, "`m`"),
+            (1.0, f64::NAN, "`m`"),
+        ] {
+            let e = DampedSpring {
+                k,
+                m,
+                ..DampedSpring::default()
+            }
+            .validate()
+            .unwrap_err();
+            assert!(e.to_string().contains(name), "{k} {m}: {e}");
+        }
+    }
+
     #[test]
     fn hand_computed_field_and_decaying_energy() {
         let s = DampedSpring {
@@ -239,6 +290,77 @@ mod tests {
         .validate()
         .unwrap_err();
         assert!(e.to_string().contains("`beta`"), "{e}");
+    }
+
+    /// The rest of the [Re] spring by hand: its name, its energy off the unit mass
+    /// (m = 2, k = 3 at (1.5, -0.4): 0.5 * 3 * 2.25 + 0.16 / 4 = 3.415), starts at rest inside
+    /// `x0`, and `x0` read as [min, max] (equal ends allowed).
+    #[test]
+    fn re_spring_name_energy_starts_and_range() {
+        let s = DampedSpring {
+            k: 3.0,
+            m: 2.0,
+            beta: 0.1,
+            x0: [2.0, 3.0],
+        };
+        assert_eq!(s.name(), "damped-spring");
+        assert!((s.energy(&[1.5, -0.4]) - 3.415).abs() < 1e-14);
+        let mut rng = crate::rng::stream(0, crate::rng::Purpose::Dataset, 0);
+        for _ in 0..20 {
+            let x = s.sample_initial_state(&mut rng);
+            assert_eq!(x.len(), 2);
+            assert!((2.0..=3.0).contains(&x[0]) && x[1] == 0.0, "{x:?}");
+        }
+        for (x0, ok) in [
+            ([2.0, 3.0], true),
+            ([2.0, 2.0], true),
+            ([3.0, 2.0], false),
+            ([f64::NAN, 2.0], false),
+            ([1.0, f64::INFINITY], false),
+        ] {
+            let r = DampedSpring { x0, ..s }.validate();
+            assert_eq!(r.is_ok(), ok, "{x0:?}");
+            if let Err(e) = r {
+                assert!(e.to_string().contains("`x0`"), "{e}");
+            }
+        }
+    }
+
+    /// The D-HNN authors' spring by hand off their gamma = 1: at (0.5, -1) with gamma = 0.5,
+    /// dq/dt = 2p - 2 gamma q = -2.5, dp/dt = -2q = -1; energy q^2 + p^2 = 1.25; starts on the
+    /// annulus; gamma >= 0 and finite; conservative exactly at gamma = 0.
+    #[test]
+    fn q_damped_spring_by_hand() {
+        let s = QDampedSpring {
+            gamma: 0.5,
+            ..QDampedSpring::default()
+        };
+        assert_eq!(s.name(), "q-damped-spring");
+        let mut d = [0.0; 2];
+        s.time_derivative(&[0.5, -1.0], &mut d);
+        assert_eq!(d, [-2.5, -1.0]);
+        assert_eq!(s.energy(&[0.5, -1.0]), 1.25);
+        assert_eq!(s.energy(&[-0.3, 0.4]), 0.09 + 0.16);
+        let mut rng = crate::rng::stream(1, crate::rng::Purpose::Dataset, 0);
+        for _ in 0..20 {
+            let x = s.sample_initial_state(&mut rng);
+            assert_eq!(x.len(), 2);
+            assert!((0.2..=1.2).contains(&x[0].hypot(x[1])), "{x:?}");
+        }
+        for (gamma, ok) in [(0.0, true), (0.5, true), (-0.1, false), (f64::NAN, false)] {
+            let r = QDampedSpring { gamma, ..s }.validate();
+            assert_eq!(r.is_ok(), ok, "{gamma}");
+        }
+        assert!(
+            QDampedSpring {
+                radius: [1.0, 0.5],
+                ..s
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(!s.conservative());
+        assert!(QDampedSpring { gamma: 0.0, ..s }.conservative());
     }
 
     #[test]

@@ -636,6 +636,176 @@ mod tests {
         }
     }
 
+    /// Each check at its edge: the last accepted value passes, the first refused one names its
+    /// field and says why (which also tells a fraction refused as out of range from one that
+    /// leaves a split empty).
+    #[test]
+    fn settings_at_their_edges() {
+        let d = DataSpec::default;
+        let grid = || DataSpec {
+            layout: Layout::Grid,
+            ..d()
+        };
+        let cases: Vec<(DataSpec, Option<(&str, &str)>)> = vec![
+            (DataSpec { points: 2, ..d() }, None),
+            (DataSpec { atol: 0.0, ..d() }, Some(("atol", "> 0"))),
+            (
+                DataSpec {
+                    atol: f64::INFINITY,
+                    ..d()
+                },
+                Some(("atol", "> 0")),
+            ),
+            (
+                DataSpec {
+                    atol: 1e-300,
+                    ..d()
+                },
+                None,
+            ),
+            // grid settings only matter for a grid
+            (
+                DataSpec {
+                    grid_points: 0,
+                    ..d()
+                },
+                None,
+            ),
+            (
+                DataSpec {
+                    grid_points: 1,
+                    ..grid()
+                },
+                Some(("grid_points", "between 2")),
+            ),
+            (
+                DataSpec {
+                    grid_points: 2,
+                    grid_range: [-1.0, 1.0],
+                    test_fraction: 0.5,
+                    ..grid()
+                },
+                None,
+            ),
+            (
+                DataSpec {
+                    grid_range: [1.0, 1.0],
+                    ..grid()
+                },
+                Some(("grid_range", "min < max")),
+            ),
+            (
+                DataSpec {
+                    grid_range: [f64::NAN, 1.0],
+                    ..grid()
+                },
+                Some(("grid_range", "min < max")),
+            ),
+            (
+                DataSpec {
+                    grid_range: [0.0, f64::INFINITY],
+                    ..grid()
+                },
+                Some(("grid_range", "min < max")),
+            ),
+            (
+                DataSpec {
+                    test_fraction: 0.0,
+                    ..d()
+                },
+                Some(("test_fraction", "strictly between")),
+            ),
+            (
+                DataSpec {
+                    test_fraction: 1.0,
+                    ..d()
+                },
+                Some(("test_fraction", "strictly between")),
+            ),
+            (
+                DataSpec {
+                    test_fraction: 1.5,
+                    ..d()
+                },
+                Some(("test_fraction", "strictly between")),
+            ),
+            (
+                DataSpec {
+                    test_fraction: f64::NAN,
+                    ..d()
+                },
+                Some(("test_fraction", "strictly between")),
+            ),
+            // 2 trajectories: 0.1 rounds to no test trajectory, 0.9 to no training one
+            (
+                DataSpec {
+                    trajectories: 2,
+                    test_fraction: 0.1,
+                    ..d()
+                },
+                Some(("test_fraction", "leaves no train")),
+            ),
+            (
+                DataSpec {
+                    trajectories: 2,
+                    test_fraction: 0.9,
+                    ..d()
+                },
+                Some(("test_fraction", "leaves no train")),
+            ),
+            (
+                DataSpec {
+                    trajectories: 2,
+                    test_fraction: 0.5,
+                    ..d()
+                },
+                None,
+            ),
+        ];
+        for (spec, want) in cases {
+            match (spec.validate(), want) {
+                (Ok(()), None) => {}
+                (Err(e), Some((key, why))) => {
+                    let e = e.to_string();
+                    assert!(e.contains(&format!("`{key}`")) && e.contains(why), "{e}");
+                }
+                (r, w) => panic!(
+                    "{:?} {:?}: {r:?}, wanted {w:?}",
+                    spec.layout, spec.test_fraction
+                ),
+            }
+        }
+    }
+
+    /// Sizes by hand: 10 trajectories of 30 points with a fifth for testing leave 8 x 30
+    /// training samples; a 5 x 5 grid is 25 one-point trajectories, 5 of them for testing.
+    #[test]
+    fn sizes_by_hand() {
+        let spec = DataSpec {
+            trajectories: 10,
+            points: 30,
+            test_fraction: 0.2,
+            ..DataSpec::default()
+        };
+        assert_eq!(
+            (spec.total_trajectories(), spec.points_per_trajectory()),
+            (10, 30)
+        );
+        assert_eq!((spec.test_trajectories(), spec.train_samples()), (2, 240));
+        let grid = DataSpec {
+            layout: Layout::Grid,
+            grid_points: 5,
+            test_fraction: 0.2,
+            ..DataSpec::default()
+        };
+        assert_eq!(
+            (grid.total_trajectories(), grid.points_per_trajectory()),
+            (25, 1)
+        );
+        assert_eq!((grid.test_trajectories(), grid.train_samples()), (5, 20));
+        assert_eq!(grid.times(), vec![0.0]);
+    }
+
     #[test]
     fn npy_files_round_trip() {
         let data = generate(
@@ -679,5 +849,12 @@ mod tests {
     fn linspace_matches_numpy() {
         assert_eq!(linspace(0.0, 3.0, 4), vec![0.0, 1.0, 2.0, 3.0]);
         assert_eq!(linspace(0.0, 1.0, 1), vec![0.0]);
+        assert!(linspace(0.0, 1.0, 0).is_empty());
+        // the end is exactly `b`, as numpy makes it, where a + step * (n - 1) rounds past it
+        // (-2.2 + 0.71666... * 6 = 2.1000000000000005)
+        let v = linspace(-2.2, 2.1, 7);
+        assert_eq!(v.len(), 7);
+        assert_eq!(v[6], 2.1);
+        assert_eq!(v[5], -2.2 + ((2.1 - -2.2) / 6.0) * 5.0);
     }
 }
