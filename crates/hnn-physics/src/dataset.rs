@@ -841,6 +841,14 @@ mod tests {
         // point 26 = (q index 1, p index 1) = (-1.1, -1.1); dq = 2p - 2q = 0, dp = -2q = 2.2
         assert!((data.x[[26, 0, 0]] + 1.1).abs() < 1e-12);
         assert!(data.dx[[26, 0, 0]].abs() < 1e-12 && (data.dx[[26, 0, 1]] - 2.2).abs() < 1e-12);
+        // point 27 = (q index 1, p index 2) = (-1.1, -1.0): q varies slowest;
+        // dq = 2p - 2q = 0.2, dp = 2.2
+        assert!(
+            (data.x[[27, 0, 0]] + 1.1).abs() < 1e-12 && (data.x[[27, 0, 1]] + 1.0).abs() < 1e-12
+        );
+        assert!(
+            (data.dx[[27, 0, 0]] - 0.2).abs() < 1e-12 && (data.dx[[27, 0, 1]] - 2.2).abs() < 1e-12
+        );
         assert_eq!(generate(&sys, &spec, 0).unwrap().test, data.test);
         assert_ne!(generate(&sys, &spec, 1).unwrap().test, data.test);
     }

@@ -233,6 +233,50 @@ mod tests {
         std::fs::remove_file(p).unwrap();
     }
 
+    /// The edges: three data rows are enough and two are not; the fraction is strictly inside
+    /// (0, 1), and one that rounds a split to nothing is refused for that reason; rows are read
+    /// back by index beyond the first two.
+    #[test]
+    fn rows_fractions_and_states_at_their_edges() {
+        let three = "%o v\n0 5 1 2\n0 6 1 2\n0 7 1 2\n";
+        let p = write("three", three);
+        assert_eq!(load(&p, &sha256_hex(three.as_bytes())).unwrap().t.len(), 3);
+        let two = "%o v\n0 5 1 2\n0 6 1 2\n";
+        std::fs::write(&p, two).unwrap();
+        let e = load(&p, &sha256_hex(two.as_bytes()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("2 data rows; need at least 3"), "{e}");
+        std::fs::write(&p, TOY).unwrap();
+        let m = load(&p, &sha256_hex(TOY.as_bytes())).unwrap();
+        std::fs::remove_file(p).unwrap();
+        for f in [0.0, 1.0, 1.5, f64::NAN] {
+            let e = samples(&m, Differences::Forward, f)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("strictly between"), "{f}: {e}");
+        }
+        // 4 forward rows: 0.1 trains int(0.4) = 0 rows, 0.9 tests int(0.4) = 0 rows
+        for f in [0.1, 0.9] {
+            let e = samples(&m, Differences::Forward, f)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("leaves no training or no test rows"), "{f}: {e}");
+        }
+        let s = samples(&m, Differences::Forward, 0.5).unwrap();
+        assert!(!s.is_empty());
+        assert_eq!(s.state(3), &[0.25, 0.5]);
+        assert_eq!(s.state(2), &[0.2, 0.0]);
+        let none = Samples {
+            t: vec![],
+            x: vec![],
+            dx: vec![],
+            train: vec![],
+            test: vec![],
+        };
+        assert!(none.is_empty());
+    }
+
     #[test]
     fn official_split_puts_the_leftover_row_in_training() {
         // 556 rows -> 555 forward pairs -> train int(444.0) = 444, test int(110.99..) = 110
