@@ -283,6 +283,21 @@ mod tests {
     use crate::rng::{Purpose, stream};
     use hnn_ode::Rk45;
 
+    /// Momenta by hand for two bodies, state (x1 x2, y1 y2, px1 px2, py1 py2) =
+    /// (1 -2, 0.5 3, 0.3 -0.1, 0.7 0.2): P = (0.2, 0.9),
+    /// L = 1 * 0.7 - 0.5 * 0.3 + (-2) * 0.2 - 3 * (-0.1) = 0.45.
+    #[test]
+    fn momenta_by_hand() {
+        let two = NBody::default();
+        let x = [1.0, -2.0, 0.5, 3.0, 0.3, -0.1, 0.7, 0.2];
+        let p = two.momentum(&x);
+        assert!(
+            (p[0] - 0.2).abs() < 1e-15 && (p[1] - 0.9).abs() < 1e-15,
+            "{p:?}"
+        );
+        assert!((two.angular_momentum(&x) - 0.45).abs() < 1e-15);
+    }
+
     #[test]
     fn potential_of_three_bodies_is_the_sum_over_the_three_pairs() {
         let s = NBody {
