@@ -286,6 +286,17 @@ mod tests {
     /// Momenta by hand for two bodies, state (x1 x2, y1 y2, px1 px2, py1 py2) =
     /// (1 -2, 0.5 3, 0.3 -0.1, 0.7 0.2): P = (0.2, 0.9),
     /// L = 1 * 0.7 - 0.5 * 0.3 + (-2) * 0.2 - 3 * (-0.1) = 0.45.
+    /// Three equal masses on a triangle of circumradius r: the pull of the other two, 2 G m^2
+    /// / (3 r^2) * cos 30 deg, holds a circular orbit at v^2 = G m / (sqrt(3) r).
+    #[test]
+    fn circular_speed_of_the_triangle_by_hand() {
+        let three = NBody::three_body();
+        for r in [1.0, 2.5] {
+            let want = (1.0 / (3f64.sqrt() * r)).sqrt();
+            assert!((three.circular_speed(r) - want).abs() < 1e-14, "{r}");
+        }
+    }
+
     #[test]
     fn momenta_by_hand() {
         let two = NBody::default();
