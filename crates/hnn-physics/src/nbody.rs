@@ -297,6 +297,120 @@ mod tests {
         }
     }
 
+    /// Two bodies by hand with G = 2, m = 0.5 (G m^2 = 0.5) at (0, 0) and (3, 4), momenta
+    /// (0.3, 0.7) and (-0.1, 0.2): r = 5, so V = -0.1, T = 0.63 / (2 m) = 0.63, and
+    /// dV/dx1 = G m^2 (x1 - x2) / r^3 = -0.012 (the second body's is the opposite),
+    /// dV/dy1 = -0.016, dH/dp = p / m.
+    #[test]
+    fn two_bodies_by_hand() {
+        let s = NBody {
+            gravity: 2.0,
+            mass: 0.5,
+            ..NBody::default()
+        };
+        let x = [0.0, 3.0, 0.0, 4.0, 0.3, -0.1, 0.7, 0.2];
+        let [t, v] = s.energy_parts(&x).unwrap();
+        assert!(
+            (t - 0.63).abs() < 1e-15 && (v + 0.1).abs() < 1e-15,
+            "{t} {v}"
+        );
+        assert!((s.energy(&x) - 0.53).abs() < 1e-15);
+        let mut g = [0.0; 8];
+        s.gradient(&x, &mut g);
+        let want = [-0.012, 0.012, -0.016, 0.016, 0.6, -0.2, 1.4, 0.4];
+        for (a, b) in g.iter().zip(want) {
+            assert!((a - b).abs() < 1e-15, "{g:?}");
+        }
+        assert_eq!(s.body_positions(&x).unwrap(), vec![[0.0, 0.0], [3.0, 4.0]]);
+        assert_eq!(s.name(), "two-body");
+        assert_eq!(NBody::three_body().name(), "three-body");
+        let five = NBody {
+            bodies: 5,
+            init: OrbitInit::Polygon,
+            ..NBody::default()
+        };
+        assert_eq!(five.name(), "n-body");
+    }
+
+    /// Each remaining check at its edge, by name.
+    #[test]
+    fn parameters_at_their_edges() {
+        let d = NBody::default;
+        for (sys, bad) in [
+            (
+                NBody {
+                    gravity: 0.0,
+                    ..d()
+                },
+                Some("gravity"),
+            ),
+            (
+                NBody {
+                    gravity: f64::INFINITY,
+                    ..d()
+                },
+                Some("gravity"),
+            ),
+            (
+                NBody {
+                    radius: [0.0, 1.0],
+                    ..d()
+                },
+                Some("radius"),
+            ),
+            (
+                NBody {
+                    radius: [1.0, 1.0],
+                    ..d()
+                },
+                None,
+            ),
+            (
+                NBody {
+                    radius: [2.0, 1.0],
+                    ..d()
+                },
+                Some("radius"),
+            ),
+            (
+                NBody {
+                    radius: [1.0, f64::NAN],
+                    ..d()
+                },
+                Some("radius"),
+            ),
+            (
+                NBody {
+                    velocity_noise: 0.0,
+                    ..d()
+                },
+                None,
+            ),
+            (
+                NBody {
+                    velocity_noise: -0.1,
+                    ..d()
+                },
+                Some("velocity_noise"),
+            ),
+            (
+                NBody {
+                    velocity_noise: f64::NAN,
+                    ..d()
+                },
+                Some("velocity_noise"),
+            ),
+        ] {
+            match (sys.validate(), bad) {
+                (Ok(()), None) => {}
+                (Err(e), Some(key)) => {
+                    assert!(e.to_string().contains(&format!("`{key}`")), "{e}")
+                }
+                (r, b) => panic!("{:?}: {r:?}, wanted {b:?}", sys.radius),
+            }
+        }
+    }
+
     #[test]
     fn momenta_by_hand() {
         let two = NBody::default();
