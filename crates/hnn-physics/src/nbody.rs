@@ -411,6 +411,30 @@ mod tests {
         }
     }
 
+    /// The mirrored start replayed from the same stream: body 1 at (lo + (hi - lo) u1,
+    /// lo + (hi - lo) u2), moving at the circular speed times 1 + noise * z.
+    #[test]
+    fn mirrored_start_replayed_from_its_draws() {
+        let s = NBody {
+            radius: [1.0, 1.2],
+            velocity_noise: 0.3,
+            ..NBody::default()
+        };
+        for i in 0..5 {
+            let mut rng = stream(9, Purpose::Dataset, i);
+            let mut replay = rng.clone();
+            let x = s.sample_initial_state(&mut rng);
+            let u1: f64 = replay.random();
+            let u2: f64 = replay.random();
+            let z: f64 = replay.sample(StandardNormal);
+            let w = 1.2 - 1.0;
+            assert_eq!((x[0], x[2]), (1.0 + w * u1, 1.0 + w * u2));
+            let r = x[0].hypot(x[2]);
+            let speed = s.circular_speed(r) * (1.0 + 0.3 * z);
+            assert!((x[4].hypot(x[6]) - speed.abs()).abs() < 1e-12, "{i}");
+        }
+    }
+
     #[test]
     fn momenta_by_hand() {
         let two = NBody::default();
