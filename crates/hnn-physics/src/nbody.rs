@@ -554,6 +554,10 @@ mod tests {
         for i in 0..3 {
             assert!((x[i].hypot(x[3 + i]) - r).abs() < 1e-12);
             assert!((x[6 + i].hypot(x[9 + i]) - official).abs() < 1e-12);
+            // the corners of an equilateral triangle: each side r sqrt(3)
+            let j = (i + 1) % 3;
+            let side = (x[i] - x[j]).hypot(x[3 + i] - x[3 + j]);
+            assert!((side - r * 3f64.sqrt()).abs() < 1e-12, "{side}");
         }
         // a circular orbit stays circular: radius constant along the exact flow
         let sol = Rk45 {

@@ -82,3 +82,45 @@ pub fn sample_on_annulus(
     let r = lo + (hi - lo) * rng.random::<f64>();
     vec![r * c, r * s]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Streams differ across purposes and indices, the largest indices included (the ones
+    /// some protocols use), so no two uses of a seed share numbers.
+    #[test]
+    fn streams_are_distinct_by_purpose_and_index() {
+        let first = |p, i| stream(5, p, i).random::<u64>();
+        let all = [
+            first(Purpose::Dataset, 0),
+            first(Purpose::Dataset, 1),
+            first(Purpose::Dataset, 2),
+            first(Purpose::Evaluation, 0),
+            first(Purpose::Split, 0),
+            first(Purpose::Minibatch, 0),
+            first(Purpose::Dataset, u64::MAX),
+            first(Purpose::Evaluation, u64::MAX),
+            first(Purpose::Evaluation, u64::MAX - 1),
+        ];
+        for a in 0..all.len() {
+            for b in a + 1..all.len() {
+                assert_ne!(all[a], all[b], "streams {a} and {b}");
+            }
+        }
+        assert_eq!(first(Purpose::Split, 7), first(Purpose::Split, 7));
+    }
+
+    /// Uniform directions reach every quadrant.
+    #[test]
+    fn uniform_directions_cover_the_circle() {
+        let mut rng = stream(2, Purpose::Evaluation, 0);
+        let mut quadrants = [0; 4];
+        for _ in 0..400 {
+            let x = sample_on_annulus(&mut rng, Direction::Uniform, [1.0, 1.0]);
+            assert!((x[0].hypot(x[1]) - 1.0).abs() < 1e-12);
+            quadrants[usize::from(x[0] < 0.0) + 2 * usize::from(x[1] < 0.0)] += 1;
+        }
+        assert!(quadrants.iter().all(|&c| c > 60), "{quadrants:?}");
+    }
+}
