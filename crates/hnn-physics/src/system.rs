@@ -84,3 +84,33 @@ impl<S: System + ?Sized> VectorField for SystemField<'_, S> {
         self.0.time_derivative(y, dydt)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DampedSpring, NBody};
+
+    /// A Hamiltonian seen as a `System` is the same system: name, energy, validation, parts,
+    /// bodies, and conservative; a system of its own keeps the trait's "none" defaults.
+    #[test]
+    fn hamiltonians_are_systems_unchanged() {
+        let two = NBody::default();
+        let sys: &dyn System = &two;
+        let x = [0.0, 3.0, 0.0, 4.0, 0.3, -0.1, 0.7, 0.2];
+        assert_eq!(sys.name(), "two-body");
+        assert_eq!(sys.energy(&x), Hamiltonian::energy(&two, &x));
+        assert_ne!(sys.energy(&x), 0.0);
+        assert_eq!(sys.energy_parts(&x), Hamiltonian::energy_parts(&two, &x));
+        assert_eq!(sys.body_positions(&x), Some(vec![[0.0, 0.0], [3.0, 4.0]]));
+        assert!(sys.conservative());
+        assert!(sys.validate().is_ok());
+        let bad: &dyn System = &NBody {
+            mass: -1.0,
+            ..NBody::default()
+        };
+        assert!(bad.validate().unwrap_err().to_string().contains("`mass`"));
+        let damped: &dyn System = &DampedSpring::default();
+        assert!(damped.body_positions(&[1.0, 0.0]).is_none());
+        assert!(damped.energy_parts(&[1.0, 0.0]).is_none());
+    }
+}
