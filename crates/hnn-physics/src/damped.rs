@@ -43,9 +43,10 @@ impl DampedSpring {
             let w = (-disc).sqrt() / (2.0 * m);
             let (s, c) = (w * t).sin_cos();
             let c2 = alpha * q0 / w;
+            // v = e^{-at} ((-a q0 + c2 w) cos + (-a c2 - q0 w) sin), and c2 w = a q0 from rest
             (
                 decay * (q0 * c + c2 * s),
-                decay * ((-alpha * q0 + c2 * w) * c + (-alpha * c2 - q0 * w) * s),
+                decay * (-alpha * c2 - q0 * w) * s,
             )
         } else if disc == 0.0 {
             // x = (q0 + alpha q0 t) e^{-alpha t}
@@ -57,9 +58,10 @@ impl DampedSpring {
             let w = disc.sqrt() / (2.0 * m);
             let (s, c) = ((w * t).sinh(), (w * t).cosh());
             let c2 = alpha * q0 / w;
+            // as above with cosh and sinh: the cosh term vanishes from rest
             (
                 decay * (q0 * c + c2 * s),
-                decay * ((-alpha * q0 + c2 * w) * c + (-alpha * c2 + q0 * w) * s),
+                decay * (-alpha * c2 + q0 * w) * s,
             )
         };
         [x, m * v]

@@ -295,6 +295,14 @@ mod tests {
             let want = (1.0 / (3f64.sqrt() * r)).sqrt();
             assert!((three.circular_speed(r) - want).abs() < 1e-14, "{r}");
         }
+        // G m = 2 * 0.25 = 0.5
+        let light = NBody {
+            gravity: 2.0,
+            mass: 0.25,
+            ..three
+        };
+        let want = (0.5 / 3f64.sqrt()).sqrt();
+        assert!((light.circular_speed(1.0) - want).abs() < 1e-14);
     }
 
     /// Two bodies by hand with G = 2, m = 0.5 (G m^2 = 0.5) at (0, 0) and (3, 4), momenta
@@ -322,6 +330,13 @@ mod tests {
             assert!((a - b).abs() < 1e-15, "{g:?}");
         }
         assert_eq!(s.body_positions(&x).unwrap(), vec![[0.0, 0.0], [3.0, 4.0]]);
+        // the gradient overwrites every entry of its buffer (three bodies: 12 of them)
+        let three = NBody::three_body();
+        let y = three.sample_initial_state(&mut stream(4, Purpose::Dataset, 0));
+        let (mut from_nan, mut from_zero) = ([f64::NAN; 12], [0.0; 12]);
+        three.gradient(&y, &mut from_nan);
+        three.gradient(&y, &mut from_zero);
+        assert_eq!(from_nan, from_zero);
         assert_eq!(s.name(), "two-body");
         assert_eq!(NBody::three_body().name(), "three-body");
         let five = NBody {
