@@ -822,10 +822,7 @@ pub fn dissipative_ratio(model: &dyn DynamicsModel, x: &tch::Tensor) -> Option<f
     // in chunks of rows: both means are over the same number of values, so the ratio of the
     // sums is the ratio of the means
     let (mut num, mut den) = (0.0, 0.0);
-    let n = x.size()[0];
-    let mut start = 0;
-    while start < n {
-        let len = crate::train::STATS_CHUNK.min(n - start);
+    for (start, len) in crate::train::row_chunks(x.size()[0], crate::train::STATS_CHUNK) {
         let parts = model.field_parts(&x.narrow(0, start, len))?;
         num += parts
             .dissipative
@@ -837,7 +834,6 @@ pub fn dissipative_ratio(model: &dyn DynamicsModel, x: &tch::Tensor) -> Option<f
             .abs()
             .sum(tch::Kind::Double)
             .double_value(&[]);
-        start += len;
     }
     Some(num / den)
 }

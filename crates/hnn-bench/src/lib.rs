@@ -888,13 +888,9 @@ fn energy_fit(
     x_f64: &ndarray::Array2<f64>,
 ) -> Option<metrics::AffineFit> {
     // in chunks of rows, like the loss statistics
-    let n = x.size()[0];
-    let mut learned = Vec::with_capacity(n as usize);
-    let mut start = 0;
-    while start < n {
-        let len = train::STATS_CHUNK.min(n - start);
+    let mut learned = Vec::new();
+    for (start, len) in train::row_chunks(x.size()[0], train::STATS_CHUNK) {
         learned.extend(train::tensor_f64(&model.energy(&x.narrow(0, start, len))?));
-        start += len;
     }
     let energy = task.energy()?;
     let truth: Vec<f64> = x_f64

@@ -346,32 +346,24 @@ fn parts(l: &hnn_models::LatentLosses) -> LossParts {
 impl PixelLearner {
     /// Per-sample totals of a whole split (detached), in chunks.
     fn totals(&self, s: &Split) -> Vec<f64> {
-        let n = s.rows();
-        let mut out = Vec::with_capacity(n as usize);
-        let mut start = 0;
-        while start < n {
-            let len = CHUNK.min(n - start);
+        let mut out = Vec::with_capacity(s.rows() as usize);
+        for (start, len) in crate::train::row_chunks(s.rows(), CHUNK) {
             let (x, xn) = s.range(start, len);
             out.extend(tensor_f64(
                 &self.model.losses(&x, &xn, false).total().detach(),
             ));
-            start += len;
         }
         out
     }
 
     /// Latent codes of a whole split's observations, `[n, latent]` (f64, row-major).
     fn codes(&self, s: &Split) -> Vec<f64> {
-        let n = s.rows();
         let mut out = Vec::new();
-        let mut start = 0;
-        while start < n {
-            let len = CHUNK.min(n - start);
+        for (start, len) in crate::train::row_chunks(s.rows(), CHUNK) {
             let x = s.gather(&s.obs.narrow(0, start, len));
             out.extend(tensor_f64(&tch::no_grad(|| {
                 self.model.autoencoder.encode(&x)
             })));
-            start += len;
         }
         out
     }

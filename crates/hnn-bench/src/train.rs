@@ -118,16 +118,21 @@ pub const STATS_CHUNK: i64 = 2048;
 pub fn loss_stats(model: &dyn DynamicsModel, x: &Tensor, dx: &Tensor) -> LossStats {
     let n = x.size()[0];
     let mut sq = Vec::new();
-    let mut start = 0;
-    while start < n {
-        let len = STATS_CHUNK.min(n - start);
+    for (start, len) in row_chunks(n, STATS_CHUNK) {
         let pred = model.time_derivative(&x.narrow(0, start, len), false);
         sq.extend(tensor_f64(
             &(pred - dx.narrow(0, start, len)).square().detach(),
         ));
-        start += len;
     }
     LossStats::of(&sq, n as usize)
+}
+
+/// `(start, len)` of consecutive chunks of at most `chunk` rows covering `0..n`.
+pub fn row_chunks(n: i64, chunk: i64) -> impl Iterator<Item = (i64, i64)> {
+    let chunk = chunk.max(1);
+    (0..n)
+        .step_by(chunk as usize)
+        .map(move |start| (start, chunk.min(n - start)))
 }
 
 /// The mean squared error of `model`'s `dx/dt` on `(x, dx)`, computed in chunks of
@@ -139,15 +144,12 @@ pub fn chunked_mse(model: &dyn DynamicsModel, x: &Tensor, dx: &Tensor) -> Tensor
         return mse(&model.time_derivative(x, false), dx);
     }
     let mut total = Tensor::zeros([], (Kind::Float, x.device()));
-    let mut start = 0;
-    while start < n {
-        let len = STATS_CHUNK.min(n - start);
+    for (start, len) in row_chunks(n, STATS_CHUNK) {
         let part = mse(
             &model.time_derivative(&x.narrow(0, start, len), false),
             &dx.narrow(0, start, len),
         );
         total += part * (len as f64 / n as f64);
-        start += len;
     }
     total
 }
@@ -287,6 +289,15 @@ fn values(parts: &[(&'static str, Tensor)]) -> Vec<(String, f64)> {
         .collect()
 }
 
+/// The optimizer of every training: Adam over `vs` with the config's rate and (L2) decay.
+fn adam(vs: &nn::VarStore, cfg: &TrainConfig) -> Result<nn::Optimizer, tch::TchError> {
+    nn::Adam {
+        wd: cfg.weight_decay,
+        ..nn::Adam::default()
+    }
+    .build(vs, cfg.learning_rate)
+}
+
 /// Trains the variables of `vs` on `objective` with Adam. `on_log` sees every logged row.
 pub fn train(
     objective: &dyn Objective,
@@ -296,11 +307,7 @@ pub fn train(
     progress: &ProgressBar,
     mut on_log: impl FnMut(&LogRow),
 ) -> Result<TrainOutcome, tch::TchError> {
-    let mut opt = nn::Adam {
-        wd: cfg.weight_decay,
-        ..nn::Adam::default()
-    }
-    .build(vs, cfg.learning_rate)?;
+    let mut opt = adam(vs, cfg)?;
     let n = objective.train_rows();
     let full = cfg.batch_size == 0 || cfg.batch_size as i64 >= n;
     let mut batches = Minibatches::new(n as usize, cfg.batch_size.min(n as usize), seed);
@@ -431,11 +438,8 @@ fn ensemble_test_mse(
     data: &EnsembleData,
 ) -> Vec<f64> {
     let (k, n) = (data.members(), data.x_test.size()[1]);
-    let chunk = (STATS_CHUNK / k).max(1);
     let mut sums = vec![0.0; k as usize];
-    let mut start = 0;
-    while start < n {
-        let len = chunk.min(n - start);
+    for (start, len) in row_chunks(n, STATS_CHUNK / k) {
         let mse = tch::no_grad(|| {
             member_mse(
                 &model.time_derivative(&data.x_test.narrow(1, start, len), false),
@@ -445,7 +449,6 @@ fn ensemble_test_mse(
         for (s, v) in sums.iter_mut().zip(tensor_f64(&mse)) {
             *s += v * len as f64;
         }
-        start += len;
     }
     sums.into_iter().map(|s| s / n as f64).collect()
 }
@@ -470,12 +473,7 @@ pub fn train_ensemble(
     let k = data.members();
     assert_eq!(k as usize, members.len(), "one store per member");
     assert_eq!(k as usize, seeds.len(), "one seed per member");
-    let mut opt = nn::Adam {
-        wd: cfg.weight_decay,
-        ..nn::Adam::default()
-    }
-    .build(vs, cfg.learning_rate)
-    .map_err(|e| hnn_models::ModelError::Config {
+    let mut opt = adam(vs, cfg).map_err(|e| hnn_models::ModelError::Config {
         key: "train",
         reason: e.to_string(),
     })?;
@@ -678,6 +676,21 @@ mod tests {
         let var = sq.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (sq.len() - 1) as f64;
         assert!((s.mean - mean).abs() < 1e-12, "{} {mean}", s.mean);
         assert!((s.se - var.sqrt() / (n as f64).sqrt()).abs() < 1e-12);
+    }
+
+    /// Chunks cover every row once, the last one short.
+    #[test]
+    fn row_chunks_cover_the_rows() {
+        assert_eq!(
+            row_chunks(10, 4).collect::<Vec<_>>(),
+            vec![(0, 4), (4, 4), (8, 2)]
+        );
+        assert_eq!(row_chunks(8, 4).collect::<Vec<_>>(), vec![(0, 4), (4, 4)]);
+        assert_eq!(row_chunks(0, 4).count(), 0);
+        assert_eq!(
+            row_chunks(3, 0).collect::<Vec<_>>(),
+            vec![(0, 1), (1, 1), (2, 1)]
+        );
     }
 
     /// The test loss over more rows than one chunk is the mean over all of them: targets

@@ -12,7 +12,10 @@
 
 use std::collections::BTreeMap;
 
-use tch::{Kind, Tensor, nn};
+use tch::{Tensor, nn};
+
+use crate::mlp::{ScalarNet, backprop_to_input};
+use crate::model::{scalar_gradient, symplectic};
 
 use crate::{Activation, GradientMethod, ModelError, ModelSpec, Result};
 
@@ -183,46 +186,21 @@ impl StackedMlp {
         let mut dact: Vec<Tensor> = Vec::with_capacity(last);
         for l in &self.layers[..last] {
             let a = self.act(&Self::layer(l, &h));
-            dact.push(match self.activation {
-                Activation::Tanh => 1.0 - a.square(),
-            });
+            dact.push(self.activation.derivative_at_output(&a));
             h = a;
         }
-        let w_last = &self.layers[last].w; // [K, 1, hidden]
-        let mut g = dact[last - 1].multiply(w_last); // [K, batch, hidden]
-        for i in (0..last).rev() {
-            g = g.bmm(&self.layers[i].w); // [K, batch, fan_in]
-            if i > 0 {
-                g = g.multiply(&dact[i - 1]);
-            }
-        }
-        g
-    }
-
-    /// `d output / dx` per member, kept differentiable in the weights when `train`.
-    fn scalar_gradient(&self, x: &Tensor, method: GradientMethod, train: bool) -> Tensor {
-        match method {
-            GradientMethod::Explicit => {
-                if train {
-                    self.input_gradient(x)
-                } else {
-                    tch::no_grad(|| self.input_gradient(x))
-                }
-            }
-            GradientMethod::Autograd => {
-                let xg = x.detach().set_requires_grad(true);
-                let h = self.forward(&xg).sum(Kind::Float);
-                let g = Tensor::run_backward(&[h], &[&xg], train, train).remove(0);
-                if train { g } else { g.detach() }
-            }
-        }
+        let weights: Vec<&Tensor> = self.layers.iter().map(|l| &l.w).collect();
+        backprop_to_input(&dact, &weights)
     }
 }
 
-/// `J g = (g_p, -g_q)` on the last axis.
-fn symplectic(g: &Tensor) -> Tensor {
-    let n = g.size()[2] / 2;
-    Tensor::cat(&[g.narrow(2, n, n), -g.narrow(2, 0, n)], 2)
+impl ScalarNet for StackedMlp {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        StackedMlp::forward(self, x)
+    }
+    fn input_gradient(&self, x: &Tensor) -> Tensor {
+        StackedMlp::input_gradient(self, x)
+    }
 }
 
 struct EnsembleBaseline {
@@ -256,9 +234,9 @@ impl EnsembleModel for EnsembleGradient {
         self.members
     }
     fn time_derivative(&self, x: &Tensor, train: bool) -> Tensor {
-        let field = symplectic(&self.h.scalar_gradient(x, self.gradient, train));
+        let field = symplectic(&scalar_gradient(&self.h, x, self.gradient, train));
         match &self.d {
-            Some(d) => field + d.scalar_gradient(x, self.gradient, train),
+            Some(d) => field + scalar_gradient(d, x, self.gradient, train),
             None => field,
         }
     }
@@ -306,7 +284,7 @@ pub fn build_ensemble(
 mod tests {
     use super::*;
     use crate::{DynamicsModel, build_model};
-    use tch::Device;
+    use tch::{Device, Kind};
 
     fn member(name: &str, seed: i64, dim: i64) -> (nn::VarStore, Box<dyn DynamicsModel>) {
         tch::manual_seed(seed);

@@ -135,20 +135,51 @@ impl Mlp {
         let mut dact: Vec<Tensor> = Vec::with_capacity(last);
         for l in &self.layers[..last] {
             let a = self.act(&h.linear(&l.ws, l.bs.as_ref()));
-            dact.push(match self.activation {
-                Activation::Tanh => 1.0 - a.square(),
-            });
+            dact.push(self.activation.derivative_at_output(&a));
             h = a;
         }
-        // backward: dH/da_{L-1} = w_L, then through each tanh layer
-        let w_last = &self.layers[last].ws; // [1, hidden]
-        let mut g = dact[last - 1].multiply(w_last); // [batch, hidden]
-        for i in (0..last).rev() {
-            g = g.matmul(&self.layers[i].ws); // [batch, fan_in]
-            if i > 0 {
-                g = g.multiply(&dact[i - 1]);
-            }
+        let weights: Vec<&Tensor> = self.layers.iter().map(|l| &l.ws).collect();
+        backprop_to_input(&dact, &weights)
+    }
+}
+
+impl Activation {
+    /// The activation's derivative, from its output `a` (tanh: `1 - a^2`).
+    pub(crate) fn derivative_at_output(self, a: &Tensor) -> Tensor {
+        match self {
+            Activation::Tanh => 1.0 - a.square(),
         }
-        g
+    }
+}
+
+/// The input gradient of a scalar-output MLP from the activations' derivatives `dact[i]` (after
+/// hidden layer `i`) and every layer's weights as stored (`[out, in]`, or `[K, out, in]` for a
+/// stacked ensemble: the products broadcast over the leading member axis).
+/// `dH/da_{L-1} = w_L`, then back through each hidden layer.
+pub(crate) fn backprop_to_input(dact: &[Tensor], weights: &[&Tensor]) -> Tensor {
+    let last = weights.len() - 1;
+    let mut g = dact[last - 1].multiply(weights[last]); // [.., batch, hidden]
+    for i in (0..last).rev() {
+        g = g.matmul(weights[i]); // [.., batch, fan_in]
+        if i > 0 {
+            g = g.multiply(&dact[i - 1]);
+        }
+    }
+    g
+}
+
+/// A network with a scalar output and its explicit input gradient ([`Mlp`], or a stacked
+/// ensemble of them), for [`crate::model`]'s `scalar_gradient`.
+pub(crate) trait ScalarNet {
+    fn forward(&self, x: &Tensor) -> Tensor;
+    fn input_gradient(&self, x: &Tensor) -> Tensor;
+}
+
+impl ScalarNet for Mlp {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        Mlp::forward(self, x)
+    }
+    fn input_gradient(&self, x: &Tensor) -> Tensor {
+        Mlp::input_gradient(self, x)
     }
 }

@@ -236,8 +236,8 @@ impl DynamicsModel for Baseline {
 }
 
 /// `d mlp(x) / dx` for a scalar-output MLP, kept differentiable in the weights when `train`.
-pub(crate) fn scalar_gradient(
-    mlp: &Mlp,
+pub(crate) fn scalar_gradient<N: crate::mlp::ScalarNet + ?Sized>(
+    net: &N,
     x: &Tensor,
     method: GradientMethod,
     train: bool,
@@ -245,27 +245,28 @@ pub(crate) fn scalar_gradient(
     match method {
         GradientMethod::Explicit => {
             if train {
-                mlp.input_gradient(x)
+                net.input_gradient(x)
             } else {
-                tch::no_grad(|| mlp.input_gradient(x))
+                tch::no_grad(|| net.input_gradient(x))
             }
         }
         GradientMethod::Autograd => {
             let xg = x.detach().set_requires_grad(true);
-            let h = mlp.forward(&xg).sum(tch::Kind::Float);
+            let h = net.forward(&xg).sum(tch::Kind::Float);
             let g = Tensor::run_backward(&[h], &[&xg], train, train).remove(0);
             if train { g } else { g.detach() }
         }
     }
 }
 
-/// `J g = (g_p, -g_q)` for `g = (g_q, g_p)`.
+/// `J g = (g_p, -g_q)` for `g = (g_q, g_p)` on the last axis.
 ///
 /// # Shapes
-/// `g: [batch, 2n]` -> `[batch, 2n]`
+/// `g: [.., batch, 2n]` -> the same
 pub(crate) fn symplectic(g: &Tensor) -> Tensor {
-    let n = g.size()[1] / 2;
-    Tensor::cat(&[g.narrow(1, n, n), -g.narrow(1, 0, n)], 1)
+    let axis = g.dim() as i64 - 1;
+    let n = g.size()[axis as usize] / 2;
+    Tensor::cat(&[g.narrow(axis, n, n), -g.narrow(axis, 0, n)], axis)
 }
 
 pub(crate) fn even_dim(dim: i64) -> Result<()> {
