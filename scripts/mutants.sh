@@ -3,7 +3,8 @@
 #   bash scripts/mutants.sh              hnn-ode, hnn-physics, and hnn-bench's protocol,
 #                                        training and metrics files
 #   bash scripts/mutants.sh hnn-ode      one crate (or hnn-bench for its three files)
-# Extra arguments after the crate go to cargo mutants (e.g. --re 'group_stats').
+# Extra arguments after the crate go to cargo mutants (e.g. --re 'group_stats', or --iterate
+# to re-test only what the last run in the same output folder did not catch).
 # Results: mutants.out/<crate>/ (missed.txt lists the survivors). Not part of CI: a full pass
 # takes hours on two cores, most of it rebuilding libtorch-linked test binaries.
 set -euo pipefail
@@ -20,13 +21,16 @@ shift || true
 for c in "${crates[@]}"; do
   files=()
   if [[ "$c" == hnn-bench ]]; then
+    # the protocol, training and metrics code; only the library's own tests are built per
+    # mutant (the binary and doc tests add a libtorch link each and test nothing here)
     files=(--file crates/hnn-bench/src/eval.rs --file crates/hnn-bench/src/train.rs
-           --file crates/hnn-bench/src/task.rs)
+           --file crates/hnn-bench/src/task.rs --file crates/hnn-bench/src/metrics.rs
+           --cargo-test-arg=--lib)
   fi
   out="mutants.out/$c"
   mkdir -p "$out"
   set +e
-  cargo mutants --package "$c" "${files[@]}" --output "$out" --timeout 300 "$@"
+  cargo mutants --package "$c" "${files[@]}" --output "$out" --timeout 60 "$@"
   status=$?
   set -e
   # exit 2: some mutants were missed; 0: all caught; anything else is a real failure

@@ -536,6 +536,210 @@ impl Task for MeasuredTask {
 mod tests {
     use super::*;
 
+    use crate::config::EvalConfig;
+    use hnn_physics::measured::{self, Differences, Measured};
+
+    /// The smoke spring (`H = q² + p²`, so `q = q0 cos 2t + p0 sin 2t`, `p = p0 cos 2t - q0
+    /// sin 2t`) as a task, through the config and [`build`].
+    fn spring_task(extra: &str) -> (Experiment, Box<dyn Task>) {
+        let text = format!(
+            "[experiment]\nname = \"t\"\nseed = 3\n[system]\nkind = \"mass-spring\"\n\
+             [data]\ntrajectories = 4\npoints = 5\n{extra}"
+        );
+        let exp = crate::config::parse(&text, Path::new("t.toml")).unwrap();
+        let task = build(&exp).unwrap();
+        (exp, task)
+    }
+
+    fn system_of(exp: &Experiment) -> &dyn System {
+        match &exp.source {
+            Source::Simulated(s) => s.as_ref(),
+            _ => panic!("a simulated task"),
+        }
+    }
+
+    fn spring_flow(x0: &[f64], t: f64) -> [f64; 2] {
+        let (c, s) = ((2.0 * t).cos(), (2.0 * t).sin());
+        [x0[0] * c + x0[1] * s, x0[1] * c - x0[0] * s]
+    }
+
+    #[test]
+    fn a_simulated_protocol_is_the_system_integrated_from_its_drawn_starts() {
+        let (exp, task) = spring_task("");
+        assert_eq!((task.name(), task.dim()), ("mass-spring", 2));
+        // 4 trajectories of 5 points, split 50/50 (the default)
+        assert_eq!(task.sizes(), (10, 10));
+        let mut p = ProtocolConfig::corrected();
+        p.trajectories = 3;
+        p.points = 7;
+        p.t_span = [0.0, 1.5];
+        p.time_stretch = 1.2;
+        let budget = EvalConfig::default().budget();
+        let truth = task.protocol("corrected", &p, 11, budget).unwrap();
+        assert_eq!((truth.dim, truth.trajectories.len()), (2, 3));
+        let starts = initial_states(&p, system_of(&exp), 11);
+        for (tr, x0) in truth.trajectories.iter().zip(&starts) {
+            assert_eq!(&tr.x0, x0);
+            assert_eq!(tr.t, linspace(0.0, 1.5, 7));
+            // the models' clock runs 1.2 times as fast; the truth's does not
+            assert!((tr.t_model[6] - 1.8).abs() < 1e-12);
+            for (k, &t) in tr.t.iter().enumerate() {
+                let want = spring_flow(x0, t);
+                let got = &tr.states[2 * k..2 * k + 2];
+                assert!(
+                    (got[0] - want[0]).abs() < 1e-7 && (got[1] - want[1]).abs() < 1e-7,
+                    "t = {t}: {got:?} vs {want:?}"
+                );
+            }
+        }
+        // the true energy, and the quadratic one when asked for (equal for this spring)
+        let e = truth.energy.as_ref().unwrap();
+        assert_eq!(e(&[0.5, 2.0]), 4.25);
+        // the spring does not split its energy
+        assert!(task.energy_parts().is_none());
+        assert_eq!(task.energy().unwrap()(&[1.0, -1.0]), 2.0);
+        assert_eq!(task.view(), View::Phase { q: 0, p: 1 });
+    }
+
+    #[test]
+    fn a_simulated_figure_starts_where_asked_or_from_its_own_stream() {
+        let (exp, task) = spring_task("");
+        let budget = EvalConfig::default().budget();
+        let f = FigureConfig {
+            x0: vec![0.3, -0.4],
+            t_span: [0.5, 2.0],
+            points: 4,
+            ..FigureConfig::default()
+        };
+        let truth = task.figure(&f, 0, budget).unwrap();
+        let tr = &truth.trajectories[0];
+        assert_eq!(tr.t, vec![0.5, 1.0, 1.5, 2.0]);
+        assert_eq!(tr.t_model, tr.t);
+        // the state at t = 0.5 is the start: the figure's x0 is at t_span[0]
+        assert_eq!(&tr.states[..2], &[0.3, -0.4]);
+        let want = spring_flow(&[0.3, -0.4], 1.5);
+        assert!((tr.states[6] - want[0]).abs() < 1e-7 && (tr.states[7] - want[1]).abs() < 1e-7);
+        let drawn = task
+            .figure(
+                &FigureConfig {
+                    x0: Vec::new(),
+                    ..f
+                },
+                5,
+                budget,
+            )
+            .unwrap();
+        let want =
+            system_of(&exp).sample_initial_state(&mut stream(5, Purpose::Evaluation, u64::MAX));
+        assert_eq!(drawn.trajectories[0].x0, want);
+    }
+
+    /// Box starts: each coordinate's magnitude uniform in `[lo, hi]` with a random sign, one
+    /// evaluation stream per trajectory; system starts: the system's own draw on that stream.
+    #[test]
+    fn box_starts_fill_the_box_with_both_signs() {
+        let (exp, _) = spring_task("");
+        let system = system_of(&exp);
+        let mut p = ProtocolConfig::corrected();
+        p.trajectories = 400;
+        p.box_range = [0.5, 0.7];
+        let starts = initial_states(&p, system, 1);
+        let all: Vec<f64> = starts.iter().flatten().copied().collect();
+        assert_eq!(all.len(), 800);
+        assert!(all.iter().all(|v| (0.5..=0.7).contains(&v.abs())));
+        let negative = all.iter().filter(|v| **v < 0.0).count();
+        assert!((300..500).contains(&negative), "{negative} of 800 negative");
+        let mean = all.iter().map(|v| v.abs()).sum::<f64>() / 800.0;
+        assert!((mean - 0.6).abs() < 0.01, "{mean}");
+        // trajectory i is stream i, whatever the count
+        p.trajectories = 2;
+        assert_eq!(initial_states(&p, system, 1), starts[..2].to_vec());
+        p.initial_states = InitialStates::System;
+        let drawn = initial_states(&p, system, 1);
+        let want = system.sample_initial_state(&mut stream(1, Purpose::Evaluation, 1));
+        assert_eq!(drawn[1], want);
+    }
+
+    #[test]
+    fn bodies_are_drawn_as_bodies() {
+        let (_, task) = spring_task("");
+        assert_eq!(task.view(), View::Phase { q: 0, p: 1 });
+        let text = "[experiment]\nname = \"t\"\n[system]\nkind = \"n-body\"\nbodies = 2\n\
+                    [data]\ntrajectories = 2\npoints = 3\n[eval.figure]\nx0 = []\n";
+        let exp = crate::config::parse(text, Path::new("t.toml")).unwrap();
+        let task = build(&exp).unwrap();
+        assert_eq!(task.view(), View::Bodies { n: 2 });
+        // kinetic and potential: those of the system, summing to its energy
+        let x = [1.0, -1.0, 0.0, 0.5, 0.1, -0.1, 0.3, 0.2];
+        let parts = task.energy_parts().unwrap()(&x);
+        assert_eq!(Some(parts), system_of(&exp).energy_parts(&x));
+        assert!((parts[0] + parts[1] - task.energy().unwrap()(&x)).abs() < 1e-12);
+        assert!(parts[0] > 0.0 && parts[1] < 0.0, "{parts:?}");
+    }
+
+    /// A measured file of 12 rows with uneven times, split in half: segments are runs of test
+    /// rows with time from their first row, the figure is the whole test segment.
+    #[test]
+    fn measured_segments_by_hand() {
+        let t: Vec<f64> = vec![0.0, 0.1, 0.3, 0.4, 0.6, 0.7, 1.0, 1.1, 1.3, 1.6, 1.7, 2.0];
+        let x: Vec<f64> = (0..12)
+            .flat_map(|i| [0.1 * i as f64, -0.2 * i as f64])
+            .collect();
+        let file = Measured {
+            path: "m.txt".into(),
+            sha256: String::new(),
+            t,
+            x,
+        };
+        let samples = measured::samples(&file, Differences::Forward, 0.5).unwrap();
+        let test = samples.test.clone();
+        let src = Arc::new(MeasuredSource {
+            file,
+            samples,
+            energy_k: 2.4,
+        });
+        let task = MeasuredTask::new(src.clone());
+        assert_eq!((task.name(), task.dim()), ("real-pendulum", 2));
+        assert_eq!(task.sizes(), (src.samples.train.len(), test.len()));
+        assert!(test.len() >= 4, "{test:?}");
+        // the rows are the samples' own, in split order
+        let first_test = test[0];
+        assert_eq!(
+            task.samples.x_test.row(0).to_vec(),
+            src.samples.state(first_test).to_vec()
+        );
+        assert_eq!(
+            task.samples.dx_test[[1, 1]],
+            src.samples.dx[2 * test[1] + 1]
+        );
+        let train_last = *src.samples.train.last().unwrap();
+        let last = task.samples.x.nrows() - 1;
+        assert_eq!(task.samples.dx[[last, 0]], src.samples.dx[2 * train_last]);
+        let mut p = ProtocolConfig::measured_corrected();
+        p.trajectories = 2;
+        p.points = 3;
+        let budget = EvalConfig::default().budget();
+        let truth = task.protocol("corrected", &p, 0, budget).unwrap();
+        assert_eq!(truth.trajectories.len(), 2);
+        // the two starts: the first test row and the last one with 3 points after it
+        for (tr, start) in truth.trajectories.iter().zip([0, test.len() - 3]) {
+            let rows = &test[start..start + 3];
+            let t0 = src.samples.t[rows[0]];
+            let want_t: Vec<f64> = rows.iter().map(|&i| src.samples.t[i] - t0).collect();
+            assert_eq!(tr.t, want_t);
+            assert_eq!(tr.t_model, want_t);
+            assert_eq!(tr.x0, src.samples.state(rows[0]).to_vec());
+            assert_eq!(&tr.states[4..6], src.samples.state(rows[2]));
+            assert_eq!(tr.t[0], 0.0);
+        }
+        // k (1 - cos q) + p^2 at k = 2.4
+        let e = truth.energy.as_ref().unwrap();
+        assert!((e(&[0.5, 2.0]) - (2.4 * (1.0 - 0.5f64.cos()) + 4.0)).abs() < 1e-15);
+        let fig = task.figure(&FigureConfig::default(), 0, budget).unwrap();
+        assert_eq!(fig.trajectories[0].t.len(), test.len());
+        assert_eq!(task.view(), View::Phase { q: 0, p: 1 });
+    }
+
     #[test]
     fn starts_spread_over_the_segment() {
         assert_eq!(spread_starts(1, 80), vec![0]);

@@ -929,3 +929,32 @@ fn fixed_step_methods_refuse_bad_options_and_shapes() {
         })
     ));
 }
+
+/// Dormand-Prince evaluates its six stages at t + c·h with c = (0, 1/5, 3/10, 4/5, 8/9, 1),
+/// then the field at the accepted end (first stage of the next step). A field that records
+/// its times shows them for two steps of h = 0.5 (every step is accepted: the field is zero).
+/// The autonomous fields of the other tests cannot tell the nodes apart.
+#[test]
+fn rk45_evaluates_its_stages_at_the_dormand_prince_nodes() {
+    let times = std::sync::Mutex::new(Vec::new());
+    let f = FnField::new(1, |t, _y: &[f64], dy: &mut [f64]| {
+        times.lock().unwrap().push(t);
+        dy[0] = 0.0;
+    });
+    let solver = Rk45 {
+        first_step: Some(0.5),
+        max_step: 0.5,
+        ..Rk45::default()
+    };
+    solver.solve(&f, (0.0, 1.0), &[1.0], &[1.0]).unwrap();
+    let nodes = [0.2, 0.3, 0.8, 8.0 / 9.0, 1.0, 1.0];
+    let want: Vec<f64> = std::iter::once(0.0)
+        .chain(nodes.iter().map(|c| c * 0.5))
+        .chain(nodes.iter().map(|c| 0.5 + c * 0.5))
+        .collect();
+    let got = times.into_inner().unwrap();
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g - w).abs() < 1e-15, "{got:?} vs {want:?}");
+    }
+}
