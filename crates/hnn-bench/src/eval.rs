@@ -334,6 +334,20 @@ pub fn rollouts(
 /// the iteration stalls near 1e-7 relative, so asking for less never converges).
 pub const MIDPOINT_TOL: f64 = 1e-6;
 
+/// Steps of at most `step` that cut an interval `dt` into equal parts. A ratio within rounding
+/// of a whole number is that number: 0.3 / 0.01 is 30.000000000000004 in floating point, and
+/// is 30 steps, not 31.
+fn substeps(dt: f64, step: f64) -> usize {
+    let ratio = dt.abs() / step;
+    let whole = ratio.round();
+    let n = if (ratio - whole).abs() <= 1e-9 * whole {
+        whole
+    } else {
+        ratio.ceil()
+    };
+    n.max(1.0) as usize
+}
+
 /// Rollouts with a fixed-step method: trajectories that share their model times go through
 /// the network together; each interval between output times is cut into equal steps of at
 /// most `how.step`. More than `budget.max_steps` steps for a trajectory is a failure.
@@ -381,7 +395,7 @@ fn fixed_step_rollouts(
         let mut steps_taken = 0usize;
         for w in times.windows(2) {
             let dt = w[1] - w[0];
-            let sub = (dt.abs() / how.step).ceil().max(1.0) as usize;
+            let sub = substeps(dt, how.step);
             steps_taken += sub;
             if steps_taken > budget.max_steps {
                 result = Err(hnn_ode::OdeError::TooManySteps {
@@ -843,6 +857,7 @@ mod tests {
     use super::*;
     use crate::config::EvalConfig;
     use crate::task::TruthTrajectory;
+    use hnn_models::FieldParts;
     use std::sync::Arc;
 
     #[test]
@@ -853,6 +868,24 @@ mod tests {
         assert_eq!(s.mean, 7.0);
         // group means 1, 4, 7, 10, 13 -> population std sqrt(18)
         assert!((s.se - 18f64.sqrt() / 5f64.sqrt()).abs() < 1e-12);
+    }
+
+    /// Fewer values than groups, or one group: no ±; two groups of two by hand.
+    #[test]
+    fn group_stats_edge_cases_by_hand() {
+        let few = group_stats(&[1.0, 2.0, 3.0], 5);
+        assert_eq!(few.mean, 2.0);
+        assert!(few.se.is_nan());
+        assert!(group_stats(&[1.0, 2.0, 3.0], 1).se.is_nan());
+        // group means 1.5 and 3.5: population std 1, over sqrt 2
+        let two = group_stats(&[1.0, 2.0, 3.0, 4.0], 2);
+        assert_eq!(two.mean, 2.5);
+        assert!((two.se - 0.5f64.sqrt()).abs() < 1e-15, "{}", two.se);
+        // a remainder after the last whole group is in the mean but not in the groups:
+        // groups (0, 1) and (2, 3) of 0..5, means 0.5 and 2.5
+        let rest = group_stats(&[0.0, 1.0, 2.0, 3.0, 4.0], 2);
+        assert_eq!(rest.mean, 2.0);
+        assert!((rest.se - 0.5f64.sqrt()).abs() < 1e-15, "{}", rest.se);
     }
 
     use crate::testing::Still;
@@ -1284,5 +1317,239 @@ mod tests {
                 ..
             })
         )));
+    }
+
+    /// A fixed-step rollout may take exactly `max_steps` steps, not one more; a zero time
+    /// budget stops it before its first interval.
+    #[test]
+    fn fixed_step_budgets_are_exact() {
+        let t: Vec<f64> = (0..=20).map(|i| i as f64 * 0.5).collect();
+        let truth = Truth {
+            dim: 2,
+            trajectories: vec![spring_truth(&t, [1.0, 0.0])],
+            energy: None,
+            observed: None,
+        };
+        let how = Integration {
+            method: Integrator::Rk4,
+            rtol: 0.0,
+            atol: 0.0,
+            step: 0.01,
+        };
+        let field = ModelField::new(&EXACT_SPRING, Device::Cpu);
+        let with = |max_steps, max_seconds| {
+            rollouts(
+                &field,
+                &truth,
+                how,
+                Budget {
+                    max_steps,
+                    max_seconds,
+                },
+            )
+            .remove(0)
+        };
+        // 20 intervals of 50 steps
+        assert_eq!(with(1000, 60.0).unwrap().stats.n_accepted, 1000);
+        assert!(matches!(
+            with(999, 60.0),
+            Err(hnn_ode::OdeError::TooManySteps { max_steps: 999, t }) if t == 9.5
+        ));
+        assert!(matches!(
+            with(1000, 0.0),
+            Err(hnn_ode::OdeError::TimeBudget { t, .. }) if t == 0.0
+        ));
+    }
+
+    #[test]
+    fn substeps_by_hand() {
+        assert_eq!(substeps(0.3, 0.01), 30);
+        assert_eq!(substeps(-0.5, 0.01), 50);
+        assert_eq!(substeps(0.305, 0.01), 31);
+        assert_eq!(substeps(0.001, 0.01), 1);
+        assert_eq!(substeps(0.0, 0.01), 1);
+        assert_eq!(substeps(1.0, 0.3), 4);
+    }
+
+    /// Trajectories with different model times are integrated each on its own times (the
+    /// paper protocol stretches every trajectory differently).
+    #[test]
+    fn fixed_step_groups_share_only_equal_times() {
+        let t1: Vec<f64> = (0..=10).map(|i| i as f64 * 0.5).collect();
+        let t2: Vec<f64> = (0..=10).map(|i| i as f64 * 0.3).collect();
+        let truth = Truth {
+            dim: 2,
+            trajectories: vec![
+                spring_truth(&t1, [1.0, 0.0]),
+                spring_truth(&t2, [0.0, 0.5]),
+                spring_truth(&t1, [0.2, 0.2]),
+            ],
+            energy: None,
+            observed: None,
+        };
+        let how = Integration {
+            method: Integrator::Rk4,
+            rtol: 0.0,
+            atol: 0.0,
+            step: 0.01,
+        };
+        let sols = rollouts(
+            &ModelField::new(&EXACT_SPRING, Device::Cpu),
+            &truth,
+            how,
+            EvalConfig::default().budget(),
+        );
+        for (sol, tr) in sols.iter().zip(&truth.trajectories) {
+            let sol = sol.as_ref().unwrap();
+            assert_eq!(sol.t, tr.t_model);
+            for (a, b) in sol.y.iter().zip(&tr.states) {
+                assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+            }
+        }
+        // 10 intervals of 50 and of 30 steps
+        assert_eq!(sols[0].as_ref().unwrap().stats.n_accepted, 500);
+        assert_eq!(sols[1].as_ref().unwrap().stats.n_accepted, 300);
+    }
+
+    /// The field evaluations a protocol reports are its solver's, and its metrics time is
+    /// part of its time.
+    #[test]
+    fn a_protocol_counts_its_field_evaluations() {
+        let t: Vec<f64> = (0..=8).map(|i| i as f64 * 0.5).collect();
+        let truth = Truth {
+            dim: 2,
+            trajectories: vec![spring_truth(&t, [1.0, 0.0]), spring_truth(&t, [0.0, 0.4])],
+            energy: Some(Arc::new(|x: &[f64]| x[0] * x[0] + x[1] * x[1])),
+            observed: None,
+        };
+        let mut p = ProtocolConfig::corrected();
+        p.groups = 2;
+        let budget = EvalConfig::default().budget();
+        let (o, _) = run_protocol(
+            "t",
+            &p,
+            &truth,
+            &[EvalModel::plain("exact", &EXACT_SPRING)],
+            Device::Cpu,
+            budget,
+        );
+        let direct: usize = rollouts(
+            &ModelField::new(&EXACT_SPRING, Device::Cpu),
+            &truth,
+            Integration::of(&p),
+            budget,
+        )
+        .iter()
+        .map(|s| s.as_ref().unwrap().stats.n_fev)
+        .sum();
+        assert!(direct > 20, "{direct}");
+        assert_eq!(o.models["exact"].field_evaluations, direct);
+        assert!(o.metrics_seconds > 0.0 && o.metrics_seconds <= o.seconds);
+        assert_eq!(o.model_horizons, vec![4.0, 4.0]);
+    }
+
+    /// A dissipative toy: `H = q² + p²`, conservative part `(2p, -2q)`, dissipative part
+    /// `-0.1 (2q, 2p)` (the gradient of `D = -0.1 H`): friction a tenth of the rotation.
+    struct Toy;
+    impl Toy {
+        fn parts(x: &tch::Tensor) -> FieldParts {
+            let q = x.narrow(1, 0, 1);
+            let p = x.narrow(1, 1, 1);
+            FieldParts {
+                conservative: tch::Tensor::cat(&[&p * 2.0, &q * -2.0], 1),
+                dissipative: tch::Tensor::cat(&[&q * -0.2, &p * -0.2], 1),
+            }
+        }
+    }
+    impl DynamicsModel for Toy {
+        fn name(&self) -> &'static str {
+            "toy"
+        }
+        fn dim(&self) -> i64 {
+            2
+        }
+        fn time_derivative(&self, x: &tch::Tensor, _train: bool) -> tch::Tensor {
+            let f = Toy::parts(x);
+            f.conservative + f.dissipative
+        }
+        fn energy(&self, x: &tch::Tensor) -> Option<tch::Tensor> {
+            Some(
+                x.square()
+                    .sum_dim_intlist(&[1i64][..], false, tch::Kind::Float),
+            )
+        }
+        fn field_parts(&self, x: &tch::Tensor) -> Option<FieldParts> {
+            Some(Toy::parts(x))
+        }
+    }
+
+    #[test]
+    fn dissipative_ratio_by_hand() {
+        // |(-0.2q, -0.2p)| summed over |(2p, -2q)| summed: 0.1 on any states
+        let x = train_tensor(&[1.0, 0.0, 0.5, -2.0, 0.0, 3.0]);
+        let r = dissipative_ratio(&Toy, &x).unwrap();
+        assert!((r - 0.1).abs() < 1e-7, "{r}");
+        // over more rows than one chunk: the same ratio of means
+        let many: Vec<f64> = (0..2 * (crate::train::STATS_CHUNK as usize + 10))
+            .map(|i| (i % 7) as f64 - 3.0)
+            .collect();
+        let r = dissipative_ratio(&Toy, &train_tensor(&many)).unwrap();
+        assert!((r - 0.1).abs() < 1e-6, "{r}");
+        assert!(dissipative_ratio(&Still, &x).is_none());
+    }
+
+    fn train_tensor(v: &[f64]) -> tch::Tensor {
+        crate::train::tensor_f32(v, 2, Device::Cpu)
+    }
+
+    /// The figure of a model that splits its field has a second path with `D` switched off: the
+    /// undamped spring, drawn lighter and labelled so; the full path carries the learned
+    /// energy along it, decaying as `e^{-0.4 t}`.
+    #[test]
+    fn the_figure_shows_the_conservative_counterfactual() {
+        let t: Vec<f64> = (0..=10).map(|i| i as f64 * 0.2).collect();
+        let truth = Truth {
+            dim: 2,
+            trajectories: vec![spring_truth(&t, [1.0, 0.0])],
+            energy: Some(Arc::new(|x: &[f64]| x[0] * x[0] + x[1] * x[1])),
+            observed: None,
+        };
+        let fig = figure_rollout(
+            &FigureConfig {
+                points: 11,
+                ..FigureConfig::default()
+            },
+            &truth,
+            None,
+            &[
+                EvalModel::plain("toy", &Toy),
+                EvalModel::plain("still", &Still),
+            ],
+            Device::Cpu,
+            EvalConfig::default().budget(),
+        );
+        let names: Vec<&str> = fig.paths.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["truth", "toy", "toy-conservative", "still"]);
+        let (full, cons) = (&fig.paths[1], &fig.paths[2]);
+        assert_eq!(cons.label, "toy, D off");
+        // an unregistered model is grey (120); its conservative part half as dark plus 120
+        assert_eq!((full.color, cons.color), ([120; 3], [180; 3]));
+        // with D off, the exact spring: the truth itself
+        for (a, b) in cons.states.iter().zip(&truth.trajectories[0].states) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+        assert!(cons.learned_energy.is_none());
+        // the full field loses energy as exp(-0.4 t): the learned energy (q² + p²) says so
+        let h = full.learned_energy.as_ref().unwrap();
+        assert_eq!(h.len(), 11);
+        for (hk, &tk) in h.iter().zip(&t) {
+            assert!((hk - (-0.4 * tk).exp()).abs() < 1e-5, "t = {tk}: {hk}");
+        }
+        // and the true energy along the path is the same function here
+        let e = full.energy.as_ref().unwrap();
+        assert!((e[10] - (-0.8f64).exp()).abs() < 1e-5);
+        // a model without parts has one path; without an energy, no learned energy
+        assert!(fig.paths[3].learned_energy.is_none());
+        assert!(fig.paths[0].error.is_none() && full.error.is_none());
     }
 }

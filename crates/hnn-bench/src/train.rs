@@ -762,8 +762,19 @@ mod tests {
         // a loss that stays under 1000x its start is no divergence
         let vs = nn::VarStore::new(Device::Cpu);
         let obj = Scripted::new(&vs, 10, vec![2.0, 1999.0, 0.5]);
-        assert!(run(&obj, &vs, &cfg(12, 0, 0.0)).diverged.is_none());
+        let out = run(&obj, &vs, &cfg(12, 0, 0.0));
+        assert!(out.diverged.is_none());
         assert_eq!(obj.calls.borrow().len(), 12);
+        // logged at step 1, every 5 steps and the last; each row with its named parts
+        let steps: Vec<usize> = out.history.iter().map(|r| r.step).collect();
+        assert_eq!(steps, vec![1, 5, 10, 12]);
+        assert_eq!(out.history[0].train_loss, 2.0);
+        assert_eq!(
+            out.history[1].train_parts,
+            vec![("scripted".to_string(), 0.5)]
+        );
+        assert!(out.history[1].test_parts.is_empty());
+        assert!((out.steps_per_second * out.seconds - 12.0).abs() < 1e-9);
     }
 
     /// A member of a seed ensemble trains as its single run does (same minibatches, same
@@ -857,6 +868,10 @@ mod tests {
                 assert_eq!(a.step, b.step);
                 let rel = (a.train_loss - b.train_loss).abs() / a.train_loss;
                 assert!(rel < 1e-4, "member {k} step {}: {rel}", a.step);
+                let rel = (a.test_loss - b.test_loss).abs() / a.test_loss;
+                assert!(rel < 1e-4, "member {k} step {} test: {rel}", a.step);
+                assert_eq!(b.train_parts, vec![("dx_mse".to_string(), b.train_loss)]);
+                assert_eq!(b.test_parts, vec![("dx_mse".to_string(), b.test_loss)]);
             }
             // the trained weights were copied back into the member's own store
             let ens_vars = members[k].0.variables();
@@ -864,6 +879,41 @@ mod tests {
                 let diff = (&v - &ens_vars[&name]).abs().max().double_value(&[]);
                 assert!(diff < 1e-4, "member {k} {name}: {diff}");
             }
+        }
+        // a limit below the first loss (factor 0.5): every member diverges at step 1, each
+        // against half its own first loss
+        let strict = TrainConfig {
+            divergence_factor: 0.5,
+            ..c.clone()
+        };
+        let clean: Vec<TrainData> = seeds.iter().map(|&s| data(s, false)).collect();
+        let members: Vec<_> = seeds.iter().map(|&s| build(s as i64)).collect();
+        let stores: Vec<&nn::VarStore> = members.iter().map(|(v, _)| v).collect();
+        let vs = nn::VarStore::new(Device::Cpu);
+        let stacked = hnn_models::ensemble::stack_members(&stores, &vs).unwrap();
+        let model = hnn_models::ensemble::build_ensemble("hnn", &stacked, &spec)
+            .unwrap()
+            .unwrap();
+        let out = train_ensemble(
+            model.as_ref(),
+            &vs,
+            &stacked,
+            &stores,
+            &EnsembleData::stack(&clean.iter().collect::<Vec<_>>()).unwrap(),
+            &strict,
+            &seeds,
+            &ProgressBar::hidden(),
+            |_, _| {},
+        )
+        .unwrap();
+        for m in &out {
+            let d = m.diverged.as_ref().expect("diverged");
+            let first = m.history[0].train_loss;
+            assert_eq!((d.step, m.steps), (1, 1));
+            assert!(
+                (d.limit - 0.5 * first).abs() < 1e-6 * first,
+                "{d:?} {first}"
+            );
         }
         // shapes that differ cannot be stacked
         let short = TrainData {
