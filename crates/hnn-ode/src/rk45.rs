@@ -892,3 +892,23 @@ fn check_problem(d: usize, p: &IvpProblem<'_>, direction: f64) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// scipy's `10 * |nextafter(t, direction * inf) - t|`: the gap below a power of two is half
+    /// the gap above it, so the direction matters there.
+    #[test]
+    fn min_step_is_ten_ulps_in_the_direction_of_travel() {
+        let eps = f64::EPSILON;
+        assert_eq!(min_step(1.0, 1.0), 10.0 * eps);
+        assert_eq!(min_step(1.0, -1.0), 5.0 * eps);
+        assert_eq!(min_step(-1.0, 1.0), 5.0 * eps);
+        assert_eq!(min_step(3.0, -1.0), 20.0 * eps);
+        assert_eq!(min_step(0.0, 1.0), 10.0 * f64::from_bits(1));
+        assert_eq!(next_up(f64::INFINITY), f64::INFINITY);
+        assert!(next_up(f64::NAN).is_nan());
+        assert_eq!(next_down(1.0), 1.0 - eps / 2.0);
+    }
+}
