@@ -1179,6 +1179,9 @@ mod tests {
         );
         let path = &fig.paths[1];
         assert!((path.states[0] - 0.5).abs() < 1e-6 && (path.states[1] - 0.25).abs() < 1e-6);
+        // an embedding that renders nothing and fitted no readout: neither is claimed
+        assert!(path.frames.is_none() && m.readout_r2.is_none());
+        assert_eq!(path.latent.as_ref().unwrap()[0], 2.5);
         assert_eq!(fig.paths[0].frames.as_ref().unwrap().len(), 21);
     }
 
@@ -1551,5 +1554,48 @@ mod tests {
         // a model without parts has one path; without an energy, no learned energy
         assert!(fig.paths[3].learned_energy.is_none());
         assert!(fig.paths[0].error.is_none() && full.error.is_none());
+    }
+
+    /// A separable field on two degrees of freedom: `dq = 2p`, `dp = -2q` per coordinate.
+    struct Rotation4;
+    impl DynamicsModel for Rotation4 {
+        fn name(&self) -> &'static str {
+            "rotation4"
+        }
+        fn dim(&self) -> i64 {
+            4
+        }
+        fn time_derivative(&self, x: &tch::Tensor, _train: bool) -> tch::Tensor {
+            let q = x.narrow(1, 0, 2);
+            let p = x.narrow(1, 2, 2);
+            tch::Tensor::cat(&[&p * 2.0, &q * -2.0], 1)
+        }
+        fn velocity(&self, p: &tch::Tensor) -> Option<tch::Tensor> {
+            Some(p * 2.0)
+        }
+        fn force(&self, q: &tch::Tensor) -> Option<tch::Tensor> {
+            Some(q * -2.0)
+        }
+    }
+
+    /// One state or a batch, the whole field or its halves: the network's values in `f64`.
+    #[test]
+    fn model_fields_evaluate_single_states_and_halves() {
+        use hnn_ode::SeparableField;
+        let f = ModelField::new(&Rotation4, Device::Cpu);
+        assert_eq!((f.dim(), f.dof()), (4, 2));
+        let mut d = [0.0; 4];
+        f.eval(0.0, &[1.0, 2.0, 3.0, 4.0], &mut d);
+        assert_eq!(d, [6.0, 8.0, -2.0, -4.0]);
+        let mut v = [0.0; 2];
+        f.velocity(&[3.0, 4.0], &mut v);
+        assert_eq!(v, [6.0, 8.0]);
+        f.force(&[1.0, 2.0], &mut v);
+        assert_eq!(v, [-2.0, -4.0]);
+        let mut vb = [0.0; 4];
+        f.velocity_batch(&[1.0, 0.5, -1.0, 0.25], &mut vb);
+        assert_eq!(vb, [2.0, 1.0, -2.0, 0.5]);
+        f.force_batch(&[1.0, 0.5, -1.0, 0.25], &mut vb);
+        assert_eq!(vb, [-2.0, -1.0, 2.0, -0.5]);
     }
 }

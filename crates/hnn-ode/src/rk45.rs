@@ -401,9 +401,9 @@ impl Rk45 {
         // Initial step (scipy's select_initial_step), unless given.
         let running_now = running(&trajs);
         if let Some(h0) = self.first_step {
+            // one past the end is cut to it by the step itself, as every step is
             for &i in &running_now {
-                let tr = &mut trajs[i];
-                tr.h_abs = h0.min((tr.problem.t_span.1 - tr.problem.t_span.0).abs());
+                trajs[i].h_abs = h0;
             }
         } else {
             self.select_initial_steps(field, &mut trajs, &running_now);

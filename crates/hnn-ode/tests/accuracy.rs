@@ -241,6 +241,47 @@ fn rk45_rejects_bad_options_and_times() {
         bad_atol.solve(&f, (0.0, 1.0), &[1.0, 0.0], &[1.0]),
         Err(OdeError::InvalidOption { name: "atol", .. })
     ));
+    // every option at its boundary: zero is refused where a positive value is needed, NaN
+    // and infinities wherever a finite one is
+    let refused = |solver: Rk45, name: &str| match solver.solve(&f, (0.0, 1.0), &[1.0, 0.0], &[1.0])
+    {
+        Err(OdeError::InvalidOption { name: n, .. }) => assert_eq!(n, name),
+        other => panic!("{solver:?}: {other:?}"),
+    };
+    let d = Rk45::default();
+    refused(Rk45 { atol: 0.0, ..d }, "atol");
+    refused(Rk45 { rtol: 1e-15, ..d }, "rtol");
+    for bad in [0.0, -1.0, f64::NAN] {
+        refused(Rk45 { max_step: bad, ..d }, "max_step");
+    }
+    for bad in [0.0, -0.1, f64::INFINITY, f64::NAN] {
+        refused(
+            Rk45 {
+                first_step: Some(bad),
+                ..d
+            },
+            "first_step",
+        );
+        refused(
+            Rk45 {
+                max_seconds: Some(bad),
+                ..d
+            },
+            "max_seconds",
+        );
+    }
+    // the smallest accepted values
+    let edge = Rk45 {
+        rtol: 100.0 * f64::EPSILON,
+        atol: f64::MIN_POSITIVE,
+        first_step: Some(1e-3),
+        max_seconds: Some(1e-300),
+        ..d
+    };
+    assert!(!matches!(
+        edge.solve(&f, (0.0, 1e-3), &[1.0, 0.0], &[1e-3]),
+        Err(OdeError::InvalidOption { .. })
+    ));
     let ok = Rk45::default();
     assert!(matches!(
         ok.solve(&f, (0.0, 1.0), &[1.0, 0.0], &[2.0]),
@@ -957,4 +998,21 @@ fn rk45_evaluates_its_stages_at_the_dormand_prince_nodes() {
     for (g, w) in got.iter().zip(&want) {
         assert!((g - w).abs() < 1e-15, "{got:?} vs {want:?}");
     }
+}
+
+/// A trial step whose stage state overflows (the field is finite wherever the state is) is
+/// rejected and shrunk by the step control, as in scipy, not reported as a failing field:
+/// `dy/dt = 1e307` from 0 over [0, 10] with a first step of 10 (stage sums near 3e308).
+#[test]
+fn rk45_shrinks_a_step_whose_state_overflowed() {
+    let f = FnField::new(1, |_t, y: &[f64], dy: &mut [f64]| {
+        dy[0] = if y[0].is_finite() { 1e307 } else { f64::NAN };
+    });
+    let solver = Rk45 {
+        first_step: Some(10.0),
+        ..Rk45::default()
+    };
+    let sol = solver.solve(&f, (0.0, 10.0), &[0.0], &[10.0]).unwrap();
+    assert!((sol.y[0] - 1e308).abs() < 1e294, "{:e}", sol.y[0]);
+    assert!(sol.stats.n_rejected >= 1, "{:?}", sol.stats);
 }
