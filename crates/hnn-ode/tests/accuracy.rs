@@ -1016,3 +1016,47 @@ fn rk45_shrinks_a_step_whose_state_overflowed() {
     assert!((sol.y[0] - 1e308).abs() < 1e294, "{:e}", sol.y[0]);
     assert!(sol.stats.n_rejected >= 1, "{:?}", sol.stats);
 }
+
+/// The field's evaluation times of a solve (the first few).
+fn evaluation_times(
+    f: impl Fn(f64, f64) -> f64,
+    t_span: (f64, f64),
+    y0: f64,
+    solver: Rk45,
+) -> Vec<f64> {
+    let times = std::sync::Mutex::new(Vec::new());
+    let field = FnField::new(1, |t, y: &[f64], dy: &mut [f64]| {
+        times.lock().unwrap().push(t);
+        dy[0] = f(t, y[0]);
+    });
+    solver.solve(&field, t_span, &[y0], &[t_span.1]).unwrap();
+    times.into_inner().unwrap()
+}
+
+/// scipy's initial step (Hairer, Norsett & Wanner II.4), by hand on dy/dt = -2y from y = 1 at
+/// the default tolerances: every scale is `s = atol + rtol = 1.001e-3`, so `d0 = 1/s`,
+/// `d1 = 2/s`, the probe step `h0 = 0.01 d0/d1 = 0.005` (where the field is evaluated second),
+/// `d2 = |f1 - f0| / s / h0 = 4/s` with `f1 = -2 (1 - 2 h0)`, and the first step
+/// `h = min(100 h0, (0.01 / max(d1, d2))^(1/5))`, whose second stage sits at `h / 5`.
+#[test]
+fn rk45_initial_step_by_hand() {
+    let decay = |_t: f64, y: f64| -2.0 * y;
+    let s: f64 = 1e-6 + 1e-3;
+    let times = evaluation_times(decay, (0.0, 10.0), 1.0, Rk45::default());
+    assert!((times[1] - 0.005).abs() < 1e-15, "{times:?}");
+    let h = (100.0 * 0.005f64).min((0.01 / (4.0 / s)).powf(0.2));
+    assert!(
+        (times[2] - h / 5.0).abs() < 1e-15,
+        "{} vs {}",
+        times[2],
+        h / 5.0
+    );
+    // the probe never passes the end of a short span away from t = 0
+    let times = evaluation_times(decay, (10.0, 10.001), 1.0, Rk45::default());
+    assert!((times[1] - 10.001).abs() < 1e-12, "{times:?}");
+    // a zero derivative or a zero state at the start: the probe step is 1e-6
+    let times = evaluation_times(|t, _| t, (0.0, 1.0), 1.0, Rk45::default());
+    assert_eq!(times[1], 1e-6);
+    let times = evaluation_times(|_, _| 1.0, (0.0, 1.0), 0.0, Rk45::default());
+    assert_eq!(times[1], 1e-6);
+}
