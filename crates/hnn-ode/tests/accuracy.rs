@@ -1057,6 +1057,32 @@ fn rk45_initial_step_by_hand() {
     // a zero derivative or a zero state at the start: the probe step is 1e-6
     let times = evaluation_times(|t, _| t, (0.0, 1.0), 1.0, Rk45::default());
     assert_eq!(times[1], 1e-6);
+    // dy/dt = t: d1 = 0 but d2 = (1e-6 / s) / 1e-6 = 1/s, so h = min(100 h0, (0.01 s)^(1/5))
+    assert!((times[2] - 1e-4 / 5.0).abs() < 1e-18, "{times:?}");
     let times = evaluation_times(|_, _| 1.0, (0.0, 1.0), 0.0, Rk45::default());
     assert_eq!(times[1], 1e-6);
+    // a zero field: d1 = d2 = 0, so h = max(h0 / 1000, 1e-6) = 1e-6
+    let times = evaluation_times(|_, _| 0.0, (0.0, 1.0), 1.0, Rk45::default());
+    assert!((times[2] - 1e-6 / 5.0).abs() < 1e-21, "{times:?}");
+}
+
+/// The same on two coordinates, dy/dt = (-2 y1, -3 y2) from (1, 1): `d1 = sqrt(6.5)/s`,
+/// `h0 = 0.01 / sqrt(6.5)`, `f1 - f0 = (4 h0, 9 h0)` so `d2 = sqrt(48.5)/s`.
+#[test]
+fn rk45_initial_step_by_hand_in_two_dimensions() {
+    let times = std::sync::Mutex::new(Vec::new());
+    let field = FnField::new(2, |t, y: &[f64], dy: &mut [f64]| {
+        times.lock().unwrap().push(t);
+        dy[0] = -2.0 * y[0];
+        dy[1] = -3.0 * y[1];
+    });
+    Rk45::default()
+        .solve(&field, (0.0, 10.0), &[1.0, 1.0], &[10.0])
+        .unwrap();
+    let times = times.into_inner().unwrap();
+    let s: f64 = 1e-6 + 1e-3;
+    let h0 = 0.01 / 6.5f64.sqrt();
+    assert!((times[1] - h0).abs() < 1e-15, "{times:?}");
+    let h = (100.0 * h0).min((0.01 / (48.5f64.sqrt() / s)).powf(0.2));
+    assert!((times[2] - h / 5.0).abs() < 1e-15, "{} vs {}", times[2], h / 5.0);
 }
