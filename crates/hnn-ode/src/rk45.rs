@@ -630,8 +630,9 @@ impl Rk45 {
             } else {
                 (0.01 / d1.max(d2)).powf(1.0 / (ORDER + 1.0))
             };
-            let interval = (tr.problem.t_span.1 - tr.problem.t_span.0).abs();
-            tr.h_abs = (100.0 * h0).min(h1).min(interval).min(self.max_step);
+            // (scipy also caps it at the span; every step is cut at the end anyway, so that
+            // cap changes nothing here)
+            tr.h_abs = (100.0 * h0).min(h1).min(self.max_step);
         }
     }
 
