@@ -364,7 +364,6 @@ fn fixed_step_rollouts(
         // the network computes in single precision: its fixed point is defined to about
         // 1e-7, so the iteration stops at 1e-6 (relative) rather than 1e-12
         Integrator::ImplicitMidpoint => Box::new(hnn_ode::ImplicitMidpoint {
-            h: how.step,
             tol: MIDPOINT_TOL,
             ..hnn_ode::ImplicitMidpoint::default()
         }),
@@ -1372,6 +1371,8 @@ mod tests {
         assert_eq!(substeps(0.001, 0.01), 1);
         assert_eq!(substeps(0.0, 0.01), 1);
         assert_eq!(substeps(1.0, 0.3), 4);
+        // "within rounding" is relative: 1e-10 off a ratio of 1e5 is still 1e5 steps
+        assert_eq!(substeps(1000.0000001, 0.01), 100_000);
     }
 
     /// Trajectories with different model times are integrated each on its own times (the
@@ -1597,5 +1598,76 @@ mod tests {
         assert_eq!(vb, [2.0, 1.0, -2.0, 0.5]);
         f.force_batch(&[1.0, 0.5, -1.0, 0.25], &mut vb);
         assert_eq!(vb, [-2.0, -1.0, 2.0, -0.5]);
+    }
+
+    /// A pendulum computed in single precision, `dq = p`, `dp = -sin q`: the network-like
+    /// rounding that stalls a fixed-point iteration near 1e-7.
+    struct Pendulum32;
+    impl DynamicsModel for Pendulum32 {
+        fn name(&self) -> &'static str {
+            "pendulum32"
+        }
+        fn dim(&self) -> i64 {
+            2
+        }
+        fn time_derivative(&self, x: &tch::Tensor, _train: bool) -> tch::Tensor {
+            let q = x.narrow(1, 0, 1);
+            let p = x.narrow(1, 1, 1);
+            tch::Tensor::cat(&[p.shallow_clone(), -q.sin()], 1)
+        }
+    }
+
+    /// The implicit midpoint rule on a single-precision field iterates to [`MIDPOINT_TOL`]
+    /// (a tighter tolerance never converges there) and keeps the pendulum's energy.
+    #[test]
+    fn the_midpoint_rule_converges_on_a_single_precision_field() {
+        let t: Vec<f64> = (0..=10).map(|i| i as f64).collect();
+        let x0 = [2.0, 0.0];
+        let truth = Truth {
+            dim: 2,
+            trajectories: vec![TruthTrajectory {
+                t: t.clone(),
+                states: t.iter().flat_map(|_| x0).collect(),
+                x0: x0.to_vec(),
+                t_model: t.clone(),
+            }],
+            energy: None,
+            observed: None,
+        };
+        let how = Integration {
+            method: Integrator::ImplicitMidpoint,
+            rtol: 0.0,
+            atol: 0.0,
+            step: 0.05,
+        };
+        let sols = rollouts(
+            &ModelField::new(&Pendulum32, Device::Cpu),
+            &truth,
+            how,
+            EvalConfig::default().budget(),
+        );
+        let sol = sols[0].as_ref().expect("converged");
+        let energy = |x: &[f64]| x[1] * x[1] / 2.0 - x[0].cos();
+        let e0 = energy(&x0);
+        for x in sol.y.chunks(2) {
+            assert!((energy(x) - e0).abs() < 1e-3, "{x:?}");
+        }
+        // an HNN (random weights) in single precision: its rollout converges at every step,
+        // where the library's default tolerance (1e-12) is out of reach of its rounding
+        let vs = tch::nn::VarStore::new(Device::Cpu);
+        let spec = hnn_models::ModelSpec::default();
+        let hnn = crate::seeded_init(0, || {
+            hnn_models::build_model("hnn", &vs.root(), 2, &spec).unwrap()
+        });
+        let field = ModelField::new(hnn.as_ref(), Device::Cpu);
+        let budget = EvalConfig::default().budget();
+        assert!(rollouts(&field, &truth, how, budget)[0].is_ok());
+        let strict = hnn_ode::ImplicitMidpoint::default();
+        let r = hnn_ode::FixedStep::steps(&strict, &field, 0.0, 0.05, &x0, 200);
+        assert!(
+            matches!(r, Err(hnn_ode::OdeError::NoConvergence { .. })),
+            "{:?}",
+            r.err()
+        );
     }
 }

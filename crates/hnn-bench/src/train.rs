@@ -791,10 +791,11 @@ mod tests {
             ..Default::default()
         };
         let build = |seed: i64| {
-            tch::manual_seed(seed);
-            let vs = nn::VarStore::new(Device::Cpu);
-            let m = hnn_models::build_model("hnn", &vs.root(), 2, &spec).unwrap();
-            (vs, m)
+            crate::seeded_init(seed as u64, || {
+                let vs = nn::VarStore::new(Device::Cpu);
+                let m = hnn_models::build_model("hnn", &vs.root(), 2, &spec).unwrap();
+                (vs, m)
+            })
         };
         // spring data, member 1's inputs poisoned with a NaN
         let data = |seed: u64, poison: bool| {

@@ -1084,5 +1084,27 @@ fn rk45_initial_step_by_hand_in_two_dimensions() {
     let h0 = 0.01 / 6.5f64.sqrt();
     assert!((times[1] - h0).abs() < 1e-15, "{times:?}");
     let h = (100.0 * h0).min((0.01 / (48.5f64.sqrt() / s)).powf(0.2));
-    assert!((times[2] - h / 5.0).abs() < 1e-15, "{} vs {}", times[2], h / 5.0);
+    assert!(
+        (times[2] - h / 5.0).abs() < 1e-15,
+        "{} vs {}",
+        times[2],
+        h / 5.0
+    );
+}
+
+/// A first step below scipy's minimum (10 ulps of t) is raised to it, not refused: from t = 1
+/// the first step is 10 eps, its second stage at 1 + 2 eps; the solve then grows its steps.
+#[test]
+fn rk45_raises_a_tiny_first_step_to_the_minimum() {
+    let solver = Rk45 {
+        first_step: Some(1e-300),
+        rtol: 1e-8,
+        atol: 1e-10,
+        ..Rk45::default()
+    };
+    let times = evaluation_times(|_, y| -y, (1.0, 2.0), 1.0, solver);
+    assert_eq!(times[1], 1.0 + 2.0 * f64::EPSILON);
+    let field = FnField::new(1, |_t, y: &[f64], dy: &mut [f64]| dy[0] = -y[0]);
+    let sol = solver.solve(&field, (1.0, 2.0), &[1.0], &[2.0]).unwrap();
+    assert!((sol.y[0] - (-1f64).exp()).abs() < 1e-7, "{}", sol.y[0]);
 }
