@@ -1269,6 +1269,7 @@ mod tests {
             for (sol, tr) in sols.iter().zip(&truth.trajectories) {
                 let sol = sol.as_ref().unwrap();
                 assert_eq!(sol.t, t);
+                assert_eq!(sol.y.len(), tr.states.len());
                 // 100 steps per unit time over 10: RK4 to the network's single precision;
                 // the midpoint rule's phase lags by (2h)^2 2T / 12 = 6.7e-4, its energy stays
                 let worst = sol
@@ -1406,6 +1407,7 @@ mod tests {
         for (sol, tr) in sols.iter().zip(&truth.trajectories) {
             let sol = sol.as_ref().unwrap();
             assert_eq!(sol.t, tr.t_model);
+            assert_eq!(sol.y.len(), tr.states.len());
             for (a, b) in sol.y.iter().zip(&tr.states) {
                 assert!((a - b).abs() < 1e-4, "{a} vs {b}");
             }
