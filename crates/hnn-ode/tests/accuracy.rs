@@ -249,6 +249,15 @@ fn rk45_rejects_bad_options_and_times() {
         other => panic!("{solver:?}: {other:?}"),
     };
     let d = Rk45::default();
+    for span in [(0.0, f64::INFINITY), (f64::NAN, 1.0), (1.0, 1.0)] {
+        assert!(
+            matches!(
+                d.solve(&f, span, &[1.0, 0.0], &[]),
+                Err(OdeError::InvalidTimes { .. })
+            ),
+            "{span:?}"
+        );
+    }
     refused(Rk45 { atol: 0.0, ..d }, "atol");
     refused(Rk45 { rtol: 1e-15, ..d }, "rtol");
     for bad in [0.0, -1.0, f64::NAN] {
@@ -1107,4 +1116,143 @@ fn rk45_raises_a_tiny_first_step_to_the_minimum() {
     let field = FnField::new(1, |_t, y: &[f64], dy: &mut [f64]| dy[0] = -y[0]);
     let sol = solver.solve(&field, (1.0, 2.0), &[1.0], &[2.0]).unwrap();
     assert!((sol.y[0] - (-1f64).exp()).abs() < 1e-7, "{}", sol.y[0]);
+}
+
+/// Each crossing is narrowed by the Illinois variant of regula falsi: a handful of dense-output
+/// evaluations per root (bisection to the same few ulps would take about fifty), and the time
+/// returned is the end of the final bracket on the far side of the crossing, so the recorded
+/// state has already crossed.
+#[test]
+fn rk45_event_roots_are_few_evaluations_and_on_the_far_side() {
+    use hnn_ode::Event;
+    use std::cell::Cell;
+    let calls = Cell::new(0usize);
+    let q = |_t: f64, y: &[f64]| {
+        calls.set(calls.get() + 1);
+        y[0]
+    };
+    let events = [Event {
+        g: &q,
+        terminal: false,
+        direction: 0.0,
+    }];
+    let solver = Rk45 {
+        rtol: 1e-10,
+        atol: 1e-10,
+        ..Rk45::default()
+    };
+    let o = solver.solve_with_events(&spring(), (0.0, 5.0), &[1.0, 0.0], &[5.0], &events);
+    assert!(o.error.is_none());
+    let roots = &o.events[0];
+    assert_eq!(roots.len(), 3);
+    // g is evaluated at the start and twice per accepted step; the rest is root finding
+    let searching = calls.get() - 1 - 2 * o.solution.stats.n_accepted;
+    assert!(searching <= 3 * 8, "{searching} evaluations for 3 roots");
+    // q falls through zero at pi/4 and 5 pi/4, rises at 3 pi/4: q is past zero at each
+    for (k, (t, y)) in roots.iter().enumerate() {
+        let falling = k != 1;
+        assert!(
+            if falling { y[0] <= 0.0 } else { y[0] >= 0.0 },
+            "crossing {k} at {t}: q = {:e}",
+            y[0]
+        );
+        assert!(y[0].abs() < 1e-9, "{y:?}");
+    }
+    // a strongly convex g (e^{40 t} - 2 across one long step) holds one end of a plain
+    // regula falsi bracket fixed; the Illinois halving still takes few evaluations
+    calls.set(0);
+    let convex = |t: f64, _y: &[f64]| {
+        calls.set(calls.get() + 1);
+        (40.0 * t).exp() - 2.0
+    };
+    let events = [Event {
+        g: &convex,
+        terminal: true,
+        direction: 0.0,
+    }];
+    let o = Rk45::default().solve_with_events(&spring(), (0.0, 1.0), &[1.0, 0.0], &[1.0], &events);
+    let searching = calls.get() - 1 - 2 * o.solution.stats.n_accepted;
+    assert!(
+        (o.t_final - 2f64.ln() / 40.0).abs() < 1e-14,
+        "{}",
+        o.t_final
+    );
+    assert!(searching <= 12, "{searching} evaluations");
+}
+
+/// A terminal event ends the solve and is itself recorded; a crossing of another event later
+/// in the same step is not (the solve never got there), one earlier is.
+#[test]
+fn rk45_terminal_event_is_recorded_and_later_ones_are_not() {
+    use hnn_ode::Event;
+    let at_zero = |_t: f64, y: &[f64]| y[0];
+    // q = cos 2t falls through 0.001 just before pi/4, through -0.001 just after
+    let before = |_t: f64, y: &[f64]| y[0] - 1e-3;
+    let after = |_t: f64, y: &[f64]| y[0] + 1e-3;
+    let events = [
+        Event {
+            g: &after,
+            terminal: false,
+            direction: 0.0,
+        },
+        Event {
+            g: &at_zero,
+            terminal: true,
+            direction: 0.0,
+        },
+        Event {
+            g: &before,
+            terminal: false,
+            direction: 0.0,
+        },
+    ];
+    for solver in [
+        Rk45::default(),
+        Rk45 {
+            rtol: 1e-10,
+            atol: 1e-10,
+            ..Rk45::default()
+        },
+    ] {
+        let o = solver.solve_with_events(&spring(), (0.0, 5.0), &[1.0, 0.0], &[5.0], &events);
+        assert!(o.error.is_none());
+        // at the loose tolerance the dense output puts the root 1e-4 off pi/4
+        let quarter = std::f64::consts::FRAC_PI_4;
+        assert!((o.t_final - quarter).abs() < 1e-3, "{}", o.t_final);
+        assert!(o.events[0].is_empty(), "{:?}", o.events[0]);
+        assert_eq!(o.events[1].len(), 1);
+        assert_eq!(o.events[1][0].0, o.t_final);
+        assert_eq!(o.events[2].len(), 1);
+        assert!(o.events[2][0].0 < o.t_final);
+    }
+}
+
+/// Backwards in time, the crossings of one step are ordered in the direction of travel: from
+/// t = 0 down to -5, q = cos 2t falls through 0.001 (at t = -acos(0.001) / 2) before it reaches
+/// zero; both end the solve, and the first one met does.
+#[test]
+fn rk45_events_backwards_are_ordered_in_the_direction_of_travel() {
+    use hnn_ode::Event;
+    let at_zero = |_t: f64, y: &[f64]| y[0];
+    let first = |_t: f64, y: &[f64]| y[0] - 1e-3;
+    let events = [
+        Event {
+            g: &at_zero,
+            terminal: true,
+            direction: 0.0,
+        },
+        Event {
+            g: &first,
+            terminal: true,
+            direction: 0.0,
+        },
+    ];
+    let o =
+        Rk45::default().solve_with_events(&spring(), (0.0, -5.0), &[1.0, 0.0], &[-5.0], &events);
+    assert!(o.error.is_none());
+    let want = -(1e-3f64).acos() / 2.0;
+    assert!((o.t_final - want).abs() < 1e-3, "{} vs {want}", o.t_final);
+    assert!(o.events[0].is_empty(), "{:?}", o.events[0]);
+    assert_eq!(o.events[1].len(), 1);
+    assert_eq!(o.events[1][0].0, o.t_final);
 }
