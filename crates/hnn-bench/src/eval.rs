@@ -941,6 +941,91 @@ mod tests {
         assert!(o.models["still"].energy_mse.is_none());
     }
 
+    /// Groups over points pool the trajectories point by point: two trajectories of two points
+    /// whose squared errors are (0, 9) and (0, 1) give per-point means 0 and 5.
+    #[test]
+    fn point_groups_average_over_trajectories_first() {
+        let t = vec![0.0, 1.0];
+        let tr = |states: Vec<f64>| TruthTrajectory {
+            t: t.clone(),
+            x0: states[..2].to_vec(),
+            states,
+            t_model: t.clone(),
+        };
+        let truth = Truth {
+            dim: 2,
+            trajectories: vec![tr(vec![1.0, 0.0, 2.0, 0.0]), tr(vec![0.0, 1.0, 0.0, 0.0])],
+            energy: Some(Arc::new(|x: &[f64]| x[0] * x[0] + x[1] * x[1])),
+            observed: None,
+        };
+        let mut p = ProtocolConfig::corrected();
+        p.groups = 2;
+        p.groups_over = GroupsOver::Points;
+        let (o, _) = run_protocol(
+            "t",
+            &p,
+            &truth,
+            &[EvalModel::plain("still", &Still)],
+            Device::Cpu,
+            EvalConfig::default().budget(),
+        );
+        let mse = o.models["still"].energy_mse.unwrap();
+        assert_eq!(mse.mean, 2.5);
+        // groups of one point each: means 0 and 5, population std 2.5, over sqrt 2
+        assert!((mse.se - 2.5 / 2f64.sqrt()).abs() < 1e-12, "{}", mse.se);
+    }
+
+    /// The time-reversal test needs `(q, p)` halves: none on an odd dimension, and none when
+    /// no rollout is asked for.
+    #[test]
+    fn reversibility_needs_an_even_state_and_a_count() {
+        let field3 = hnn_ode::FnField::new(3, |_t, _y: &[f64], dy: &mut [f64]| dy.fill(0.0));
+        let truth = Truth {
+            dim: 3,
+            trajectories: vec![TruthTrajectory {
+                t: vec![0.0, 1.0],
+                states: vec![1.0; 6],
+                x0: vec![1.0; 3],
+                t_model: vec![0.0, 1.0],
+            }],
+            energy: None,
+            observed: None,
+        };
+        let sols = vec![Ok(Solution {
+            t: vec![0.0, 1.0],
+            y: vec![1.0; 6],
+            dim: 3,
+            stats: Default::default(),
+        })];
+        let budget = EvalConfig::default().budget();
+        assert_eq!(
+            reversibility(1, &field3, &truth, &sols, 1e-9, 1e-9, budget),
+            None
+        );
+        let field2 = hnn_ode::FnField::new(2, |_t, _y: &[f64], dy: &mut [f64]| dy.fill(0.0));
+        let truth2 = Truth {
+            dim: 2,
+            trajectories: vec![spring_truth(&[0.0, 1.0], [1.0, 0.5])],
+            energy: None,
+            observed: None,
+        };
+        let sols2 = vec![Ok(Solution {
+            t: vec![0.0, 1.0],
+            y: vec![1.0, 0.5, 1.0, 0.5],
+            dim: 2,
+            stats: Default::default(),
+        })];
+        assert_eq!(
+            reversibility(0, &field2, &truth2, &sols2, 1e-9, 1e-9, budget),
+            None
+        );
+        // the still field comes back exactly
+        assert_eq!(
+            reversibility(1, &field2, &truth2, &sols2, 1e-9, 1e-9, budget),
+            Some(0.0)
+        );
+    }
+
     /// A "model" rotating the phase plane at rate `w`: dq = w p, dp = -w q. `Rotation(2.0)` is
     /// the exact spring H = q² + p² (separable, so leapfrog applies); `Rotation(1e6)` is so fast
     /// that the solver crawls, and the budget turns it into recorded failures, not a hang.
@@ -1050,6 +1135,13 @@ mod tests {
                     x0: vec![f64::NAN, 0.0],
                     t_model: t.clone(),
                 },
+                // finished: truth energy 1 then 0: errors 0, 1
+                TruthTrajectory {
+                    t: t.clone(),
+                    states: vec![0.0, 1.0, 0.0, 0.0],
+                    x0: vec![0.0, 1.0],
+                    t_model: t.clone(),
+                },
             ],
             energy: Some(Arc::new(|x: &[f64]| x[0] * x[0] + x[1] * x[1])),
             observed: None,
@@ -1067,10 +1159,11 @@ mod tests {
         let e = &o.models["still"];
         assert_eq!(e.failed.len(), 1);
         assert_eq!(e.failed[0].trajectory, 1);
+        // the mean of the two finished trajectories' 4.5 and 0.5
         let mse = e.energy_mse.unwrap();
-        assert_eq!(mse.mean, 4.5);
+        assert_eq!(mse.mean, 2.5);
         assert!(mse.se.is_nan());
-        assert_eq!(e.per_trajectory, vec![4.5]);
+        assert_eq!(e.per_trajectory, vec![4.5, 0.5]);
     }
 
     /// dq/dt = 1, dp/dt = 0: a push that time reversal does not undo.
