@@ -645,11 +645,8 @@ pub fn run_protocol(
             ModelEnergy {
                 energy_mse,
                 per_trajectory: per_traj,
-                coordinate_mse: if coord_n > 0 {
-                    coord_sum / coord_n as f64
-                } else {
-                    f64::NAN
-                },
+                // 0 / 0: NaN when nothing finished
+                coordinate_mse: coord_sum / coord_n as f64,
                 failed,
                 field_evaluations: fev,
                 metrics,
@@ -1192,6 +1189,7 @@ mod tests {
             vec![3.0 * o[0] as f64 + 1.0, 3.0 * o[1] as f64]
         }
         fn to_truth(&self, path: &[f64]) -> Vec<f64> {
+            assert!(!path.is_empty(), "a failed rollout is never read back");
             path.chunks(2)
                 .flat_map(|z| [(z[0] - 1.0) / 3.0, z[1] / 3.0])
                 .collect()
@@ -1275,6 +1273,29 @@ mod tests {
         assert!(path.frames.is_none() && m.readout_r2.is_none());
         assert_eq!(path.latent.as_ref().unwrap()[0], 2.5);
         assert_eq!(fig.paths[0].frames.as_ref().unwrap().len(), 21);
+        // a rollout that fails (over a one-step budget) is recorded as failed, not read back
+        let fig = figure_rollout(
+            &FigureConfig {
+                points: 21,
+                ..FigureConfig::default()
+            },
+            &truth,
+            None,
+            &models[..1],
+            Device::Cpu,
+            Budget {
+                max_steps: 1,
+                max_seconds: 60.0,
+            },
+        );
+        assert!(fig.paths[1].states.is_empty() && fig.paths[1].latent.is_none());
+        assert!(
+            fig.paths[1]
+                .error
+                .as_ref()
+                .unwrap()
+                .contains("more than 1 steps")
+        );
     }
 
     /// The exact flow against its own closed form: valid for the whole horizon, relative error
