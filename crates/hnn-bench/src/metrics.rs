@@ -237,10 +237,19 @@ mod tests {
             valid_prediction_time(&t, &[0.0, f64::NAN, 0.0, 0.0], 0.025),
             0.0
         );
-        // measured from the first time
+        // measured from the first time, also when the threshold is never passed
         assert_eq!(
             valid_prediction_time(&[2.0, 3.0, 4.0], &[0.0, 0.0, 1.0], 0.025),
             1.0
+        );
+        assert_eq!(
+            valid_prediction_time(&[2.0, 3.0, 4.5], &[0.0; 3], 0.025),
+            2.5
+        );
+        // reaching the threshold is not exceeding it
+        assert_eq!(
+            valid_prediction_time(&t, &[0.0, 0.025, 0.026, 0.0], 0.025),
+            0.5
         );
     }
 
