@@ -5,7 +5,9 @@
 #   bash scripts/mutants.sh hnn-ode      one crate (or hnn-bench for its three files)
 # Extra arguments after the crate go to cargo mutants (e.g. --re 'group_stats', or --iterate
 # to re-test only what the last run in the same output folder did not catch).
-# Results: mutants.out/<crate>/ (missed.txt lists the survivors). Not part of CI: a full pass
+# Results: mutants.out/<crate>/ (missed.txt lists the survivors; unexplained.txt those that are
+# not on the reviewed list of equivalent mutants, scripts/mutants-equivalent.txt, whose names
+# carry line numbers: an edit that moves one shows it again, to be re-reviewed). Not part of CI: a full pass
 # takes hours on two cores, most of it rebuilding libtorch-linked test binaries.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -37,4 +39,12 @@ for c in "${crates[@]}"; do
   if [[ $status -ne 0 && $status -ne 2 ]]; then exit $status; fi
   dir="$out/mutants.out"
   echo "$c: caught $(wc -l < "$dir/caught.txt"), missed $(wc -l < "$dir/missed.txt"), unviable $(wc -l < "$dir/unviable.txt"), timeout $(wc -l < "$dir/timeout.txt")"
+  # survivors not on the reviewed list of equivalent mutants are lines no test checks
+  grep -v '^#' scripts/mutants-equivalent.txt | cut -f1 | grep -v '^$' > "$dir/equivalent.names" || true
+  if grep -vxF -f "$dir/equivalent.names" "$dir/missed.txt" > "$dir/unexplained.txt"; then
+    echo "$c: $(wc -l < "$dir/unexplained.txt") missed and not known equivalent:"
+    cat "$dir/unexplained.txt"
+  else
+    echo "$c: every missed mutant is a known equivalent (scripts/mutants-equivalent.txt)"
+  fi
 done

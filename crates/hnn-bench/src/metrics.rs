@@ -313,6 +313,19 @@ mod tests {
         assert_eq!(m.energy_drift_over_time, vec![0.0, 0.5]);
         // over the second points only: 1e-16 (exact) and r
         assert!((m.relative_error_geomean - (1e-16 * r).sqrt()).abs() < 1e-20);
+        // horizons are measured from each rollout's own start
+        let late = [5.0, 7.5];
+        let m = rollout_metrics(
+            &[Rollout {
+                t: &late,
+                truth: &truth,
+                model: &truth,
+            }],
+            2,
+            None,
+        );
+        assert_eq!((m.horizon, m.valid_time), (2.5, 2.5));
+        assert!(m.energy_drift_final.is_none() && m.energy_drift_over_time.is_empty());
         let empty = rollout_metrics(&[], 2, None);
         assert!(empty.valid_time.is_nan() && empty.energy_drift_final.is_none());
     }

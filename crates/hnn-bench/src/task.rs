@@ -599,6 +599,22 @@ mod tests {
         assert!(task.energy_parts().is_none());
         assert_eq!(task.energy().unwrap()(&[1.0, -1.0]), 2.0);
         assert_eq!(task.view(), View::Phase { q: 0, p: 1 });
+        // a model on the states: its objective sees the training rows, its probe the test split
+        let mut vs = nn::VarStore::new(Device::Cpu);
+        let learner = task.learner("hnn", &mut vs, &exp, Device::Cpu).unwrap();
+        assert_eq!(learner.train_rows(), 10);
+        let (x, truth_x) = learner.probe();
+        assert_eq!((x.size(), truth_x.dim()), (vec![10, 2], (10, 2)));
+        assert_eq!(learner.state_data().unwrap().x_test.size(), vec![10, 2]);
+        assert!(learner.embedding("corrected").is_none());
+        assert_eq!(learner.field().dim(), 2);
+        let (train, test) = learner.final_stats();
+        assert!(train.mean > 0.0 && test.mean > 0.0);
+        let l = learner.test_loss();
+        assert_eq!(l.parts[0].0, "dx_mse");
+        assert!((l.total.double_value(&[]) - test.mean).abs() < 1e-5 * test.mean);
+        let idx = Tensor::from_slice(&[0i64, 3]);
+        assert_eq!(learner.train_loss(Some(&idx)).parts.len(), 1);
     }
 
     #[test]

@@ -557,9 +557,15 @@ impl Rk45 {
             .collect();
         let mut dys = vec![0.0; idx.len() * d];
         field.eval_batch(&ts, &ys, &mut dys);
-        for (n, &i) in idx.iter().enumerate() {
+        // (a field of dimension 0 has empty rows: nothing to check)
+        let row = d.max(1);
+        for (((&i, y), dy), &t) in idx
+            .iter()
+            .zip(ys.chunks_exact(row))
+            .zip(dys.chunks_exact(row))
+            .zip(&ts)
+        {
             let tr = &mut trajs[i];
-            let (y, dy) = (&ys[n * d..(n + 1) * d], &dys[n * d..(n + 1) * d]);
             tr.k[slot * d..(slot + 1) * d].copy_from_slice(dy);
             tr.stats.n_fev += 1;
             // The field itself failed (finite state in, NaN or inf out): no smaller step helps.
@@ -568,7 +574,7 @@ impl Rk45 {
                 && y.iter().all(|v| v.is_finite())
                 && dy.iter().any(|v| !v.is_finite())
             {
-                tr.field_failed_at = Some(ts[n]);
+                tr.field_failed_at = Some(t);
             }
         }
     }
