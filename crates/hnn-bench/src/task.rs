@@ -615,6 +615,13 @@ mod tests {
         assert!((l.total.double_value(&[]) - test.mean).abs() < 1e-5 * test.mean);
         let idx = Tensor::from_slice(&[0i64, 3]);
         assert_eq!(learner.train_loss(Some(&idx)).parts.len(), 1);
+        // the data as .npy: the splits the learner trains on
+        let dir = std::env::temp_dir().join(format!("hnn-task-sim-{}", std::process::id()));
+        task.write_data(&dir).unwrap();
+        let x: Array2<f64> = ndarray_npy::read_npy(dir.join("x_train.npy")).unwrap();
+        let dx: Array2<f64> = ndarray_npy::read_npy(dir.join("dx_test.npy")).unwrap();
+        assert_eq!((x.dim(), dx.dim()), ((10, 2), (10, 2)));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -754,6 +761,17 @@ mod tests {
         let fig = task.figure(&FigureConfig::default(), 0, budget).unwrap();
         assert_eq!(fig.trajectories[0].t.len(), test.len());
         assert_eq!(task.view(), View::Phase { q: 0, p: 1 });
+        // the data as .npy: the splits, and every measured time
+        let dir = std::env::temp_dir().join(format!("hnn-task-measured-{}", std::process::id()));
+        task.write_data(&dir).unwrap();
+        let read = |name: &str| -> Array2<f64> { ndarray_npy::read_npy(dir.join(name)).unwrap() };
+        assert_eq!(read("x_train.npy"), task.samples.x);
+        assert_eq!(read("dx_train.npy"), task.samples.dx);
+        assert_eq!(read("x_test.npy"), task.samples.x_test);
+        assert_eq!(read("dx_test.npy"), task.samples.dx_test);
+        let t: ndarray::Array1<f64> = ndarray_npy::read_npy(dir.join("t.npy")).unwrap();
+        assert_eq!(t.to_vec(), src.samples.t);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
