@@ -757,7 +757,7 @@ mod tests {
         }
         // k (1 - cos q) + p^2 at k = 2.4
         let e = truth.energy.as_ref().unwrap();
-        assert!((e(&[0.5, 2.0]) - (2.4 * (1.0 - 0.5f64.cos()) + 4.0)).abs() < 1e-15);
+        assert!((e(&[0.5, 3.0]) - (2.4 * (1.0 - 0.5f64.cos()) + 9.0)).abs() < 1e-15);
         let fig = task.figure(&FigureConfig::default(), 0, budget).unwrap();
         assert_eq!(fig.trajectories[0].t.len(), test.len());
         assert_eq!(task.view(), View::Phase { q: 0, p: 1 });

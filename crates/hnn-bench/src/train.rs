@@ -662,16 +662,31 @@ mod tests {
         train(obj, vs, c, 0, &ProgressBar::hidden(), |_| {}).unwrap()
     }
 
+    /// `dx/dt = x`: predictions that are not zero, so an error's sign matters.
+    struct Echo;
+    impl DynamicsModel for Echo {
+        fn name(&self) -> &'static str {
+            "echo"
+        }
+        fn dim(&self) -> i64 {
+            2
+        }
+        fn time_derivative(&self, x: &Tensor, _train: bool) -> Tensor {
+            x.shallow_clone()
+        }
+    }
+
     /// Over more rows than one chunk, the statistics are those of all the squared errors:
-    /// targets (i mod 7, 1) give squared errors (i mod 7)^2 and 1.
+    /// inputs (1, 2) predicted as themselves against targets (i mod 7, 1) give squared errors
+    /// (1 - i mod 7)^2 and 1.
     #[test]
     fn loss_stats_over_chunks_equal_the_whole() {
         let n = STATS_CHUNK as usize + 1000;
         let dx: Vec<f64> = (0..n).flat_map(|i| [(i % 7) as f64, 1.0]).collect();
-        let x = tensor_f32(&vec![0.0; 2 * n], 2, Device::Cpu);
-        // a zero field: its squared errors are the targets squared
-        let s = loss_stats(&crate::testing::Still, &x, &tensor_f32(&dx, 2, Device::Cpu));
-        let sq: Vec<f64> = dx.iter().map(|v| v * v).collect();
+        let xs: Vec<f64> = (0..n).flat_map(|_| [1.0, 2.0]).collect();
+        let x = tensor_f32(&xs, 2, Device::Cpu);
+        let s = loss_stats(&Echo, &x, &tensor_f32(&dx, 2, Device::Cpu));
+        let sq: Vec<f64> = dx.iter().zip(&xs).map(|(t, p)| (p - t) * (p - t)).collect();
         let mean = sq.iter().sum::<f64>() / sq.len() as f64;
         let var = sq.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (sq.len() - 1) as f64;
         assert!((s.mean - mean).abs() < 1e-12, "{} {mean}", s.mean);

@@ -790,7 +790,11 @@ impl Rk45 {
             // the end of the bracket on the far side of the crossing
             found.push((i, if ga == 0.0 { a } else { b }));
         }
-        found.sort_by(|x, y| (tr.direction * x.1).total_cmp(&(tr.direction * y.1)));
+        // in the order they are met
+        found.sort_by(|x, y| x.1.total_cmp(&y.1));
+        if tr.direction < 0.0 {
+            found.reverse();
+        }
         let stop = found
             .iter()
             .find(|(i, _)| events[*i].terminal)

@@ -1195,6 +1195,25 @@ fn rk45_event_roots_are_few_evaluations_and_on_the_far_side() {
         o.t_final
     );
     assert!(searching <= 12, "{searching} evaluations");
+    // and a concave one (0.5 - e^{-40 t}), which holds the other end fixed
+    calls.set(0);
+    let concave = |t: f64, _y: &[f64]| {
+        calls.set(calls.get() + 1);
+        0.5 - (-40.0 * t).exp()
+    };
+    let events = [Event {
+        g: &concave,
+        terminal: true,
+        direction: 0.0,
+    }];
+    let o = Rk45::default().solve_with_events(&spring(), (0.0, 1.0), &[1.0, 0.0], &[1.0], &events);
+    let searching = calls.get() - 1 - 2 * o.solution.stats.n_accepted;
+    assert!(
+        (o.t_final - 2f64.ln() / 40.0).abs() < 1e-14,
+        "{}",
+        o.t_final
+    );
+    assert!(searching <= 12, "{searching} evaluations");
 }
 
 /// A terminal event ends the solve and is itself recorded; a crossing of another event later
