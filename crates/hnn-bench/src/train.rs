@@ -774,6 +774,15 @@ mod tests {
             assert_eq!(obj.calls.borrow().len(), stop, "{losses:?}");
             assert_eq!(out.history.last().unwrap().step, stop);
         }
+        let d = Divergence {
+            step: 4,
+            loss: f64::NAN,
+            limit: 2000.0,
+        };
+        assert_eq!(
+            d.to_string(),
+            "diverged at step 4 (loss not finite or above 2.000e3; NaN when stopped)"
+        );
         // a loss that stays under 1000x its start is no divergence
         let vs = nn::VarStore::new(Device::Cpu);
         let obj = Scripted::new(&vs, 10, vec![2.0, 1999.0, 0.5]);
