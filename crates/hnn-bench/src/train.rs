@@ -940,6 +940,50 @@ mod tests {
                 "{d:?} {first}"
             );
         }
+        // full batch (batch_size 0): every member sees all its rows, as its single run does
+        let full = TrainConfig {
+            batch_size: 0,
+            steps: 2,
+            ..c.clone()
+        };
+        let members: Vec<_> = seeds.iter().map(|&s| build(s as i64)).collect();
+        let stores: Vec<&nn::VarStore> = members.iter().map(|(v, _)| v).collect();
+        let vs = nn::VarStore::new(Device::Cpu);
+        let stacked = hnn_models::ensemble::stack_members(&stores, &vs).unwrap();
+        let model = hnn_models::ensemble::build_ensemble("hnn", &stacked, &spec)
+            .unwrap()
+            .unwrap();
+        let out = train_ensemble(
+            model.as_ref(),
+            &vs,
+            &stacked,
+            &stores,
+            &EnsembleData::stack(&clean.iter().collect::<Vec<_>>()).unwrap(),
+            &full,
+            &seeds,
+            &ProgressBar::hidden(),
+            |_, _| {},
+        )
+        .unwrap();
+        for (k, m) in out.iter().enumerate() {
+            assert!(m.diverged.is_none());
+            let (single_vs, single) = build(seeds[k] as i64);
+            let obj = StateObjective {
+                model: single.as_ref(),
+                data: &clean[k],
+            };
+            let alone = train(
+                &obj,
+                &single_vs,
+                &full,
+                seeds[k],
+                &ProgressBar::hidden(),
+                |_| {},
+            )
+            .unwrap();
+            let (a, b) = (alone.history[0].train_loss, m.history[0].train_loss);
+            assert!((a - b).abs() < 1e-5 * a, "member {k}: {a} vs {b}");
+        }
         // shapes that differ cannot be stacked
         let short = TrainData {
             x: datas[0].x.narrow(0, 0, 10),
