@@ -300,6 +300,15 @@ fn rk45_rejects_bad_options_and_times() {
         ok.solve(&f, (0.0, 1.0), &[1.0, 0.0], &[0.5, 0.2]),
         Err(OdeError::InvalidTimes { .. })
     ));
+    // strictly ordered: a repeated time is refused too, forwards and backwards
+    assert!(matches!(
+        ok.solve(&f, (0.0, 1.0), &[1.0, 0.0], &[0.5, 0.5]),
+        Err(OdeError::InvalidTimes { .. })
+    ));
+    assert!(matches!(
+        ok.solve(&f, (1.0, 0.0), &[1.0, 0.0], &[0.5, 0.5]),
+        Err(OdeError::InvalidTimes { .. })
+    ));
     assert!(matches!(
         ok.solve(&f, (0.0, 1.0), &[1.0], &[1.0]),
         Err(OdeError::DimensionMismatch {
