@@ -41,7 +41,9 @@ for c in "${crates[@]}"; do
   echo "$c: caught $(wc -l < "$dir/caught.txt"), missed $(wc -l < "$dir/missed.txt"), unviable $(wc -l < "$dir/unviable.txt"), timeout $(wc -l < "$dir/timeout.txt")"
   # survivors not on the reviewed list of equivalent mutants are lines no test checks
   grep -v '^#' scripts/mutants-equivalent.txt | cut -f1 | grep -v '^$' > "$dir/equivalent.names" || true
-  if grep -vxF -f "$dir/equivalent.names" "$dir/missed.txt" > "$dir/unexplained.txt"; then
+  if [[ ! -s "$dir/missed.txt" ]]; then
+    echo "$c: no mutant missed"
+  elif grep -vxF -f "$dir/equivalent.names" "$dir/missed.txt" > "$dir/unexplained.txt"; then
     echo "$c: $(wc -l < "$dir/unexplained.txt") missed and not known equivalent:"
     cat "$dir/unexplained.txt"
   else
