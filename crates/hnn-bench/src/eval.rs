@@ -884,6 +884,33 @@ mod tests {
         assert!((rest.se - 0.5f64.sqrt()).abs() < 1e-15, "{}", rest.se);
     }
 
+    /// A truth on the plane `(q, p)`, scored by `q² + p²` when `energy`.
+    fn plane(trajectories: Vec<TruthTrajectory>, energy: bool) -> Truth {
+        Truth {
+            dim: 2,
+            trajectories,
+            energy: energy
+                .then(|| Arc::new(|x: &[f64]| x[0] * x[0] + x[1] * x[1]) as crate::task::EnergyFn),
+            observed: None,
+        }
+    }
+
+    /// `run_protocol` on the CPU within the default budget.
+    fn score(
+        p: &ProtocolConfig,
+        truth: &Truth,
+        models: &[EvalModel<'_>],
+    ) -> (ProtocolOutcome, ProtocolRollouts) {
+        run_protocol(
+            "t",
+            p,
+            truth,
+            models,
+            Device::Cpu,
+            EvalConfig::default().budget(),
+        )
+    }
+
     use crate::testing::Still;
 
     #[test]
@@ -896,23 +923,11 @@ mod tests {
             x0: vec![1.0, 0.0],
             t_model: vec![0.0, 1.0, 2.0, 3.0],
         };
-        let truth = Truth {
-            dim: 2,
-            trajectories: vec![tr],
-            energy: Some(Arc::new(|x: &[f64]| x[0] * x[0] + x[1] * x[1])),
-            observed: None,
-        };
+        let truth = plane(vec![tr], true);
         let mut p = ProtocolConfig::corrected();
         p.groups = 2;
         p.groups_over = GroupsOver::Points;
-        let (o, r) = run_protocol(
-            "t",
-            &p,
-            &truth,
-            &[EvalModel::plain("still", &Still)],
-            Device::Cpu,
-            EvalConfig::default().budget(),
-        );
+        let (o, r) = score(&p, &truth, &[EvalModel::plain("still", &Still)]);
         let e = &o.models["still"];
         let mse = e.energy_mse.unwrap();
         assert_eq!(mse.mean, 298.0 / 4.0);
@@ -927,14 +942,7 @@ mod tests {
             energy: None,
             ..truth
         };
-        let (o, _) = run_protocol(
-            "t",
-            &p,
-            &none,
-            &[EvalModel::plain("still", &Still)],
-            Device::Cpu,
-            EvalConfig::default().budget(),
-        );
+        let (o, _) = score(&p, &none, &[EvalModel::plain("still", &Still)]);
         assert!(o.models["still"].energy_mse.is_none());
     }
 
@@ -949,23 +957,14 @@ mod tests {
             states,
             t_model: t.clone(),
         };
-        let truth = Truth {
-            dim: 2,
-            trajectories: vec![tr(vec![1.0, 0.0, 2.0, 0.0]), tr(vec![0.0, 1.0, 0.0, 0.0])],
-            energy: Some(Arc::new(|x: &[f64]| x[0] * x[0] + x[1] * x[1])),
-            observed: None,
-        };
+        let truth = plane(
+            vec![tr(vec![1.0, 0.0, 2.0, 0.0]), tr(vec![0.0, 1.0, 0.0, 0.0])],
+            true,
+        );
         let mut p = ProtocolConfig::corrected();
         p.groups = 2;
         p.groups_over = GroupsOver::Points;
-        let (o, _) = run_protocol(
-            "t",
-            &p,
-            &truth,
-            &[EvalModel::plain("still", &Still)],
-            Device::Cpu,
-            EvalConfig::default().budget(),
-        );
+        let (o, _) = score(&p, &truth, &[EvalModel::plain("still", &Still)]);
         let mse = o.models["still"].energy_mse.unwrap();
         assert_eq!(mse.mean, 2.5);
         // groups of one point each: means 0 and 5, population std 2.5, over sqrt 2
@@ -1000,12 +999,7 @@ mod tests {
             None
         );
         let field2 = hnn_ode::FnField::new(2, |_t, _y: &[f64], dy: &mut [f64]| dy.fill(0.0));
-        let truth2 = Truth {
-            dim: 2,
-            trajectories: vec![spring_truth(&[0.0, 1.0], [1.0, 0.5])],
-            energy: None,
-            observed: None,
-        };
+        let truth2 = plane(vec![spring_truth(&[0.0, 1.0], [1.0, 0.5])], false);
         let sols2 = vec![Ok(Solution {
             t: vec![0.0, 1.0],
             y: vec![1.0, 0.5, 1.0, 0.5],
@@ -1073,12 +1067,7 @@ mod tests {
             x0: x0.to_vec(),
             t_model: vec![0.0, 10.0],
         };
-        let truth = Truth {
-            dim: 2,
-            trajectories: vec![tr([1.0, 0.0]), tr([0.0, 0.5])],
-            energy: Some(Arc::new(|x: &[f64]| x[0] * x[0] + x[1] * x[1])),
-            observed: None,
-        };
+        let truth = plane(vec![tr([1.0, 0.0]), tr([0.0, 0.5])], true);
         let mut p = ProtocolConfig::corrected();
         p.groups = 1;
         let budget = Budget {
@@ -1115,9 +1104,8 @@ mod tests {
     #[test]
     fn failed_trajectories_are_left_out_not_counted_as_zero() {
         let t = vec![0.0, 1.0];
-        let truth = Truth {
-            dim: 2,
-            trajectories: vec![
+        let truth = plane(
+            vec![
                 // finished: truth energy 1 then 4, the still model stays at 1: errors 0, 9
                 TruthTrajectory {
                     t: t.clone(),
@@ -1140,19 +1128,11 @@ mod tests {
                     t_model: t.clone(),
                 },
             ],
-            energy: Some(Arc::new(|x: &[f64]| x[0] * x[0] + x[1] * x[1])),
-            observed: None,
-        };
+            true,
+        );
         let mut p = ProtocolConfig::corrected();
         p.groups = 2;
-        let (o, _) = run_protocol(
-            "t",
-            &p,
-            &truth,
-            &[EvalModel::plain("still", &Still)],
-            Device::Cpu,
-            EvalConfig::default().budget(),
-        );
+        let (o, _) = score(&p, &truth, &[EvalModel::plain("still", &Still)]);
         let e = &o.models["still"];
         assert_eq!(e.failed.len(), 1);
         assert_eq!(e.failed[0].trajectory, 1);
@@ -1241,14 +1221,7 @@ mod tests {
             // without its embedding the same field starts at the truth's x0 and is wrong
             EvalModel::plain("raw", &ShiftedSpring),
         ];
-        let (o, r) = run_protocol(
-            "t",
-            &p,
-            &truth,
-            &models,
-            Device::Cpu,
-            EvalConfig::default().budget(),
-        );
+        let (o, r) = score(&p, &truth, &models);
         let m = &o.models["shifted"];
         assert!(m.coordinate_mse < 1e-10, "{}", m.coordinate_mse);
         assert!(m.energy_mse.unwrap().mean < 1e-10);
@@ -1304,17 +1277,11 @@ mod tests {
     fn the_exact_flow_scores_perfectly_on_every_rollout_metric() {
         let t: Vec<f64> = (0..=40).map(|i| i as f64 * 0.25).collect();
         let tr = |x0| spring_truth(&t, x0);
-        let truth = Truth {
-            dim: 2,
-            trajectories: vec![tr([1.0, 0.0]), tr([0.3, -0.5])],
-            energy: Some(Arc::new(|x: &[f64]| x[0] * x[0] + x[1] * x[1])),
-            observed: None,
-        };
+        let truth = plane(vec![tr([1.0, 0.0]), tr([0.3, -0.5])], true);
         let mut p = ProtocolConfig::corrected();
         p.groups = 2;
         p.reversibility = 2;
-        let (o, _) = run_protocol(
-            "t",
+        let (o, _) = score(
             &p,
             &truth,
             &[
@@ -1322,8 +1289,6 @@ mod tests {
                 EvalModel::plain("still", &Still),
                 EvalModel::plain("drift", &Drift),
             ],
-            Device::Cpu,
-            EvalConfig::default().budget(),
         );
         let m = &o.models["exact"];
         // the network runs in f32: agreement to single precision
@@ -1355,12 +1320,7 @@ mod tests {
     fn fixed_step_integrators_roll_models_out() {
         let t: Vec<f64> = (0..=20).map(|i| i as f64 * 0.5).collect();
         let tr = |x0| spring_truth(&t, x0);
-        let truth = Truth {
-            dim: 2,
-            trajectories: vec![tr([1.0, 0.0]), tr([0.0, 0.7])],
-            energy: Some(Arc::new(|x: &[f64]| x[0] * x[0] + x[1] * x[1])),
-            observed: None,
-        };
+        let truth = plane(vec![tr([1.0, 0.0]), tr([0.0, 0.7])], true);
         let budget = EvalConfig::default().budget();
         for method in [
             Integrator::Rk4,
@@ -1441,12 +1401,7 @@ mod tests {
     #[test]
     fn fixed_step_budgets_are_exact() {
         let t: Vec<f64> = (0..=20).map(|i| i as f64 * 0.5).collect();
-        let truth = Truth {
-            dim: 2,
-            trajectories: vec![spring_truth(&t, [1.0, 0.0])],
-            energy: None,
-            observed: None,
-        };
+        let truth = plane(vec![spring_truth(&t, [1.0, 0.0])], false);
         let how = Integration {
             method: Integrator::Rk4,
             rtol: 0.0,
@@ -1496,16 +1451,14 @@ mod tests {
     fn fixed_step_groups_share_only_equal_times() {
         let t1: Vec<f64> = (0..=10).map(|i| i as f64 * 0.5).collect();
         let t2: Vec<f64> = (0..=10).map(|i| i as f64 * 0.3).collect();
-        let truth = Truth {
-            dim: 2,
-            trajectories: vec![
+        let truth = plane(
+            vec![
                 spring_truth(&t1, [1.0, 0.0]),
                 spring_truth(&t2, [0.0, 0.5]),
                 spring_truth(&t1, [0.2, 0.2]),
             ],
-            energy: None,
-            observed: None,
-        };
+            false,
+        );
         let how = Integration {
             method: Integrator::Rk4,
             rtol: 0.0,
@@ -1536,12 +1489,10 @@ mod tests {
     #[test]
     fn a_protocol_counts_its_field_evaluations() {
         let t: Vec<f64> = (0..=8).map(|i| i as f64 * 0.5).collect();
-        let truth = Truth {
-            dim: 2,
-            trajectories: vec![spring_truth(&t, [1.0, 0.0]), spring_truth(&t, [0.0, 0.4])],
-            energy: Some(Arc::new(|x: &[f64]| x[0] * x[0] + x[1] * x[1])),
-            observed: None,
-        };
+        let truth = plane(
+            vec![spring_truth(&t, [1.0, 0.0]), spring_truth(&t, [0.0, 0.4])],
+            true,
+        );
         let mut p = ProtocolConfig::corrected();
         p.groups = 2;
         let budget = EvalConfig::default().budget();
@@ -1628,12 +1579,7 @@ mod tests {
     #[test]
     fn the_figure_shows_the_conservative_counterfactual() {
         let t: Vec<f64> = (0..=10).map(|i| i as f64 * 0.2).collect();
-        let truth = Truth {
-            dim: 2,
-            trajectories: vec![spring_truth(&t, [1.0, 0.0])],
-            energy: Some(Arc::new(|x: &[f64]| x[0] * x[0] + x[1] * x[1])),
-            observed: None,
-        };
+        let truth = plane(vec![spring_truth(&t, [1.0, 0.0])], true);
         let fig = figure_rollout(
             &FigureConfig {
                 points: 11,
@@ -1739,17 +1685,15 @@ mod tests {
     fn the_midpoint_rule_converges_on_a_single_precision_field() {
         let t: Vec<f64> = (0..=10).map(|i| i as f64).collect();
         let x0 = [2.0, 0.0];
-        let truth = Truth {
-            dim: 2,
-            trajectories: vec![TruthTrajectory {
+        let truth = plane(
+            vec![TruthTrajectory {
                 t: t.clone(),
                 states: t.iter().flat_map(|_| x0).collect(),
                 x0: x0.to_vec(),
                 t_model: t.clone(),
             }],
-            energy: None,
-            observed: None,
-        };
+            false,
+        );
         let how = Integration {
             method: Integrator::ImplicitMidpoint,
             rtol: 0.0,

@@ -846,28 +846,43 @@ mod tests {
             ..TrainConfig::default()
         };
         let seeds = [3u64, 4, 5];
+        // the members trained as one ensemble: their own stores (weights copied back) and runs
+        let together =
+            |datas: &[TrainData], cfg: &TrainConfig, on_log: &mut dyn FnMut(usize, &LogRow)| {
+                let members: Vec<_> = seeds.iter().map(|&s| build(s as i64)).collect();
+                let stores: Vec<&nn::VarStore> = members.iter().map(|(v, _)| v).collect();
+                let vs = nn::VarStore::new(Device::Cpu);
+                let stacked = hnn_models::ensemble::stack_members(&stores, &vs).unwrap();
+                let model = hnn_models::ensemble::build_ensemble("hnn", &stacked, &spec)
+                    .unwrap()
+                    .unwrap();
+                let out = train_ensemble(
+                    model.as_ref(),
+                    &vs,
+                    &stacked,
+                    &stores,
+                    &EnsembleData::stack(&datas.iter().collect::<Vec<_>>()).unwrap(),
+                    cfg,
+                    &seeds,
+                    &ProgressBar::hidden(),
+                    |k, r| on_log(k, r),
+                )
+                .unwrap();
+                (members, out)
+            };
+        // member k trained alone, as its single run
+        let alone = |k: usize, data: &TrainData, cfg: &TrainConfig| {
+            let (vs, single) = build(seeds[k] as i64);
+            let obj = StateObjective {
+                model: single.as_ref(),
+                data,
+            };
+            let out = train(&obj, &vs, cfg, seeds[k], &ProgressBar::hidden(), |_| {}).unwrap();
+            (vs, out)
+        };
         let datas: Vec<TrainData> = seeds.iter().map(|&s| data(s, s == 4)).collect();
-        let members: Vec<_> = seeds.iter().map(|&s| build(s as i64)).collect();
-        let stores: Vec<&nn::VarStore> = members.iter().map(|(v, _)| v).collect();
-        let vs = nn::VarStore::new(Device::Cpu);
-        let stacked = hnn_models::ensemble::stack_members(&stores, &vs).unwrap();
-        let model = hnn_models::ensemble::build_ensemble("hnn", &stacked, &spec)
-            .unwrap()
-            .unwrap();
-        let stacked_data = EnsembleData::stack(&datas.iter().collect::<Vec<_>>()).unwrap();
         let mut logged = [0; 3];
-        let out = train_ensemble(
-            model.as_ref(),
-            &vs,
-            &stacked,
-            &stores,
-            &stacked_data,
-            &c,
-            &seeds,
-            &ProgressBar::hidden(),
-            |k, _| logged[k] += 1,
-        )
-        .unwrap();
+        let (members, out) = together(&datas, &c, &mut |k, _| logged[k] += 1);
         // the poisoned member: diverged at step 1, stopped at its first log step
         let d = out[1].diverged.as_ref().expect("member 1 diverged");
         assert_eq!((d.step, out[1].steps, logged[1]), (1, 1, 1));
@@ -875,21 +890,8 @@ mod tests {
         for k in [0usize, 2] {
             assert!(out[k].diverged.is_none());
             assert_eq!((out[k].steps, logged[k]), (25, 4)); // steps 1, 10, 20, 25
-            let (single_vs, single) = build(seeds[k] as i64);
-            let obj = StateObjective {
-                model: single.as_ref(),
-                data: &datas[k],
-            };
-            let alone = train(
-                &obj,
-                &single_vs,
-                &c,
-                seeds[k],
-                &ProgressBar::hidden(),
-                |_| {},
-            )
-            .unwrap();
-            for (a, b) in alone.history.iter().zip(&out[k].history) {
+            let (single_vs, single) = alone(k, &datas[k], &c);
+            for (a, b) in single.history.iter().zip(&out[k].history) {
                 assert_eq!(a.step, b.step);
                 let rel = (a.train_loss - b.train_loss).abs() / a.train_loss;
                 assert!(rel < 1e-4, "member {k} step {}: {rel}", a.step);
@@ -912,25 +914,7 @@ mod tests {
             ..c.clone()
         };
         let clean: Vec<TrainData> = seeds.iter().map(|&s| data(s, false)).collect();
-        let members: Vec<_> = seeds.iter().map(|&s| build(s as i64)).collect();
-        let stores: Vec<&nn::VarStore> = members.iter().map(|(v, _)| v).collect();
-        let vs = nn::VarStore::new(Device::Cpu);
-        let stacked = hnn_models::ensemble::stack_members(&stores, &vs).unwrap();
-        let model = hnn_models::ensemble::build_ensemble("hnn", &stacked, &spec)
-            .unwrap()
-            .unwrap();
-        let out = train_ensemble(
-            model.as_ref(),
-            &vs,
-            &stacked,
-            &stores,
-            &EnsembleData::stack(&clean.iter().collect::<Vec<_>>()).unwrap(),
-            &strict,
-            &seeds,
-            &ProgressBar::hidden(),
-            |_, _| {},
-        )
-        .unwrap();
+        let (_, out) = together(&clean, &strict, &mut |_, _| {});
         for m in &out {
             let d = m.diverged.as_ref().expect("diverged");
             let first = m.history[0].train_loss;
@@ -946,42 +930,11 @@ mod tests {
             steps: 2,
             ..c.clone()
         };
-        let members: Vec<_> = seeds.iter().map(|&s| build(s as i64)).collect();
-        let stores: Vec<&nn::VarStore> = members.iter().map(|(v, _)| v).collect();
-        let vs = nn::VarStore::new(Device::Cpu);
-        let stacked = hnn_models::ensemble::stack_members(&stores, &vs).unwrap();
-        let model = hnn_models::ensemble::build_ensemble("hnn", &stacked, &spec)
-            .unwrap()
-            .unwrap();
-        let out = train_ensemble(
-            model.as_ref(),
-            &vs,
-            &stacked,
-            &stores,
-            &EnsembleData::stack(&clean.iter().collect::<Vec<_>>()).unwrap(),
-            &full,
-            &seeds,
-            &ProgressBar::hidden(),
-            |_, _| {},
-        )
-        .unwrap();
+        let (_, out) = together(&clean, &full, &mut |_, _| {});
         for (k, m) in out.iter().enumerate() {
             assert!(m.diverged.is_none());
-            let (single_vs, single) = build(seeds[k] as i64);
-            let obj = StateObjective {
-                model: single.as_ref(),
-                data: &clean[k],
-            };
-            let alone = train(
-                &obj,
-                &single_vs,
-                &full,
-                seeds[k],
-                &ProgressBar::hidden(),
-                |_| {},
-            )
-            .unwrap();
-            let (a, b) = (alone.history[0].train_loss, m.history[0].train_loss);
+            let (_, single) = alone(k, &clean[k], &full);
+            let (a, b) = (single.history[0].train_loss, m.history[0].train_loss);
             assert!((a - b).abs() < 1e-5 * a, "member {k}: {a} vs {b}");
         }
         // shapes that differ cannot be stacked
