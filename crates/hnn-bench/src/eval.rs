@@ -331,7 +331,7 @@ pub fn rollouts(
 }
 
 /// Fixed-point tolerance of the implicit midpoint rule on a network field (single precision:
-/// the iteration stalls near 1e-7 relative, so asking for less never converges).
+/// the iteration stalls near 1e-7 relative, so a tighter tolerance is not reliably reachable).
 pub const MIDPOINT_TOL: f64 = 1e-6;
 
 /// Steps of at most `step` that cut an interval `dt` into equal parts. A ratio within rounding
@@ -1680,7 +1680,7 @@ mod tests {
     }
 
     /// The implicit midpoint rule on a single-precision field iterates to [`MIDPOINT_TOL`]
-    /// (a tighter tolerance never converges there) and keeps the pendulum's energy.
+    /// (a tighter one is not reliably reachable in f32) and keeps the pendulum's energy.
     #[test]
     fn the_midpoint_rule_converges_on_a_single_precision_field() {
         let t: Vec<f64> = (0..=10).map(|i| i as f64).collect();
@@ -1712,8 +1712,10 @@ mod tests {
         for x in sol.y.chunks(2) {
             assert!((energy(x) - e0).abs() < 1e-3, "{x:?}");
         }
-        // an HNN (random weights) in single precision: its rollout converges at every step,
-        // where the library's default tolerance (1e-12) is out of reach of its rounding
+        // an HNN (random weights) in single precision: its rollout converges at every step.
+        // (Whether the library's default tolerance, 1e-12, is reachable there depends on the
+        // CPU's rounding: it is out of reach on one machine and was met on CI's, so only the
+        // evaluation's own tolerance is asserted.)
         let vs = tch::nn::VarStore::new(Device::Cpu);
         let spec = hnn_models::ModelSpec::default();
         let hnn = crate::seeded_init(0, || {
@@ -1722,12 +1724,5 @@ mod tests {
         let field = ModelField::new(hnn.as_ref(), Device::Cpu);
         let budget = EvalConfig::default().budget();
         assert!(rollouts(&field, &truth, how, budget)[0].is_ok());
-        let strict = hnn_ode::ImplicitMidpoint::default();
-        let r = hnn_ode::FixedStep::steps(&strict, &field, 0.0, 0.05, &x0, 200);
-        assert!(
-            matches!(r, Err(hnn_ode::OdeError::NoConvergence { .. })),
-            "{:?}",
-            r.err()
-        );
     }
 }
