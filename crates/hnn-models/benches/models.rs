@@ -155,5 +155,98 @@ fn ensemble_bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench, pixel_bench, ensemble_bench);
+/// Adam over one flat buffer: every variable of the store becomes a view into one tensor, the
+/// gradients are concatenated, and the update is ~10 operations in all where libtorch's Adam
+/// issues 9 per variable (45 for an MLP of three layers), each Scalar argument adding a
+/// dtype conversion. Rounding differs from libtorch's (no `value` argument in tch's
+/// `addcdiv_`), so this is a measurement, not an optimizer the runs use.
+struct FlatAdam {
+    vars: Vec<Tensor>,
+    flat: Tensor,
+    m: Tensor,
+    v: Tensor,
+    t: i32,
+    lr: f64,
+    wd: f64,
+}
+
+impl FlatAdam {
+    fn new(vs: &nn::VarStore, lr: f64, wd: f64) -> Self {
+        let mut vars = vs.trainable_variables();
+        let total: i64 = vars.iter().map(|v| v.numel() as i64).sum();
+        let flat = Tensor::zeros([total], (Kind::Float, vs.device()));
+        let mut offset = 0;
+        tch::no_grad(|| {
+            for v in vars.iter_mut() {
+                let n = v.numel() as i64;
+                let view = flat.narrow(0, offset, n).view(v.size().as_slice());
+                view.shallow_clone().copy_(v);
+                v.set_data(&view);
+                offset += n;
+            }
+        });
+        Self {
+            vars,
+            m: flat.zeros_like(),
+            v: flat.zeros_like(),
+            flat,
+            t: 0,
+            lr,
+            wd,
+        }
+    }
+
+    fn backward_step(&mut self, loss: &Tensor) {
+        let grads = Tensor::run_backward(&[loss], &self.vars, false, false);
+        let flat_grads: Vec<Tensor> = grads.iter().map(|g| g.view([-1])).collect();
+        tch::no_grad(|| {
+            let g = Tensor::cat(&flat_grads, 0) + &self.flat * self.wd;
+            self.t += 1;
+            let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8);
+            let _ = self.m.lerp_(&g, 1.0 - b1);
+            let _ = self.v.lerp_(&g.square(), 1.0 - b2);
+            let denom = self.v.sqrt() / (1.0 - b2.powi(self.t)).sqrt() + eps;
+            let step = -self.lr / (1.0 - b1.powi(self.t));
+            let _ = self.flat.addcdiv_(&(&self.m * step), &denom);
+        });
+    }
+}
+
+/// One HNN training step at the two-body task's shape (8 coordinates, batch 200) and the
+/// spring's (2, full batch 750) with libtorch's Adam and with [`FlatAdam`].
+fn flat_adam_bench(c: &mut Criterion) {
+    for (dim, batch) in [(8i64, 200i64), (2, 750)] {
+        let x = Tensor::randn([batch, dim], (Kind::Float, Device::Cpu));
+        let y = Tensor::randn([batch, dim], (Kind::Float, Device::Cpu));
+        let build = || {
+            tch::manual_seed(0);
+            let vs = nn::VarStore::new(Device::Cpu);
+            let m = build_model("hnn", &vs.root(), dim, &ModelSpec::default()).unwrap();
+            (vs, m)
+        };
+        let loss = |m: &dyn DynamicsModel| {
+            (m.time_derivative(&x, true) - &y)
+                .square()
+                .mean(Kind::Float)
+        };
+        let (vs, m) = build();
+        let mut opt = nn::Adam {
+            wd: 1e-4,
+            ..nn::Adam::default()
+        }
+        .build(&vs, 1e-3)
+        .unwrap();
+        c.bench_function(
+            &format!("hnn {dim}d batch {batch}: step, libtorch's Adam"),
+            |b| b.iter(|| opt.backward_step(&loss(m.as_ref()))),
+        );
+        let (vs, m) = build();
+        let mut flat = FlatAdam::new(&vs, 1e-3, 1e-4);
+        c.bench_function(&format!("hnn {dim}d batch {batch}: step, flat Adam"), |b| {
+            b.iter(|| flat.backward_step(&loss(m.as_ref())))
+        });
+    }
+}
+
+criterion_group!(benches, bench, pixel_bench, ensemble_bench, flat_adam_bench);
 criterion_main!(benches);

@@ -183,14 +183,14 @@ impl StackedMlp {
     pub fn input_gradient(&self, x: &Tensor) -> Tensor {
         let last = self.layers.len() - 1;
         let mut h = x.shallow_clone();
-        let mut dact: Vec<Tensor> = Vec::with_capacity(last);
+        let mut acts: Vec<Tensor> = Vec::with_capacity(last);
         for l in &self.layers[..last] {
             let a = self.act(&Self::layer(l, &h));
-            dact.push(self.activation.derivative_at_output(&a));
+            acts.push(a.shallow_clone());
             h = a;
         }
         let weights: Vec<&Tensor> = self.layers.iter().map(|l| &l.w).collect();
-        backprop_to_input(&dact, &weights)
+        backprop_to_input(self.activation, &acts, &weights)
     }
 }
 

@@ -130,39 +130,42 @@ impl Mlp {
     /// `x: [batch, input]` -> `[batch, input]`; requires `output = 1`.
     pub fn input_gradient(&self, x: &Tensor) -> Tensor {
         let last = self.layers.len() - 1;
-        // forward, keeping the activations' derivatives
+        // forward, keeping the activations
         let mut h = x.shallow_clone();
-        let mut dact: Vec<Tensor> = Vec::with_capacity(last);
+        let mut acts: Vec<Tensor> = Vec::with_capacity(last);
         for l in &self.layers[..last] {
             let a = self.act(&h.linear(&l.ws, l.bs.as_ref()));
-            dact.push(self.activation.derivative_at_output(&a));
+            acts.push(a.shallow_clone());
             h = a;
         }
         let weights: Vec<&Tensor> = self.layers.iter().map(|l| &l.ws).collect();
-        backprop_to_input(&dact, &weights)
+        backprop_to_input(self.activation, &acts, &weights)
     }
 }
 
 impl Activation {
-    /// The activation's derivative, from its output `a` (tanh: `1 - a^2`).
-    pub(crate) fn derivative_at_output(self, a: &Tensor) -> Tensor {
+    /// `g` times the activation's derivative, from its output `a` (tanh: `g * (1 - a^2)`), as
+    /// one libtorch operation (`tanh_backward`, whose own derivative is one more), where the
+    /// spelled-out product costs three, and their backward passes more.
+    pub(crate) fn backward_at_output(self, g: &Tensor, a: &Tensor) -> Tensor {
         match self {
-            Activation::Tanh => 1.0 - a.square(),
+            Activation::Tanh => Tensor::tanh_backward(g, a),
         }
     }
 }
 
-/// The input gradient of a scalar-output MLP from the activations' derivatives `dact[i]` (after
+/// The input gradient of a scalar-output MLP from the activations `acts[i]` (the output of
 /// hidden layer `i`) and every layer's weights as stored (`[out, in]`, or `[K, out, in]` for a
 /// stacked ensemble: the products broadcast over the leading member axis).
 /// `dH/da_{L-1} = w_L`, then back through each hidden layer.
-pub(crate) fn backprop_to_input(dact: &[Tensor], weights: &[&Tensor]) -> Tensor {
+pub(crate) fn backprop_to_input(act: Activation, acts: &[Tensor], weights: &[&Tensor]) -> Tensor {
     let last = weights.len() - 1;
-    let mut g = dact[last - 1].multiply(weights[last]); // [.., batch, hidden]
+    let top = acts[last - 1].size();
+    let mut g = act.backward_at_output(&weights[last].expand(&top, false), &acts[last - 1]); // [.., batch, hidden]
     for i in (0..last).rev() {
         g = g.matmul(weights[i]); // [.., batch, fan_in]
         if i > 0 {
-            g = g.multiply(&dact[i - 1]);
+            g = act.backward_at_output(&g, &acts[i - 1]);
         }
     }
     g
