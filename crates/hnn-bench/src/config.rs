@@ -360,6 +360,16 @@ pub struct ModelConfig {
     pub hnn_gradient: GradientMethod,
     /// The autoencoder of tasks seen through images (the pixel pendulum); unused otherwise.
     pub autoencoder: hnn_models::AutoencoderConfig,
+    /// Weight `λ` of the dissipative HNN's prior `λ · mean((dD/dx)²)` on its training loss
+    /// (logged as the loss part `"dissipation"`): among the splits `J∇H + ∇D` that fit the data
+    /// it prefers the least dissipative. 0 (the default, left out of the resolved config so
+    /// that runs from before it keep their keys) is the D-HNN authors' model.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub dissipation_penalty: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 impl Default for ModelConfig {
@@ -370,6 +380,7 @@ impl Default for ModelConfig {
             activation: mlp.activation,
             hnn_gradient: GradientMethod::default(),
             autoencoder: hnn_models::AutoencoderConfig::default(),
+            dissipation_penalty: 0.0,
         }
     }
 }
@@ -387,6 +398,7 @@ impl ModelConfig {
         ModelSpec {
             mlp: self.mlp(),
             gradient: self.hnn_gradient,
+            dissipation_penalty: self.dissipation_penalty,
         }
     }
 }
@@ -1292,6 +1304,23 @@ impl Config {
                 ),
             ));
         }
+        let penalty = self.model.dissipation_penalty;
+        if !(penalty.is_finite() && penalty >= 0.0 && penalty <= f32_max) {
+            return Err(bad(
+                "model.dissipation_penalty",
+                format!("{penalty:e} must be >= 0 and at most {f32_max:e} (single precision)"),
+            ));
+        }
+        if penalty > 0.0 && (pixels.is_some() || !t.models.iter().any(|m| m == "dhnn")) {
+            return Err(bad(
+                "model.dissipation_penalty",
+                format!(
+                    "{penalty:e} weighs the dissipative HNN's prior, and this config trains none on state data (train.models = {:?}{})",
+                    t.models,
+                    if pixels.is_some() { ", on pixels" } else { "" }
+                ),
+            ));
+        }
         if !(t.divergence_factor.is_finite() && t.divergence_factor > 1.0) {
             return Err(bad(
                 "train.divergence_factor",
@@ -1572,6 +1601,15 @@ mod tests {
     #[test]
     fn minimal_config_gets_the_paper_defaults() {
         let c = ok(MINIMAL);
+        // no dissipative prior, and none written into the resolved config (whose digest keys
+        // finished runs), so runs from before the key existed are still reused
+        assert_eq!(c.model.dissipation_penalty, 0.0);
+        assert!(!c.to_toml().contains("dissipation_penalty"));
+        let with = ok(&format!(
+            "{MINIMAL}[model]\ndissipation_penalty = 0.01\n[train]\nmodels = [\"dhnn\"]\n"
+        ));
+        assert_eq!(with.model.spec().dissipation_penalty, 0.01);
+        assert_eq!(ok(&with.to_toml()), with);
         assert_eq!(c.data, DataSpec::default());
         assert_eq!(c.train, TrainConfig::default());
         assert_eq!(c.eval.paper, ProtocolConfig::paper());
@@ -1630,6 +1668,19 @@ mod tests {
             ("[eval.corrected]\natol = -1e-9\n", "eval.corrected.atol"),
             ("[eval.corrected]\ngroups = 7\n", "eval.corrected.groups"),
             ("[model]\nhidden = []\n", "model.hidden"),
+            (
+                "[model]\ndissipation_penalty = -0.1\n[train]\nmodels = [\"dhnn\"]\n",
+                "model.dissipation_penalty",
+            ),
+            (
+                "[model]\ndissipation_penalty = nan\n[train]\nmodels = [\"dhnn\"]\n",
+                "model.dissipation_penalty",
+            ),
+            // a prior for a model that is not trained would be silently dropped
+            (
+                "[model]\ndissipation_penalty = 0.1\n",
+                "model.dissipation_penalty",
+            ),
         ] {
             let e = err(&format!("{MINIMAL}{extra}"));
             assert!(

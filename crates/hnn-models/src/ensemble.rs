@@ -29,6 +29,15 @@ pub trait EnsembleModel {
     /// # Shapes
     /// `x: [K, batch, dim]` -> `[K, batch, dim]`
     fn time_derivative(&self, x: &Tensor, train: bool) -> Tensor;
+
+    /// [`crate::DynamicsModel::training_output`] per member: the training field and every
+    /// member's penalty terms (`[K]` each).
+    ///
+    /// # Shapes
+    /// `x: [K, batch, dim]` -> `([K, batch, dim], [(name, [K])])`
+    fn training_output(&self, x: &Tensor) -> (Tensor, Vec<(&'static str, Tensor)>) {
+        (self.time_derivative(x, true), Vec::new())
+    }
 }
 
 /// The stacked variables of an ensemble by their members' variable names
@@ -221,11 +230,13 @@ impl EnsembleModel for EnsembleBaseline {
     }
 }
 
-/// An HNN ensemble (`d = None`) or a dissipative HNN one (`J dH/dx + dD/dx`).
+/// An HNN ensemble (`d = None`) or a dissipative HNN one (`J dH/dx + dD/dx`, with its prior's
+/// weight `penalty`).
 struct EnsembleGradient {
     h: StackedMlp,
     d: Option<StackedMlp>,
     gradient: GradientMethod,
+    penalty: f64,
     members: i64,
 }
 
@@ -238,6 +249,17 @@ impl EnsembleModel for EnsembleGradient {
         match &self.d {
             Some(d) => field + scalar_gradient(d, x, self.gradient, train),
             None => field,
+        }
+    }
+    fn training_output(&self, x: &Tensor) -> (Tensor, Vec<(&'static str, Tensor)>) {
+        let field = symplectic(&scalar_gradient(&self.h, x, self.gradient, true));
+        match &self.d {
+            Some(d) => {
+                let gd = scalar_gradient(d, x, self.gradient, true);
+                let terms = crate::dhnn::dissipation_terms(&gd, self.penalty, &[1, 2]);
+                (field + gd, terms)
+            }
+            None => (field, Vec::new()),
         }
     }
 }
@@ -256,6 +278,7 @@ pub(crate) fn hnn(s: &Stacked, spec: &ModelSpec) -> Result<Box<dyn EnsembleModel
         h: StackedMlp::new(s, "hnn.mlp", spec.mlp.activation)?,
         d: None,
         gradient: spec.gradient,
+        penalty: 0.0,
         members: s.members,
     }))
 }
@@ -266,6 +289,7 @@ pub(crate) fn dhnn(s: &Stacked, spec: &ModelSpec) -> Result<Box<dyn EnsembleMode
         h: StackedMlp::new(s, "dhnn.h.mlp", spec.mlp.activation)?,
         d: Some(StackedMlp::new(s, "dhnn.d.mlp", spec.mlp.activation)?),
         gradient: spec.gradient,
+        penalty: spec.dissipation_penalty,
         members: s.members,
     }))
 }
@@ -338,6 +362,71 @@ mod tests {
             )
             .is_none()
         );
+    }
+
+    /// The dissipative HNN's prior: each member's training field and its `"dissipation"` term
+    /// equal its single model's, and that term is `λ · mean((dD/dx)²)` of the model's own
+    /// dissipative part; with `λ = 0` there is no term, in an ensemble or alone.
+    #[test]
+    fn members_carry_the_dissipative_prior() {
+        tch::set_num_threads(1);
+        let spec = |penalty| ModelSpec {
+            mlp: crate::MlpConfig {
+                hidden: vec![7, 5],
+                ..Default::default()
+            },
+            dissipation_penalty: penalty,
+            ..Default::default()
+        };
+        let x = Tensor::randn([2, 6, 4], (Kind::Float, Device::Cpu));
+        let singles: Vec<_> = (0..2)
+            .map(|s| {
+                tch::manual_seed(20 + s);
+                let vs = nn::VarStore::new(Device::Cpu);
+                let m = build_model("dhnn", &vs.root(), 4, &spec(0.3)).unwrap();
+                (vs, m)
+            })
+            .collect();
+        let vs = nn::VarStore::new(Device::Cpu);
+        let stores: Vec<&nn::VarStore> = singles.iter().map(|(v, _)| v).collect();
+        let stacked = stack_members(&stores, &vs).unwrap();
+        let ens = build_ensemble("dhnn", &stacked, &spec(0.3))
+            .unwrap()
+            .unwrap();
+        let (field, terms) = ens.training_output(&x);
+        assert_eq!(terms.len(), 1);
+        assert_eq!((terms[0].0, terms[0].1.size()), ("dissipation", vec![2]));
+        for (k, (_, m)) in singles.iter().enumerate() {
+            let xk = x.get(k as i64);
+            let (f1, t1) = m.training_output(&xk);
+            let diff = (field.get(k as i64) - &f1).abs().max().double_value(&[]);
+            assert!(diff < 1e-5, "member {k} field: {diff}");
+            let diff = (&f1 - m.time_derivative(&xk, false))
+                .abs()
+                .max()
+                .double_value(&[]);
+            assert!(diff < 1e-6, "member {k} training field vs field: {diff}");
+            let gd = m.field_parts(&xk).unwrap().dissipative;
+            let by_hand = 0.3 * gd.square().mean(Kind::Float).double_value(&[]);
+            assert_eq!(t1.len(), 1);
+            let single = t1[0].1.double_value(&[]);
+            assert!(
+                (single - by_hand).abs() < 1e-7 * by_hand.max(1e-3),
+                "{single} vs {by_hand}"
+            );
+            let member = terms[0].1.double_value(&[k as i64]);
+            assert!(
+                (member - by_hand).abs() < 1e-6 * by_hand.max(1e-3),
+                "{member} vs {by_hand}"
+            );
+        }
+        // no prior: no term
+        let ens = build_ensemble("dhnn", &stacked, &spec(0.0))
+            .unwrap()
+            .unwrap();
+        assert!(ens.training_output(&x).1.is_empty());
+        let (_, plain) = &member("dhnn", 3, 4);
+        assert!(plain.training_output(&x.get(0)).1.is_empty());
     }
 
     /// Stacking keeps each member's weights bit for bit, and unstacking writes a member's

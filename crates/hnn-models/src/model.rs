@@ -68,6 +68,17 @@ pub trait DynamicsModel: Send {
         None
     }
 
+    /// Predicted `dx/dt` for training (kept differentiable in the weights) and the model's
+    /// own penalty terms on the same states, by name (e.g. the dissipative HNN's prior on its
+    /// dissipative part), each a scalar to add to the loss. Default: [`Self::time_derivative`]
+    /// and no terms.
+    ///
+    /// # Shapes
+    /// `x: [batch, dim]` -> `([batch, dim], [(name, [])])`
+    fn training_output(&self, x: &Tensor) -> (Tensor, Vec<(&'static str, Tensor)>) {
+        (self.time_derivative(x, true), Vec::new())
+    }
+
     /// For a separable model `H = T(p) + V(q)`: `dq/dt = dT/dp` from the momenta alone,
     /// detached (what leapfrog and Yoshida need).
     ///
@@ -88,6 +99,9 @@ pub trait DynamicsModel: Send {
 pub struct ModelSpec {
     pub mlp: MlpConfig,
     pub gradient: GradientMethod,
+    /// Weight `λ` of the dissipative HNN's prior `λ · mean((dD/dx)²)` on training batches
+    /// (0: none, the D-HNN authors' model). See [`crate::DissipativeHnn`].
+    pub dissipation_penalty: f64,
 }
 
 /// One registered model family.
@@ -139,12 +153,10 @@ pub const MODELS: &[ModelInfo] = &[
         canonical: true,
         separable: false,
         build: |p, dim, spec| {
-            Ok(Box::new(crate::DissipativeHnn::new(
-                p,
-                dim,
-                &spec.mlp,
-                spec.gradient,
-            )?))
+            Ok(Box::new(
+                crate::DissipativeHnn::new(p, dim, &spec.mlp, spec.gradient)?
+                    .with_dissipation_penalty(spec.dissipation_penalty),
+            ))
         },
         ensemble: Some(crate::ensemble::dhnn),
     },
