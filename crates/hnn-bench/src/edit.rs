@@ -181,6 +181,20 @@ fn edit_err(reason: String) -> BenchError {
     BenchError::Edit { reason }
 }
 
+/// `n >= 2` evenly spaced output times from `t0` to `t1`, the last exactly `t1`: the solver
+/// refuses an output time outside its span, and `t0 + (t1 - t0) * (n - 1) / (n - 1)` can land
+/// one ulp past `t1` (it did, for a horizon of 1.735658164009461).
+fn output_times(t0: f64, t1: f64, n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|i| {
+            if i + 1 == n {
+                t1
+            } else {
+                t0 + (t1 - t0) * i as f64 / (n - 1) as f64
+            }
+        })
+        .collect()
+}
 /// Runs an edit on a finished run's checkpoint; writes `edit/<model>-<target>/` in the run
 /// directory: `path.npy` (`[points, 1 + dim]`: t, then the state), `edit.json`, `energy_edit.png`.
 pub fn edit_energy(o: &EditOptions) -> Result<EditOutcome> {
@@ -243,17 +257,12 @@ pub fn edit_energy(o: &EditOptions) -> Result<EditOutcome> {
         dim,
         gradient: None,
     };
-    let times = |t0: f64, t1: f64, n: usize| -> Vec<f64> {
-        (0..n)
-            .map(|i| t0 + (t1 - t0) * i as f64 / (n - 1) as f64)
-            .collect()
-    };
     let mut path: Vec<(f64, Vec<f64>)> = Vec::new();
 
     // 1. the learned flow before the edit
     let mut start = x0.clone();
     if o.before > 0.0 {
-        let t = times(0.0, o.before, 200);
+        let t = output_times(0.0, o.before, 200);
         let s = tight
             .solve(&flow, (0.0, o.before), &x0, &t)
             .map_err(|e| edit_err(format!("the flow before the edit failed: {e}")))?;
@@ -297,7 +306,7 @@ pub fn edit_energy(o: &EditOptions) -> Result<EditOutcome> {
             },
         ];
         let horizon = 2.0 * reach;
-        let t = times(0.0, horizon, 400);
+        let t = output_times(0.0, horizon, 400);
         let out = tight.solve_with_events(&grad, (0.0, horizon), &start, &t, &events);
         for (i, &ti) in out.solution.t.iter().enumerate() {
             path.push((t_edit0 + ti, out.solution.state(i).to_vec()));
@@ -347,7 +356,7 @@ pub fn edit_energy(o: &EditOptions) -> Result<EditOutcome> {
     let t_after0 = t_edit0 + edit_time;
     let mut end = reached.clone();
     if o.after > 0.0 {
-        let t = times(0.0, o.after, 200);
+        let t = output_times(0.0, o.after, 200);
         let s = tight
             .solve(&flow, (0.0, o.after), &reached, &t)
             .map_err(|e| edit_err(format!("the flow after the edit failed: {e}")))?;
@@ -505,4 +514,23 @@ fn draw(
         1000,
         420,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::output_times;
+
+    /// The horizon where the spelled-out formula overshot: its last time is one ulp past the
+    /// end, which the solver refuses; the output times end exactly at the end.
+    #[test]
+    fn output_times_end_exactly_at_the_span_end() {
+        let end = 1.735658164009461;
+        let naive = (end - 0.0) * 399.0 / 399.0;
+        assert!(naive > end, "the case this guards against: {naive}");
+        let t = output_times(0.0, end, 400);
+        assert_eq!((t.len(), t[0], t[399]), (400, 0.0, end));
+        assert!(t.windows(2).all(|w| w[0] < w[1] && w[1] <= end));
+        assert_eq!(t[1], end / 399.0);
+        assert_eq!(output_times(2.0, 3.0, 3), vec![2.0, 2.5, 3.0]);
+    }
 }
