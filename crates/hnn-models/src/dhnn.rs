@@ -43,6 +43,14 @@ impl DissipativeHnn {
         self
     }
 
+    /// `(dH/dx, dD/dx)`, kept differentiable in the weights when `train`.
+    fn gradients(&self, x: &Tensor, train: bool) -> (Tensor, Tensor) {
+        (
+            scalar_gradient(&self.h, x, self.gradient, train),
+            scalar_gradient(&self.d, x, self.gradient, train),
+        )
+    }
+
     /// Switches how the input gradients are computed (the weights are unchanged).
     pub fn set_gradient_method(&mut self, gradient: GradientMethod) {
         self.gradient = gradient;
@@ -65,13 +73,11 @@ impl DynamicsModel for DissipativeHnn {
         self.dim
     }
     fn time_derivative(&self, x: &Tensor, train: bool) -> Tensor {
-        let gh = scalar_gradient(&self.h, x, self.gradient, train);
-        let gd = scalar_gradient(&self.d, x, self.gradient, train);
+        let (gh, gd) = self.gradients(x, train);
         symplectic(&gh) + gd
     }
     fn training_output(&self, x: &Tensor) -> (Tensor, Vec<(&'static str, Tensor)>) {
-        let gh = scalar_gradient(&self.h, x, self.gradient, true);
-        let gd = scalar_gradient(&self.d, x, self.gradient, true);
+        let (gh, gd) = self.gradients(x, true);
         let terms = dissipation_terms(&gd, self.penalty, &[]);
         (symplectic(&gh) + gd, terms)
     }

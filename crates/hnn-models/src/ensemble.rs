@@ -245,22 +245,32 @@ impl EnsembleModel for EnsembleGradient {
         self.members
     }
     fn time_derivative(&self, x: &Tensor, train: bool) -> Tensor {
-        let field = symplectic(&scalar_gradient(&self.h, x, self.gradient, train));
-        match &self.d {
-            Some(d) => field + scalar_gradient(d, x, self.gradient, train),
-            None => field,
+        match self.parts(x, train) {
+            (field, Some(gd)) => field + gd,
+            (field, None) => field,
         }
     }
     fn training_output(&self, x: &Tensor) -> (Tensor, Vec<(&'static str, Tensor)>) {
-        let field = symplectic(&scalar_gradient(&self.h, x, self.gradient, true));
-        match &self.d {
-            Some(d) => {
-                let gd = scalar_gradient(d, x, self.gradient, true);
+        match self.parts(x, true) {
+            (field, Some(gd)) => {
                 let terms = crate::dhnn::dissipation_terms(&gd, self.penalty, &[1, 2]);
                 (field + gd, terms)
             }
-            None => (field, Vec::new()),
+            (field, None) => (field, Vec::new()),
         }
+    }
+}
+
+impl EnsembleGradient {
+    /// `(J dH/dx, dD/dx)` per member (no second part for an HNN), kept differentiable in the
+    /// weights when `train`.
+    fn parts(&self, x: &Tensor, train: bool) -> (Tensor, Option<Tensor>) {
+        let field = symplectic(&scalar_gradient(&self.h, x, self.gradient, train));
+        let gd = self
+            .d
+            .as_ref()
+            .map(|d| scalar_gradient(d, x, self.gradient, train));
+        (field, gd)
     }
 }
 
