@@ -30,7 +30,7 @@ pub use latent::{
     Autoencoder, AutoencoderConfig, LATENT_WEIGHT, LatentLosses, LatentModel,
     autoencoder_train_flops,
 };
-pub use mlp::{Activation, Mlp, MlpConfig};
+pub use mlp::{Activation, MAX_HIDDEN_WEIGHTS, MAX_WIDTH, Mlp, MlpConfig};
 pub use model::{
     Baseline, DynamicsModel, EnsembleBuild, FieldParts, GradientMethod, Hnn, MODELS, ModelInfo,
     ModelSpec, build_model, check_model, flops, load_checkpoint, mlp_macs, model_info,

@@ -216,6 +216,38 @@ fn dissipative_field_is_j_grad_h_plus_grad_d_by_hand() {
         let h = m.energy(&x).unwrap().double_value(&[0]);
         assert!((h - 2.0 * zh.tanh()).abs() < 1e-6);
         assert!((m.dissipation(&x).double_value(&[0]) + zd.tanh()).abs() < 1e-6);
+        // dH/dx itself (not rotated), and the state dimension
+        let g = m.energy_gradient(&x).unwrap();
+        assert!((g.double_value(&[0, 0]) - hq).abs() < 1e-6);
+        assert!((g.double_value(&[0, 1]) - hp).abs() < 1e-6);
+        assert_eq!(m.dim(), 2);
+    }
+}
+
+/// Layer widths at and just past their bounds: the widest layer and the most weights between
+/// hidden layers accepted, one more refused (naming the key), an empty or non-positive list
+/// refused.
+#[test]
+fn mlp_widths_are_bounded_exactly() {
+    use hnn_models::{MAX_HIDDEN_WEIGHTS, MAX_WIDTH};
+    let ok = |hidden: Vec<i64>| {
+        MlpConfig {
+            hidden,
+            ..MlpConfig::default()
+        }
+        .validate()
+    };
+    assert!(ok(vec![MAX_WIDTH]).is_ok());
+    assert!(ok(vec![MAX_WIDTH, MAX_HIDDEN_WEIGHTS / MAX_WIDTH]).is_ok());
+    for bad in [
+        vec![],
+        vec![0],
+        vec![3, -1],
+        vec![MAX_WIDTH + 1],
+        vec![MAX_WIDTH, MAX_HIDDEN_WEIGHTS / MAX_WIDTH + 1],
+    ] {
+        let e = ok(bad.clone()).unwrap_err().to_string();
+        assert!(e.contains("hidden"), "{bad:?}: {e}");
     }
 }
 
