@@ -129,7 +129,8 @@ fn model_note(s: &RunSummary, model: &str) -> String {
             format!(" (**diverged at step {}**, not evaluated)", d.step)
         }
         Some(m) => m.dissipative_ratio.map_or(String::new(), |r| {
-            format!(" (|∇D| / |J∇H| = {:.1}%)", 100.0 * r)
+            // no `|` here: this note sits in a table cell, where a pipe splits the cell
+            format!(" (dissipative part {:.1}%)", 100.0 * r)
         }),
         None => String::new(),
     }
@@ -666,7 +667,15 @@ mod tests {
             t.contains("| toy (seed 0) | 1.00e1 | 1.00e0 | 2.50e-1 | 10x | 0.25x |"),
             "{t}"
         );
-        assert!(t.contains("dhnn (|∇D| / |J∇H| = 3.1%)"), "{t}");
+        assert!(t.contains("| dhnn (dissipative part 3.1%) |"), "{t}");
+        // every row of every table has as many cells as its header
+        for table in t.split("\n\n") {
+            let rows: Vec<&str> = table.lines().filter(|l| l.starts_with('|')).collect();
+            if let Some(head) = rows.first() {
+                let cells = |l: &str| l.matches('|').count();
+                assert!(rows.iter().all(|r| cells(r) == cells(head)), "{table}");
+            }
+        }
         assert!(t.contains("## Rollout metrics, corrected protocol"), "{t}");
         assert!(
             t.contains(
