@@ -748,6 +748,32 @@ mod tests {
         }
     }
 
+    /// `rows` states uniform in [-1, 1]² from `seed`'s data stream with targets `field(q, p)`,
+    /// the first `train` rows for training and the rest for testing; `poison` sets one input
+    /// value (by flat index) to NaN after the targets are taken.
+    fn plane_data(
+        seed: u64,
+        rows: usize,
+        train: usize,
+        field: impl Fn(f64, f64) -> [f64; 2],
+        poison: Option<usize>,
+    ) -> TrainData {
+        let mut rng = stream(seed, Purpose::Dataset, 0);
+        let mut x: Vec<f64> = (0..2 * rows).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let dx: Vec<f64> = x.chunks(2).flat_map(|r| field(r[0], r[1])).collect();
+        if let Some(i) = poison {
+            x[i] = f64::NAN;
+        }
+        let t = |v: &[f64]| tensor_f32(v, 2, Device::Cpu);
+        let n = 2 * train;
+        TrainData {
+            x: t(&x[..n]),
+            dx: t(&dx[..n]),
+            x_test: t(&x[n..]),
+            dx_test: t(&dx[n..]),
+        }
+    }
+
     /// The dissipative HNN's prior enters the loss as its own logged part (total = fit +
     /// prior), and on a conservative field it shrinks the learned dissipative part: the same
     /// tiny D-HNN trained on a spring's exact field from the same weights ends with a smaller
@@ -755,16 +781,7 @@ mod tests {
     #[test]
     fn the_dissipative_prior_is_a_logged_part_that_shrinks_the_dissipative_part() {
         tch::set_num_threads(1);
-        let mut rng = stream(7, Purpose::Dataset, 0);
-        let x: Vec<f64> = (0..2 * 64).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let dx: Vec<f64> = x.chunks(2).flat_map(|r| [r[1], -r[0]]).collect();
-        let t = |v: &[f64]| tensor_f32(v, 2, Device::Cpu);
-        let data = TrainData {
-            x: t(&x[..96]),
-            dx: t(&dx[..96]),
-            x_test: t(&x[96..]),
-            dx_test: t(&dx[96..]),
-        };
+        let data = plane_data(7, 64, 48, |q, p| [p, -q], None);
         let cfg = TrainConfig {
             steps: 300,
             learning_rate: 1e-2,
@@ -837,21 +854,7 @@ mod tests {
                 (vs, m)
             })
         };
-        let data = |seed: u64| {
-            let mut rng = stream(seed, Purpose::Dataset, 0);
-            let x: Vec<f64> = (0..2 * 30).map(|_| rng.random_range(-1.0..1.0)).collect();
-            let dx: Vec<f64> = x
-                .chunks(2)
-                .flat_map(|r| [r[1], -r[0] - 0.3 * r[1]])
-                .collect();
-            let t = |v: &[f64]| tensor_f32(v, 2, Device::Cpu);
-            TrainData {
-                x: t(&x[..40]),
-                dx: t(&dx[..40]),
-                x_test: t(&x[40..]),
-                dx_test: t(&dx[40..]),
-            }
-        };
+        let data = |seed: u64| plane_data(seed, 30, 20, |q, p| [p, -q - 0.3 * p], None);
         let cfg = TrainConfig {
             steps: 6,
             batch_size: 8,
@@ -983,21 +986,8 @@ mod tests {
             })
         };
         // spring data, member 1's inputs poisoned with a NaN
-        let data = |seed: u64, poison: bool| {
-            let mut rng = stream(seed, Purpose::Dataset, 0);
-            let mut x: Vec<f64> = (0..2 * 40).map(|_| rng.random_range(-1.0..1.0)).collect();
-            let dx: Vec<f64> = x.chunks(2).flat_map(|r| [r[1], -r[0]]).collect();
-            if poison {
-                x[3] = f64::NAN;
-            }
-            let t = |v: &[f64]| tensor_f32(v, 2, Device::Cpu);
-            TrainData {
-                x: t(&x[..60]),
-                dx: t(&dx[..60]),
-                x_test: t(&x[60..]),
-                dx_test: t(&dx[60..]),
-            }
-        };
+        let data =
+            |seed: u64, poison: bool| plane_data(seed, 40, 30, |q, p| [p, -q], poison.then_some(3));
         let c = TrainConfig {
             steps: 25,
             batch_size: 8,
