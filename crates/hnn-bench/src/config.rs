@@ -421,6 +421,39 @@ pub struct TrainConfig {
     /// step's loss has diverged: training stops, the run says so, and the model is left out
     /// of evaluation and ratios.
     pub divergence_factor: f64,
+    /// How the learning rate moves over the steps: constant (the paper's) or a cosine decay.
+    #[serde(skip_serializing_if = "LrSchedule::is_constant")]
+    pub lr_schedule: LrSchedule,
+}
+
+/// The learning rate at each Adam step.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LrSchedule {
+    /// `learning_rate` at every step (the official code's).
+    #[default]
+    Constant,
+    /// `learning_rate · (1 + cos(π (s − 1) / steps)) / 2` at step `s` (1-based): from the full
+    /// rate at the first step to nearly zero at the last, so the final weights are not one
+    /// jittering full-rate Adam step away from where the loss settled.
+    Cosine,
+}
+
+impl LrSchedule {
+    fn is_constant(&self) -> bool {
+        *self == LrSchedule::Constant
+    }
+
+    /// The rate at `step` (1-based) of `steps`.
+    pub fn rate(self, base: f64, step: usize, steps: usize) -> f64 {
+        match self {
+            LrSchedule::Constant => base,
+            LrSchedule::Cosine => {
+                let progress = (step.saturating_sub(1)) as f64 / steps.max(1) as f64;
+                base * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+            }
+        }
+    }
 }
 
 impl Default for TrainConfig {
@@ -433,6 +466,7 @@ impl Default for TrainConfig {
             batch_size: 0,
             log_every: 200,
             divergence_factor: 1e3,
+            lr_schedule: LrSchedule::Constant,
         }
     }
 }
@@ -1610,6 +1644,17 @@ mod tests {
         ));
         assert_eq!(with.model.spec().dissipation_penalty, 0.01);
         assert_eq!(ok(&with.to_toml()), with);
+        // likewise a constant learning rate, the paper's
+        assert_eq!(c.train.lr_schedule, LrSchedule::Constant);
+        assert!(!c.to_toml().contains("lr_schedule"));
+        let cosine = ok(&format!("{MINIMAL}[train]\nlr_schedule = \"cosine\"\n"));
+        assert_eq!(cosine.train.lr_schedule, LrSchedule::Cosine);
+        assert_eq!(ok(&cosine.to_toml()), cosine);
+        let e = err(&format!("{MINIMAL}[train]\nlr_schedule = \"linear\"\n"));
+        assert!(
+            e.contains("lr_schedule") && e.contains("cosine") && e.contains("line 6"),
+            "{e}"
+        );
         assert_eq!(c.data, DataSpec::default());
         assert_eq!(c.train, TrainConfig::default());
         assert_eq!(c.eval.paper, ProtocolConfig::paper());

@@ -337,6 +337,7 @@ pub fn train(
         // `!(loss <= limit)` is true for NaN, inf and a runaway loss alike.
         let bad = loss.total.detach().le(limit).logical_not();
         first_bad = first_bad.minimum(&Tensor::where_scalar(&bad, step as i64, never));
+        opt.set_lr(cfg.lr_schedule.rate(cfg.learning_rate, step, cfg.steps));
         opt.backward_step(&loss.total);
         steps_done = step;
         progress.inc(1);
@@ -531,6 +532,7 @@ pub fn train_ensemble(
         }
         let bad = losses.detach().le_tensor(&limit).logical_not();
         first_bad = first_bad.minimum(&Tensor::where_scalar(&bad, step as i64, never));
+        opt.set_lr(cfg.lr_schedule.rate(cfg.learning_rate, step, cfg.steps));
         opt.backward_step(&losses.sum(Kind::Float));
         progress.inc(1);
         for (m, o) in out.iter_mut().enumerate() {
@@ -583,6 +585,7 @@ pub fn train_ensemble(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::LrSchedule;
 
     #[test]
     fn minibatches_are_distinct_rows_and_reproducible() {
@@ -612,6 +615,8 @@ mod tests {
     /// step (times zero-gradient `w`, so only weight decay moves `w`).
     struct Scripted {
         w: Tensor,
+        /// The loss's slope in `w` (0: only weight decay moves it).
+        slope: f64,
         rows: i64,
         losses: Vec<f64>,
         calls: std::cell::RefCell<Vec<Option<i64>>>,
@@ -622,6 +627,7 @@ mod tests {
             let w = vs.root().var("w", &[1], nn::Init::Const(1.0));
             Self {
                 w,
+                slope: 0.0,
                 rows,
                 losses,
                 calls: Default::default(),
@@ -637,7 +643,7 @@ mod tests {
             let mut calls = self.calls.borrow_mut();
             calls.push(idx.map(|i| i.size()[0]));
             let v = self.losses[(calls.len() - 1).min(self.losses.len() - 1)];
-            let total = (&self.w * 0.0).sum(Kind::Float) + v;
+            let total = (&self.w * self.slope).sum(Kind::Float) + v;
             LossParts {
                 parts: vec![("scripted", total.shallow_clone())],
                 total,
@@ -916,6 +922,33 @@ mod tests {
         }
     }
 
+    /// A loss of slope 1 in `w` makes every Adam step exactly the step's rate (the moments of a
+    /// constant gradient cancel): four steps at 0.1 move `w` by 0.4, and under the cosine
+    /// schedule by 0.1 · (1 + 0.853553 + 0.5 + 0.146447) = 0.25 (rates 0.1, 0.0853553, 0.05,
+    /// 0.0146447).
+    #[test]
+    fn the_schedule_sets_each_steps_rate() {
+        for (schedule, want) in [(LrSchedule::Constant, 0.6), (LrSchedule::Cosine, 0.75)] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let mut obj = Scripted::new(&vs, 10, vec![1.0]);
+            obj.slope = 1.0;
+            let c = TrainConfig {
+                lr_schedule: schedule,
+                ..cfg(4, 0, 0.0)
+            };
+            run(&obj, &vs, &c);
+            let w = obj.w.double_value(&[0]);
+            assert!((w - want).abs() < 1e-6, "{schedule:?}: w = {w}");
+        }
+        let rates: Vec<f64> = (1..=4)
+            .map(|s| LrSchedule::Cosine.rate(0.1, s, 4))
+            .collect();
+        for (r, want) in rates.iter().zip([0.1, 0.0853553, 0.05, 0.0146447]) {
+            assert!((r - want).abs() < 1e-7, "{rates:?}");
+        }
+        assert_eq!(LrSchedule::Constant.rate(0.1, 3, 4), 0.1);
+    }
+
     /// The divergence is dated to the step it happens, not the log step that notices it, and
     /// training stops there.
     #[test]
@@ -994,6 +1027,8 @@ mod tests {
             learning_rate: 1e-2,
             weight_decay: 1e-4,
             log_every: 10,
+            // both loops follow the same schedule
+            lr_schedule: LrSchedule::Cosine,
             ..TrainConfig::default()
         };
         let seeds = [3u64, 4, 5];
