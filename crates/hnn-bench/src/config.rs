@@ -426,6 +426,13 @@ pub struct TrainConfig {
     pub lr_schedule: LrSchedule,
 }
 
+impl TrainConfig {
+    /// The learning rate of step `step` (1-based) under the schedule.
+    pub fn rate_at(&self, step: usize) -> f64 {
+        self.lr_schedule.rate(self.learning_rate, step, self.steps)
+    }
+}
+
 /// The learning rate at each Adam step.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

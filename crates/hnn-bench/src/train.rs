@@ -337,7 +337,7 @@ pub fn train(
         // `!(loss <= limit)` is true for NaN, inf and a runaway loss alike.
         let bad = loss.total.detach().le(limit).logical_not();
         first_bad = first_bad.minimum(&Tensor::where_scalar(&bad, step as i64, never));
-        opt.set_lr(cfg.lr_schedule.rate(cfg.learning_rate, step, cfg.steps));
+        opt.set_lr(cfg.rate_at(step));
         opt.backward_step(&loss.total);
         steps_done = step;
         progress.inc(1);
@@ -532,7 +532,7 @@ pub fn train_ensemble(
         }
         let bad = losses.detach().le_tensor(&limit).logical_not();
         first_bad = first_bad.minimum(&Tensor::where_scalar(&bad, step as i64, never));
-        opt.set_lr(cfg.lr_schedule.rate(cfg.learning_rate, step, cfg.steps));
+        opt.set_lr(cfg.rate_at(step));
         opt.backward_step(&losses.sum(Kind::Float));
         progress.inc(1);
         for (m, o) in out.iter_mut().enumerate() {
