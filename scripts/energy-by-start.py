@@ -21,9 +21,17 @@ import sys
 from pathlib import Path
 
 
+def read(path, what):
+    """The bytes of a run's file, or a clear exit naming it."""
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        sys.exit(f"{path}: cannot read {what} ({e.strerror}); is this a finished run's folder?")
+
+
 def load_npy(path):
     """(shape, flat values) of a little-endian float64/float32 .npy file."""
-    raw = path.read_bytes()
+    raw = read(path, "an array")
     if raw[:6] != b"\x93NUMPY":
         sys.exit(f"{path}: not a .npy file")
     if raw[6] == 1:
@@ -50,7 +58,7 @@ def main():
         sys.exit(__doc__)
     run = Path(sys.argv[1])
     protocol = sys.argv[2] if len(sys.argv) == 3 else "corrected"
-    summary = json.loads((run / "summary.json").read_text())
+    summary = json.loads(read(run / "summary.json", "the run's summary"))
     outcome = summary["energy"].get(protocol)
     if outcome is None:
         sys.exit(f"{run / 'summary.json'}: no protocol {protocol!r} (has {list(summary['energy'])})")
