@@ -871,24 +871,7 @@ mod tests {
         let seeds = [1u64, 2];
         let datas: Vec<TrainData> = seeds.iter().map(|&s| data(s)).collect();
         let members: Vec<_> = seeds.iter().map(|&s| build(s)).collect();
-        let stores: Vec<&nn::VarStore> = members.iter().map(|(v, _)| v).collect();
-        let vs = nn::VarStore::new(Device::Cpu);
-        let stacked = hnn_models::ensemble::stack_members(&stores, &vs).unwrap();
-        let model = hnn_models::ensemble::build_ensemble("dhnn", &stacked, &spec)
-            .unwrap()
-            .unwrap();
-        let out = train_ensemble(
-            model.as_ref(),
-            &vs,
-            &stacked,
-            &stores,
-            &EnsembleData::stack(&datas.iter().collect::<Vec<_>>()).unwrap(),
-            &cfg,
-            &seeds,
-            &ProgressBar::hidden(),
-            |_, _| {},
-        )
-        .unwrap();
+        let out = train_stacked("dhnn", &spec, &members, &datas, &cfg, &seeds, |_, _| {});
         for (k, &seed) in seeds.iter().enumerate() {
             let (vs1, m1) = build(seed);
             let obj = StateObjective {
@@ -907,6 +890,38 @@ mod tests {
                 assert!((sum - b.train_loss).abs() <= 1e-6 * b.train_loss);
             }
         }
+    }
+
+    /// Trains `members` (each its store and model) as one stacked ensemble of `name`; their
+    /// stores get the trained weights back.
+    fn train_stacked(
+        name: &str,
+        spec: &hnn_models::ModelSpec,
+        members: &[(nn::VarStore, Box<dyn DynamicsModel>)],
+        datas: &[TrainData],
+        cfg: &TrainConfig,
+        seeds: &[u64],
+        on_log: impl FnMut(usize, &LogRow),
+    ) -> Vec<MemberTraining> {
+        let stores: Vec<&nn::VarStore> = members.iter().map(|(v, _)| v).collect();
+        let vs = nn::VarStore::new(Device::Cpu);
+        let stacked = hnn_models::ensemble::stack_members(&stores, &vs).unwrap();
+        let model = hnn_models::ensemble::build_ensemble(name, &stacked, spec)
+            .unwrap()
+            .unwrap();
+        let data = EnsembleData::stack(&datas.iter().collect::<Vec<_>>()).unwrap();
+        train_ensemble(
+            model.as_ref(),
+            &vs,
+            &stacked,
+            &stores,
+            &data,
+            cfg,
+            seeds,
+            &ProgressBar::hidden(),
+            on_log,
+        )
+        .unwrap()
     }
 
     /// With a zero loss gradient only weight decay moves a weight: Adam's first step is then
@@ -1036,24 +1051,9 @@ mod tests {
         let together =
             |datas: &[TrainData], cfg: &TrainConfig, on_log: &mut dyn FnMut(usize, &LogRow)| {
                 let members: Vec<_> = seeds.iter().map(|&s| build(s as i64)).collect();
-                let stores: Vec<&nn::VarStore> = members.iter().map(|(v, _)| v).collect();
-                let vs = nn::VarStore::new(Device::Cpu);
-                let stacked = hnn_models::ensemble::stack_members(&stores, &vs).unwrap();
-                let model = hnn_models::ensemble::build_ensemble("hnn", &stacked, &spec)
-                    .unwrap()
-                    .unwrap();
-                let out = train_ensemble(
-                    model.as_ref(),
-                    &vs,
-                    &stacked,
-                    &stores,
-                    &EnsembleData::stack(&datas.iter().collect::<Vec<_>>()).unwrap(),
-                    cfg,
-                    &seeds,
-                    &ProgressBar::hidden(),
-                    |k, r| on_log(k, r),
-                )
-                .unwrap();
+                let out = train_stacked("hnn", &spec, &members, datas, cfg, &seeds, |k, r| {
+                    on_log(k, r)
+                });
                 (members, out)
             };
         // member k trained alone, as its single run
