@@ -4,6 +4,10 @@
 //! and bench of the crate, so nothing needs `LD_LIBRARY_PATH`. With a CUDA-capable libtorch it
 //! also keeps `libtorch_cuda.so` linked (the linker's `--as-needed` would drop it, and CUDA is
 //! only registered when it is loaded).
+//!
+//! On Linux it also exports `mkl_serv_intel_cpu_true` (defined in `hnn_models::cpu::hook`) from
+//! every binary: MKL inside `libtorch_cpu.so` then asks hnn's definition whether the CPU is
+//! Intel's, which is what lets MKL run its AVX-512 kernels on other vendors' AVX-512 CPUs.
 
 use std::path::PathBuf;
 
@@ -30,6 +34,12 @@ fn main() {
         );
     }
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        // Kept by the linker (`--undefined`) and put in the dynamic symbol table, where the
+        // dynamic linker finds it before libtorch_cpu.so's own definition.
+        println!("cargo:rustc-link-arg=-Wl,--undefined=mkl_serv_intel_cpu_true");
+        println!("cargo:rustc-link-arg=-Wl,--export-dynamic-symbol=mkl_serv_intel_cpu_true");
+    }
     let version = std::fs::read_to_string(root.join("HNN_LIBTORCH_VERSION"))
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "unknown (not installed by scripts/setup-libtorch.sh)".into());

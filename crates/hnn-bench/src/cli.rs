@@ -243,7 +243,6 @@ fn speed(root: &Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rate = crate::speed::gemm_rate(1024, 2.0);
     let mut stages = Vec::new();
     for (dir, s) in &runs {
         match crate::speed::stages(dir, s) {
@@ -251,7 +250,8 @@ fn speed(root: &Path) -> ExitCode {
             Err(e) => eprintln!("warning: {}: {e}; left out", dir.display()),
         }
     }
-    let text = crate::speed::table(&stages, rate, tch::get_num_threads());
+    let rates = crate::speed::Rates::measure(&stages);
+    let text = crate::speed::table(&stages, &rates, &crate::cpu_path::path().describe());
     let path = root.join("speed.md");
     if let Err(e) = crate::runs::write_atomic(&path, text.as_bytes()) {
         eprintln!("error: {e}");
@@ -391,6 +391,10 @@ fn reuse(dir: &Path) -> Result<crate::summary::RunSummary, String> {
 /// Parses the arguments, validates every config, then runs them in order.
 pub fn main() -> ExitCode {
     let args = Args::parse();
+    if let Err(e) = crate::cpu_path::check_switch() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     match &args.command {
         Some(Command::Runs { output_dir, clean }) => return list_runs(output_dir, *clean),
         Some(Command::Table { output_dir }) => return aggregate(output_dir),

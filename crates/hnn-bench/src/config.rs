@@ -57,6 +57,13 @@ pub struct ExperimentConfig {
     /// system's name; `""`: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+    /// A record, not a setting: the CPU matrix-product path of the process that computes the
+    /// run (`mkl-avx512-e1`, `mkl-nonintel-avx2`, ...; the environment variable
+    /// `HNN_MKL_AVX512` chooses it). Filled in when the config is checked, so that a finished
+    /// run is reused only by a process on the same path; a value written in a config is
+    /// replaced by this process's, with a warning when they differ.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_matmul: Option<String>,
 }
 
 fn default_output_dir() -> PathBuf {
@@ -1142,6 +1149,7 @@ impl Config {
         }
         let device = hnn_models::resolve_device(&e.device)
             .map_err(|err| bad("experiment.device", err.to_string()))?;
+        self.experiment.cpu_matmul = Some(record_cpu_matmul(e.cpu_matmul.as_deref(), path));
         let source = self
             .system
             .build()
@@ -1600,6 +1608,19 @@ impl Config {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("a validated config serialises")
     }
+}
+
+/// This process's matrix-product path, for `experiment.cpu_matmul`; a different recorded value
+/// (a run's config.toml read by a process on another path) is named in a warning.
+fn record_cpu_matmul(given: Option<&str>, path: &Path) -> String {
+    let current = crate::cpu_path::name();
+    if let Some(given) = given.filter(|g| *g != current) {
+        tracing::warn!(
+            "{}: experiment.cpu_matmul = {given:?} is replaced by this process's path {current:?} (set HNN_MKL_AVX512 before the process starts to choose it)",
+            path.display()
+        );
+    }
+    current
 }
 
 fn physics_key(section: &str, err: hnn_physics::PhysicsError, path: &Path) -> BenchError {

@@ -17,6 +17,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod cpu_path;
 pub mod edit;
 pub mod error;
 pub mod eval;
@@ -180,6 +181,10 @@ struct Meta<'a> {
     device: String,
     torch_threads: i32,
     rayon_threads: usize,
+    /// The CPU matrix-product path (`hnn_models::cpu::MatmulPath::name`) and the fp32 rate of a
+    /// 200 x 200 x 200 product measured when the run started.
+    cpu_matmul: String,
+    matmul_gflops_at_start: f64,
     /// The process computing the run.
     pid: u32,
     started_utc: &'a str,
@@ -207,6 +212,7 @@ struct OpenRun {
     device: Device,
     rss_scope: &'static str,
     ensemble_seeds: Option<Vec<u64>>,
+    matmul_gflops: f64,
     start: Instant,
 }
 
@@ -224,6 +230,8 @@ impl OpenRun {
             device: format!("{:?}", self.device),
             torch_threads: tch::get_num_threads(),
             rayon_threads: rayon::current_num_threads(),
+            cpu_matmul: cpu_path::name(),
+            matmul_gflops_at_start: self.matmul_gflops,
             pid: std::process::id(),
             started_utc: &self.started,
             status,
@@ -263,6 +271,7 @@ impl OpenRun {
             device: exp.device,
             rss_scope,
             ensemble_seeds,
+            matmul_gflops: cpu_path::log_at_start(),
             start: Instant::now(),
         };
         let running =

@@ -1,41 +1,40 @@
-//! `hnn-bench speed`: each finished run's stages against this machine's arithmetic floor.
+//! `hnn-bench speed`: each finished run's stages against this machine's two floors.
 //!
 //! For every finished run under an output folder (the latest of each resolved config): wall
 //! seconds per stage from `summary.json`; the stage's floating-point work from the resolved
 //! config ([`hnn_models::flops`]: training steps x samples per step x operations per sample;
-//! evaluation: field evaluations x operations per evaluation); the floor, that work at the fp32
-//! matrix-product rate measured here in the same invocation; their ratio; the run's peak RSS
-//! (`meta.json`); and the official implementation's time on this machine (REFERENCE.md §7).
-//! Data generation integrates analytic fields or renders frames: no matrix products, no floor.
+//! evaluation: field evaluations x operations per evaluation); and two floors, measured here in
+//! the same invocation on the run's own thread count (`meta.json`):
+//! - the **physical floor**: that work at the cores' fp32 FMA peak
+//!   ([`hnn_models::cpu::fma_peak_gflops`], one core's peak times the run's threads);
+//! - the **GEMM floor**: that work at libtorch's matrix-product rate at the stage's layer shape
+//!   ([`Shape`]: the batch times the widest layer).
+//!
+//! Beside them, the run's peak RSS and the official implementation's time on this kind of
+//! machine (`reference.toml`). Data generation integrates analytic fields or renders frames: no
+//! matrix products, no floor.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use tch::{Device, Kind, Tensor};
+use hnn_models::cpu::{FmaPeak, fma_peak_gflops, matmul_gflops};
 
 use crate::config::{self, Source};
 use crate::summary::RunSummary;
 
-/// GFLOP/s of a square fp32 matrix product of side `n` on this process's libtorch threads:
-/// the best of five timings of at least `seconds / 5` each after a warm-up (the best, so that
-/// another process's burst lowers the figure as little as possible; on a busy machine the
-/// floor is still too low and ratios below 1 show it).
-pub fn gemm_rate(n: i64, seconds: f64) -> f64 {
-    let a = Tensor::randn([n, n], (Kind::Float, Device::Cpu));
-    let b = Tensor::randn([n, n], (Kind::Float, Device::Cpu));
-    let _ = a.matmul(&b);
-    (0..5)
-        .map(|_| {
-            let start = Instant::now();
-            let mut reps = 0u32;
-            while reps < 2 || start.elapsed().as_secs_f64() < seconds / 5.0 {
-                let _ = a.matmul(&b);
-                reps += 1;
-            }
-            2.0 * (n as f64).powi(3) * f64::from(reps) / start.elapsed().as_secs_f64() / 1e9
-        })
-        .fold(0.0, f64::max)
+/// An `[m, k] x [k, n]` matrix product: the layer shape whose rate bounds a stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Shape {
+    pub m: i64,
+    pub k: i64,
+    pub n: i64,
+}
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{}x{}", self.m, self.k, self.n)
+    }
 }
 
 /// One stage of one run.
@@ -46,8 +45,54 @@ pub struct Stage {
     pub wall: f64,
     /// Floating-point operations (`None`: no floor for this stage).
     pub flops: Option<f64>,
+    /// The product shape whose libtorch rate is this stage's GEMM floor.
+    pub shape: Option<Shape>,
+    /// The run's libtorch threads.
+    pub threads: i32,
     pub peak_rss_mb: Option<f64>,
     pub official: Option<f64>,
+}
+
+/// The rates the floors divide by, measured in this process.
+#[derive(Debug, Clone, Default)]
+pub struct Rates {
+    /// One core's fp32 FMA peak (`None` on a CPU without AVX2+FMA).
+    pub peak: Option<FmaPeak>,
+    /// libtorch's GFLOP/s by (threads, shape).
+    pub gemm: BTreeMap<(i32, Shape), f64>,
+}
+
+impl Rates {
+    /// Measures the FMA peak, and libtorch's rate at every (threads, shape) the stages need.
+    pub fn measure(stages: &[Stage]) -> Self {
+        let mut rates = Rates {
+            peak: fma_peak_gflops(1.0),
+            gemm: BTreeMap::new(),
+        };
+        let before = tch::get_num_threads();
+        for s in stages {
+            if let Some(shape) = s.shape
+                && !rates.gemm.contains_key(&(s.threads, shape))
+            {
+                tch::set_num_threads(s.threads);
+                let rate = matmul_gflops(shape.m, shape.k, shape.n, 1.0);
+                rates.gemm.insert((s.threads, shape), rate);
+            }
+        }
+        tch::set_num_threads(before);
+        rates
+    }
+
+    /// The physical floor of `flops` on `threads` cores, in seconds.
+    fn physical(&self, flops: f64, threads: i32) -> Option<f64> {
+        self.peak
+            .map(|p| flops / (p.gflops * f64::from(threads) * 1e9))
+    }
+
+    /// The GEMM floor of `flops` at `shape` on `threads`, in seconds.
+    fn gemm(&self, flops: f64, threads: i32, shape: Shape) -> Option<f64> {
+        self.gemm.get(&(threads, shape)).map(|r| flops / (r * 1e9))
+    }
 }
 
 /// Training samples per step of an experiment (the batch, or the whole training set).
@@ -68,32 +113,63 @@ pub fn stages(dir: &Path, summary: &RunSummary) -> Result<Vec<Stage>, String> {
     let dim = exp.source.model_dim(&cfg.model) as i64;
     let spec = cfg.model.spec();
     let per_step = samples_per_step(&exp);
-    let extra = match &exp.source {
-        Source::Pixels(p) => hnn_models::autoencoder_train_flops(
-            (p.frames * p.camera.pixels()) as i64,
-            &cfg.model.autoencoder,
+    let width = spec.mlp.hidden.iter().copied().max().unwrap_or(1);
+    let (extra, train_shape) = match &exp.source {
+        Source::Pixels(p) => {
+            let input = (p.frames * p.camera.pixels()) as i64;
+            let ae = &cfg.model.autoencoder;
+            let shape = Shape {
+                m: per_step as i64,
+                k: input,
+                n: ae.hidden,
+            };
+            (hnn_models::autoencoder_train_flops(input, ae), shape)
+        }
+        _ => (
+            0.0,
+            Shape {
+                m: per_step as i64,
+                k: width,
+                n: width,
+            },
         ),
-        _ => 0.0,
     };
     let meta: serde_json::Value = std::fs::read(dir.join("meta.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
-    let rss = meta["peak_rss_mb"].as_f64();
+    let threads = meta["torch_threads"]
+        .as_i64()
+        .and_then(|t| i32::try_from(t).ok())
+        .filter(|t| *t > 0)
+        .unwrap_or_else(tch::get_num_threads);
     let official = summary
         .reference
         .as_deref()
         .and_then(crate::reference::get)
         .and_then(|r| r.official_seconds);
-    let task = format!("{} (seed {})", summary.experiment, summary.seed);
-    let mut out = vec![Stage {
-        task: task.clone(),
-        stage: "data".into(),
-        wall: summary.timings.data,
-        flops: None,
-        peak_rss_mb: rss,
-        official: official.map(|o| o.data),
-    }];
+    let path = meta["cpu_matmul"]
+        .as_str()
+        .unwrap_or("mkl-nonintel-avx2 (before the record)");
+    let task = format!("{} (seed {}, {path})", summary.experiment, summary.seed);
+    let stage =
+        |name: String, wall: f64, flops: Option<f64>, shape: Option<Shape>, official| Stage {
+            task: task.clone(),
+            stage: name,
+            wall,
+            flops,
+            shape,
+            threads,
+            peak_rss_mb: meta["peak_rss_mb"].as_f64(),
+            official,
+        };
+    let mut out = vec![stage(
+        "data".into(),
+        summary.timings.data,
+        None,
+        None,
+        official.map(|o| o.data),
+    )];
     let mut eval_flops = 0.0;
     for m in &summary.models {
         let f = hnn_models::flops(&m.name, dim, &spec);
@@ -102,14 +178,13 @@ pub fn stages(dir: &Path, summary: &RunSummary) -> Result<Vec<Stage>, String> {
             .as_ref()
             .map_or(cfg.train.steps, |d| d.step)
             .min(cfg.train.steps) as f64;
-        out.push(Stage {
-            task: task.clone(),
-            stage: format!("train {}", m.name),
-            wall: m.train_seconds,
-            flops: f.map(|(t, _)| steps * per_step * (t + extra)),
-            peak_rss_mb: rss,
-            official: official.and_then(|o| o.train(&m.name)),
-        });
+        out.push(stage(
+            format!("train {}", m.name),
+            m.train_seconds,
+            f.map(|(t, _)| steps * per_step * (t + extra)),
+            Some(train_shape),
+            official.and_then(|o| o.train(&m.name)),
+        ));
         if let Some((_, e)) = f {
             for p in summary.energy.values() {
                 if let Some(me) = p.models.get(&m.name) {
@@ -118,37 +193,80 @@ pub fn stages(dir: &Path, summary: &RunSummary) -> Result<Vec<Stage>, String> {
             }
         }
     }
-    out.push(Stage {
-        task,
-        stage: "evaluation".into(),
-        wall: summary.timings.eval,
-        flops: Some(eval_flops),
-        peak_rss_mb: rss,
-        official: official.map(|o| o.eval),
-    });
+    let eval_shape = Shape {
+        m: 200,
+        k: width,
+        n: width,
+    };
+    out.push(stage(
+        "evaluation".into(),
+        summary.timings.eval,
+        Some(eval_flops),
+        Some(eval_shape),
+        official.map(|o| o.eval),
+    ));
     Ok(out)
 }
 
-/// The markdown table of `stages` at `rate` GFLOP/s.
-pub fn table(stages: &[Stage], rate: f64, threads: i32) -> String {
-    let mut out = format!(
-        "# Speed against this machine's floor\n\nfp32 matrix-product rate measured now: {rate:.1} GFLOP/s on {threads} libtorch threads. Floor = the stage's matrix-product work at that rate (training: steps x samples x operations per sample; evaluation: field evaluations x operations each; `hnn_models::flops`). Official: REFERENCE.md §7 on this kind of machine.\n\n| task | stage | wall s | GFLOP | floor s | wall / floor | peak RSS MB | official s |\n|---|---|---|---|---|---|---|---|\n"
+/// The markdown table of `stages` against the floors at `rates`; `path` names this process's
+/// matrix-product path (the one the GEMM rates were measured on).
+pub fn table(stages: &[Stage], rates: &Rates, path: &str) -> String {
+    let mut out = String::from("# Speed against this machine's floors\n\n");
+    match rates.peak {
+        Some(p) => {
+            let _ = writeln!(
+                out,
+                "Physical floor: the stage's matrix-product work at the fp32 FMA peak, {:.1} GFLOP/s per core measured now ({}: 12 independent FMA chains), times the run's libtorch threads.",
+                p.gflops, p.isa
+            );
+        }
+        None => out
+            .push_str("Physical floor: none (this CPU has no AVX2+FMA to measure a peak with).\n"),
+    }
+    let _ = writeln!(
+        out,
+        "GEMM floor: the same work at libtorch's fp32 matrix-product rate measured now at the stage's layer shape (batch x widest layer), on {path}:"
     );
-    let num =
-        |v: Option<f64>, digits: usize| v.map_or("—".to_string(), |x| format!("{x:.digits$}"));
-    for s in stages {
-        let floor = s.flops.map(|f| f / (rate * 1e9));
+    for ((threads, shape), rate) in &rates.gemm {
+        let per_core = rates
+            .peak
+            .map(|p| {
+                format!(
+                    ", {:.2} of the physical peak",
+                    rate / (p.gflops * f64::from(*threads))
+                )
+            })
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "| {} | {} | {:.2} | {} | {} | {} | {} | {} |",
+            "- {shape} on {threads} threads: {rate:.1} GFLOP/s{per_core}"
+        );
+    }
+    out.push_str("\nWork: training steps x samples x operations per sample; evaluation: field evaluations x operations each (`hnn_models::flops`; element-wise work is not counted). Official: the official implementation's time on this kind of machine (`reference.toml`).\n\n| task | stage | wall s | GFLOP | physical floor s | wall / physical | GEMM floor s | wall / GEMM | peak RSS MB | official s |\n|---|---|---|---|---|---|---|---|---|---|\n");
+    let num =
+        |v: Option<f64>, digits: usize| v.map_or("—".to_string(), |x| format!("{x:.digits$}"));
+    let ratio = |wall: f64, floor: Option<f64>| {
+        floor
+            .filter(|f| *f > 0.0)
+            .map_or("—".into(), |f| format!("{:.1}x", wall / f))
+    };
+    for s in stages {
+        let physical = s.flops.and_then(|f| rates.physical(f, s.threads));
+        let gemm = s
+            .flops
+            .zip(s.shape)
+            .and_then(|(f, shape)| rates.gemm(f, s.threads, shape));
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.2} | {} | {} | {} | {} | {} | {} | {} |",
             s.task,
             s.stage,
             s.wall,
             num(s.flops.map(|f| f / 1e9), 1),
-            num(floor, 2),
-            floor
-                .filter(|f| *f > 0.0)
-                .map_or("—".into(), |f| format!("{:.1}x", s.wall / f)),
+            num(physical, 2),
+            ratio(s.wall, physical),
+            num(gemm, 2),
+            ratio(s.wall, gemm),
             num(s.peak_rss_mb, 0),
             num(s.official, 1),
         );
@@ -179,36 +297,49 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_table_divides_work_by_the_rate() {
+    fn the_table_divides_work_by_both_floors() {
+        let shape = Shape {
+            m: 750,
+            k: 200,
+            n: 200,
+        };
         let s = Stage {
             task: "spring (seed 0)".into(),
             stage: "train hnn".into(),
             wall: 5.0,
             flops: Some(200e9),
+            shape: Some(shape),
+            threads: 2,
             peak_rss_mb: Some(300.0),
             official: Some(51.0),
         };
         let data = Stage {
             stage: "data".into(),
             flops: None,
+            shape: None,
             ..s.clone()
         };
-        let t = table(&[data, s], 100.0, 2);
-        // 200 GFLOP at 100 GFLOP/s: a 2 s floor, 2.5x
+        let rates = Rates {
+            peak: Some(FmaPeak {
+                gflops: 100.0,
+                isa: "AVX-512",
+            }),
+            gemm: [((2, shape), 50.0)].into_iter().collect(),
+        };
+        let t = table(&[data, s], &rates, "mkl-avx512-e1");
+        // 200 GFLOP at 2 x 100 GFLOP/s: a 1 s physical floor, 5x; at 50 GFLOP/s: 4 s, 1.25x
         assert!(
-            t.contains("| spring (seed 0) | train hnn | 5.00 | 200.0 | 2.00 | 2.5x | 300 | 51.0 |"),
+            t.contains("| spring (seed 0) | train hnn | 5.00 | 200.0 | 1.00 | 5.0x | 4.00 | 1.2x | 300 | 51.0 |"),
             "{t}"
         );
         assert!(
-            t.contains("| spring (seed 0) | data | 5.00 | — | — | — | 300 | 51.0 |"),
+            t.contains("| spring (seed 0) | data | 5.00 | — | — | — | — | — | 300 | 51.0 |"),
             "{t}"
         );
-    }
-
-    #[test]
-    fn gemm_rate_is_positive() {
-        tch::set_num_threads(1);
-        let r = gemm_rate(64, 0.01);
-        assert!(r.is_finite() && r > 0.0, "{r}");
+        // the GEMM rate at its shape, as a share of the peak of its threads: 50 / 200
+        assert!(
+            t.contains("- 750x200x200 on 2 threads: 50.0 GFLOP/s, 0.25 of the physical peak"),
+            "{t}"
+        );
     }
 }

@@ -14,6 +14,7 @@
 //! Models are built on a [`tch::nn::Path`] (each layer on its own named sub-path, so checkpoint
 //! keys are stable) and saved as `.safetensors` through [`save_checkpoint`].
 
+pub mod cpu;
 mod device;
 mod dhnn;
 pub mod ensemble;

@@ -308,3 +308,32 @@ fn assert_send<T: Send + ?Sized>() {}
 fn models_are_send() {
     assert_send::<dyn DynamicsModel>();
 }
+
+/// This test binary exports the vendor hook (the build script's link arguments), MKL asks it,
+/// and on an AVX-512 CPU with the switch on MKL takes an AVX-512 branch.
+#[cfg(target_os = "linux")]
+#[test]
+fn mkl_asks_the_exported_vendor_hook() {
+    use hnn_models::cpu::{CpuFeatures, MatmulPath, Switch, VendorAnswer, hook, vendor_answer};
+    assert!(
+        hook::exported(),
+        "the process's lookup does not find hnn's hook"
+    );
+    let path = MatmulPath::current();
+    assert!(
+        path.branch.is_some(),
+        "libtorch's MKL was not found: {path:?}"
+    );
+    let expected = vendor_answer(CpuFeatures::detect(), Switch::from_env());
+    assert_eq!(path.answer, Some(expected), "{path:?}");
+    if expected == VendorAnswer::Intel {
+        assert!(path.is_avx512(), "{}", path.describe());
+    }
+}
+
+#[test]
+fn matmul_rate_is_positive() {
+    tch::set_num_threads(1);
+    let r = hnn_models::cpu::matmul_gflops(16, 32, 8, 0.01);
+    assert!(r.is_finite() && r > 0.0, "{r}");
+}

@@ -1,0 +1,60 @@
+//! The matrix products the models run, against this core's fp32 FMA peak, on one thread.
+//!
+//! Criterion's throughput is in floating-point operations ("elem/s" reads as FLOP/s): the FMA
+//! group is the physical peak, the matmul group libtorch's rate at the layer shapes (a 200-unit
+//! layer at batch 200 and 750, and the pixel autoencoder's 1568 -> 200 layer at batch 200). The
+//! last line prints each product's rate as a share of the peak, measured back to back.
+//!
+//!     cargo bench -p hnn-models --bench floor
+//!     HNN_MKL_AVX512=off cargo bench -p hnn-models --bench floor   # MKL's own vendor check
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use hnn_models::cpu::{MatmulPath, fma_kernel, fma_peak_gflops, matmul_gflops};
+use tch::{Device, Kind, Tensor};
+
+const SHAPES: [(i64, i64, i64); 3] = [(200, 200, 200), (750, 200, 200), (200, 1568, 200)];
+
+fn floor(c: &mut Criterion) {
+    tch::set_num_threads(1);
+    let mut group = c.benchmark_group("floor, one thread");
+    if let Some(k) = fma_kernel() {
+        let iters = 10_000;
+        group.throughput(Throughput::Elements(
+            (k.flops_per_iter * iters as f64) as u64,
+        ));
+        group.bench_function(format!("fma peak ({})", k.isa), |b| {
+            b.iter(|| (k.run)(std::hint::black_box(iters)))
+        });
+    }
+    for (m, k, n) in SHAPES {
+        let a = Tensor::randn([m, k], (Kind::Float, Device::Cpu));
+        let w = Tensor::randn([k, n], (Kind::Float, Device::Cpu));
+        let out = Tensor::zeros([m, n], (Kind::Float, Device::Cpu));
+        group.throughput(Throughput::Elements((2 * m * k * n) as u64));
+        group.bench_function(format!("matmul {m}x{k}x{n}"), |b| {
+            b.iter(|| a.matmul_out(&out, &w))
+        });
+    }
+    group.finish();
+    let path = MatmulPath::current();
+    let Some(peak) = fma_peak_gflops(2.0) else {
+        return;
+    };
+    let shares: Vec<String> = SHAPES
+        .iter()
+        .map(|&(m, k, n)| {
+            let rate = matmul_gflops(m, k, n, 2.0);
+            format!("{m}x{k}x{n} {rate:.1} GFLOP/s = {:.2}", rate / peak.gflops)
+        })
+        .collect();
+    println!(
+        "{}: peak {:.1} GFLOP/s ({}); {}",
+        path.describe(),
+        peak.gflops,
+        peak.isa,
+        shares.join("; ")
+    );
+}
+
+criterion_group!(benches, floor);
+criterion_main!(benches);

@@ -1,0 +1,27 @@
+//! libtorch's fp32 matrix-product rate at a given shape.
+
+use std::time::Instant;
+
+use tch::{Device, Kind, Tensor};
+
+/// GFLOP/s of an `[m, k] x [k, n]` fp32 matrix product on this process's libtorch threads: the
+/// best of five timings of at least `seconds / 5` each after a warm-up (the best, so that another
+/// process's burst lowers the figure as little as possible).
+pub fn matmul_gflops(m: i64, k: i64, n: i64, seconds: f64) -> f64 {
+    let a = Tensor::randn([m, k], (Kind::Float, Device::Cpu));
+    let b = Tensor::randn([k, n], (Kind::Float, Device::Cpu));
+    let out = Tensor::zeros([m, n], (Kind::Float, Device::Cpu));
+    let _ = a.matmul_out(&out, &b);
+    let flops = 2.0 * (m * k * n) as f64;
+    (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            let mut reps = 0u32;
+            while reps < 2 || start.elapsed().as_secs_f64() < seconds / 5.0 {
+                let _ = a.matmul_out(&out, &b);
+                reps += 1;
+            }
+            flops * f64::from(reps) / start.elapsed().as_secs_f64() / 1e9
+        })
+        .fold(0.0, f64::max)
+}
