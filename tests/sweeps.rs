@@ -140,7 +140,10 @@ fn speed_tables_the_stages_of_finished_runs() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = std::fs::read_to_string(out.join("speed.md")).unwrap();
-    assert!(text.contains("GFLOP/s on"), "{text}");
+    assert!(
+        text.contains("GFLOP/s per core measured now") && text.contains("GFLOP/s, "),
+        "{text}"
+    );
     for stage in [
         "| data |",
         "| train baseline |",
@@ -153,11 +156,12 @@ fn speed_tables_the_stages_of_finished_runs() {
     // for the HNN = 0.44 GFLOP, printed to one decimal
     let row = text
         .lines()
-        .find(|l| l.starts_with("| smoke (seed 0) | train hnn |"))
+        .find(|l| l.starts_with("| smoke (seed 0, ") && l.contains("| train hnn |"))
         .expect("the HNN's training row");
     let cells: Vec<&str> = row.split('|').map(str::trim).collect();
     assert_eq!(cells[4], "0.4", "{row}");
-    assert!(cells[6].ends_with('x'), "{row}");
+    // the physical floor's ratio and the GEMM floor's
+    assert!(cells[6].ends_with('x') && cells[8].ends_with('x'), "{row}");
     // an empty folder is an error
     let empty = common::temp_dir("speed-empty");
     let o = common::bin()

@@ -131,9 +131,11 @@ pub enum Command {
         #[arg(long, default_value_t = 28)]
         side: u32,
     },
-    /// Each finished run's stages under an output folder against this machine's arithmetic
-    /// floor (the fp32 matrix-product rate, measured first): wall time, GFLOP, floor, ratio,
-    /// peak RSS and the official code's time. Writes `speed.md` there and prints it.
+    /// Each finished run's stages under an output folder against this machine's two floors,
+    /// measured first on each run's thread count: the physical one (the cores' fp32 FMA peak)
+    /// and libtorch's matrix-product rate at the stage's layer shape. Wall time, GFLOP, both
+    /// floors and ratios, peak RSS and the official code's time. Writes `speed.md` there and
+    /// prints it.
     Speed {
         /// The output folder the runs were written to.
         #[arg(long, value_name = "DIR", default_value = "runs")]

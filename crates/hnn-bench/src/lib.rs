@@ -142,8 +142,9 @@ fn utc_stamp() -> String {
     )
 }
 
-/// Creates a new, empty run directory; never reuses an existing one.
-pub fn create_run_dir(root: &Path, name: &str, seed: u64) -> Result<PathBuf> {
+/// Creates a new run directory holding only its [`runs::MARKER`] (with the run's lock `key`);
+/// never reuses an existing one.
+pub fn create_run_dir(root: &Path, name: &str, seed: u64, key: &str) -> Result<PathBuf> {
     let parent = root.join(name);
     std::fs::create_dir_all(&parent).map_err(io_err("cannot create the output folder", &parent))?;
     let stem = format!("{}-s{seed}", utc_stamp());
@@ -154,7 +155,10 @@ pub fn create_run_dir(root: &Path, name: &str, seed: u64) -> Result<PathBuf> {
             parent.join(format!("{stem}-{n}"))
         };
         match std::fs::create_dir(&dir) {
-            Ok(()) => return Ok(dir),
+            Ok(()) => {
+                runs::write_marker(&dir, key)?;
+                return Ok(dir);
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(io_err("cannot create the run directory", &dir)(e)),
         }
@@ -254,7 +258,8 @@ impl OpenRun {
             .output_dir
             .clone()
             .unwrap_or_else(|| cfg.experiment.output_dir.clone());
-        let run_dir = create_run_dir(&root, &cfg.experiment.name, cfg.experiment.seed)?;
+        let key = runs::config_key(&cfg.to_toml());
+        let run_dir = create_run_dir(&root, &cfg.experiment.name, cfg.experiment.seed, &key)?;
         write_file(&run_dir.join("config.toml"), cfg.to_toml().as_bytes())?;
         if let Some(hook) = &opts.on_run_dir {
             hook(&run_dir).map_err(io_err("cannot open the log file in", &run_dir))?;

@@ -92,9 +92,9 @@ impl RunLock {
         Ok(RunLock { _file: file, path })
     }
 
-    /// Whether some process holds the claim on the run whose resolved config is `toml`.
-    fn is_held(root: &Path, name: &str, toml: &str) -> bool {
-        let path = lock_path(root, name, &config_key(toml));
+    /// Whether some process holds the claim on the run whose config key is `key`.
+    fn is_held(root: &Path, name: &str, key: &str) -> bool {
+        let path = lock_path(root, name, key);
         let Ok(file) = File::options().write(true).open(&path) else {
             return false;
         };
@@ -169,12 +169,25 @@ pub fn install_signal_handlers() -> std::io::Result<()> {
     Ok(())
 }
 
+/// The file that marks a folder as one of hnn's run directories: written into it right after
+/// it is created, before anything else, and holding the key of the run's lock ([`config_key`]
+/// of its resolved config). `runs` lists and `runs --clean` removes only folders that carry it
+/// (or, for runs from before it existed, a `meta.json` that hnn wrote), so nothing else under an
+/// output folder is ever touched.
+pub const MARKER: &str = ".hnn-run";
+
+/// Marks `dir` as the run directory of the run whose lock key is `key`.
+pub fn write_marker(dir: &Path, key: &str) -> Result<()> {
+    write_atomic(&dir.join(MARKER), key.as_bytes())
+}
+
 /// One run directory as [`list`] sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunEntry {
     pub dir: PathBuf,
-    /// `meta.json` status; `running` becomes `stale` when no process holds the run's lock, and
-    /// a directory without a readable `meta.json` is `incomplete`.
+    /// `meta.json` status; `running` becomes `stale` when no process holds the run's lock; a
+    /// run directory without a readable `meta.json` is `running` while its lock is held (it is
+    /// starting) and `incomplete` otherwise.
     pub status: String,
     pub error: Option<String>,
 }
@@ -186,53 +199,77 @@ impl RunEntry {
     }
 }
 
-/// Every run directory under `root` (`<root>/<name>/<run>/`), oldest first per experiment.
+/// The sub-folders of `p`, sorted, hidden ones left out.
+fn sub_folders(p: &Path) -> Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(p)
+        .map_err(io_err("cannot read", p))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_dir()
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// The run in `dir` of experiment `name`, or `None` when `dir` is not one of hnn's run
+/// directories (no [`MARKER`], and no `meta.json` written by hnn).
+fn entry(root: &Path, name: &str, dir: PathBuf) -> Option<RunEntry> {
+    let marker = std::fs::read_to_string(dir.join(MARKER)).ok();
+    let meta = std::fs::read_to_string(dir.join("meta.json"))
+        .ok()
+        .and_then(|m| serde_json::from_str::<serde_json::Value>(&m).ok())
+        .filter(|m| m.get("hnn_version").is_some());
+    if marker.is_none() && meta.is_none() {
+        return None;
+    }
+    let (status, error) = match &meta {
+        Some(m) => (
+            m["status"].as_str().unwrap_or("incomplete").to_string(),
+            m["error"].as_str().map(str::to_string),
+        ),
+        None => ("incomplete".to_string(), None),
+    };
+    let status = if matches!(status.as_str(), "running" | "incomplete") {
+        let key = marker.map(|k| k.trim().to_string()).or_else(|| {
+            std::fs::read_to_string(dir.join("config.toml"))
+                .ok()
+                .map(|t| config_key(&t))
+        });
+        let held = key.is_some_and(|k| RunLock::is_held(root, name, &k));
+        match (status.as_str(), held) {
+            (_, true) => "running".to_string(),
+            ("running", false) => "stale".to_string(),
+            _ => status,
+        }
+    } else {
+        status
+    };
+    Some(RunEntry { dir, status, error })
+}
+
+/// Every run directory under `root` (`<root>/<name>/<run>/`), oldest first per experiment;
+/// folders that are not run directories are left out.
 pub fn list(root: &Path) -> Result<Vec<RunEntry>> {
     let mut out = Vec::new();
-    let read = |p: &Path| -> Result<Vec<PathBuf>> {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(p)
-            .map_err(io_err("cannot read", p))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.is_dir()
-                    && !p
-                        .file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-            })
-            .collect();
-        v.sort();
-        Ok(v)
-    };
-    for exp_dir in read(root)? {
+    for exp_dir in sub_folders(root)? {
         let name = exp_dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        for dir in read(&exp_dir)? {
-            let meta = std::fs::read_to_string(dir.join("meta.json"))
-                .ok()
-                .and_then(|m| serde_json::from_str::<serde_json::Value>(&m).ok());
-            let (mut status, error) = match &meta {
-                Some(m) => (
-                    m["status"].as_str().unwrap_or("incomplete").to_string(),
-                    m["error"].as_str().map(str::to_string),
-                ),
-                None => ("incomplete".to_string(), None),
-            };
-            if status == "running" {
-                let toml = std::fs::read_to_string(dir.join("config.toml")).unwrap_or_default();
-                if !RunLock::is_held(root, &name, &toml) {
-                    status = "stale".into();
-                }
-            }
-            out.push(RunEntry { dir, status, error });
+        for dir in sub_folders(&exp_dir)? {
+            out.extend(entry(root, &name, dir));
         }
     }
     Ok(out)
 }
 
 /// Removes the run directories that did not finish and are not being computed (`failed`,
-/// `interrupted`, `stale`, `incomplete`); returns what was removed.
+/// `interrupted`, `stale`, `incomplete`); returns what was removed. Only run directories are
+/// candidates ([`MARKER`]), and none whose lock a process holds.
 pub fn clean(root: &Path) -> Result<Vec<RunEntry>> {
     let mut removed = Vec::new();
     for e in list(root)? {
@@ -328,6 +365,88 @@ mod tests {
         std::hint::black_box(&big);
         let after = peak_rss_bytes().unwrap();
         assert!(after >= before + (60 << 20), "{before} -> {after}");
+    }
+
+    /// A folder tree under `root` and a lock for experiment `name` with `key`, held or not.
+    fn locked(root: &Path, name: &str, key: &str) -> File {
+        let path = lock_path(root, name, key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let f = File::create(&path).unwrap();
+        f.try_lock().unwrap();
+        f
+    }
+
+    #[test]
+    fn only_run_directories_are_listed_and_clean_spares_everything_else() {
+        let root = std::env::temp_dir().join(format!("hnn-clean-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        // not runs: a photo folder, a source tree, an empty folder, a foreign meta.json
+        for (file, text) in [
+            ("u/p/2020/a.jpg", "hi"),
+            ("crates/hnn/Cargo.toml", "[package]"),
+            ("x/foreign/meta.json", r#"{"status": "failed"}"#),
+        ] {
+            let path = root.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        std::fs::create_dir_all(root.join("x/empty")).unwrap();
+        // runs: interrupted (marker and meta), starting (marker, lock held, no meta yet),
+        // abandoned (marker only, no lock), and one from before the marker (hnn's meta only)
+        let run = |dir: &str, key: &str, meta: Option<&str>| {
+            let d = root.join(dir);
+            std::fs::create_dir_all(&d).unwrap();
+            write_marker(&d, key).unwrap();
+            if let Some(m) = meta {
+                std::fs::write(d.join("meta.json"), m).unwrap();
+            }
+        };
+        run(
+            "s/a-s0",
+            "k1",
+            Some(r#"{"hnn_version": "0.1.0", "status": "interrupted"}"#),
+        );
+        run("s/b-s0", "k2", None);
+        run("s/c-s0", "k3", None);
+        let legacy = root.join("s/d-s0");
+        std::fs::create_dir_all(&legacy).unwrap();
+        std::fs::write(
+            legacy.join("meta.json"),
+            r#"{"hnn_version": "0.1.0", "status": "ok"}"#,
+        )
+        .unwrap();
+        let _held = locked(&root, "s", "k2");
+        let listed: Vec<(String, String)> = list(&root)
+            .unwrap()
+            .into_iter()
+            .map(|e| {
+                let name = e.dir.strip_prefix(&root).unwrap().display().to_string();
+                (name, e.status)
+            })
+            .collect();
+        let want = [
+            ("s/a-s0", "interrupted"),
+            ("s/b-s0", "running"),
+            ("s/c-s0", "incomplete"),
+            ("s/d-s0", "ok"),
+        ];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(d, s)| (d.to_string(), s.to_string()))
+            .collect();
+        assert_eq!(listed, want);
+        let removed: Vec<PathBuf> = clean(&root).unwrap().into_iter().map(|e| e.dir).collect();
+        assert_eq!(removed, vec![root.join("s/a-s0"), root.join("s/c-s0")]);
+        for kept in [
+            "u/p/2020/a.jpg",
+            "crates/hnn/Cargo.toml",
+            "x/foreign/meta.json",
+            "x/empty",
+        ] {
+            assert!(root.join(kept).exists(), "{kept} was removed");
+        }
+        assert!(root.join("s/b-s0").exists() && legacy.exists());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use hnn_models::cpu::{FmaPeak, fma_peak_gflops, matmul_gflops};
+use hnn_models::cpu::{FmaPeak, fma_peaks, matmul_gflops};
 
 use crate::config::{self, Source};
 use crate::summary::RunSummary;
@@ -56,8 +56,9 @@ pub struct Stage {
 /// The rates the floors divide by, measured in this process.
 #[derive(Debug, Clone, Default)]
 pub struct Rates {
-    /// One core's fp32 FMA peak (`None` on a CPU without AVX2+FMA).
-    pub peak: Option<FmaPeak>,
+    /// One core's fp32 FMA peak of each vector width, widest first (none on a CPU without
+    /// AVX2+FMA); the widest is the physical floor.
+    pub peaks: Vec<FmaPeak>,
     /// libtorch's GFLOP/s by (threads, shape).
     pub gemm: BTreeMap<(i32, Shape), f64>,
 }
@@ -66,7 +67,7 @@ impl Rates {
     /// Measures the FMA peak, and libtorch's rate at every (threads, shape) the stages need.
     pub fn measure(stages: &[Stage]) -> Self {
         let mut rates = Rates {
-            peak: fma_peak_gflops(1.0),
+            peaks: fma_peaks(1.0),
             gemm: BTreeMap::new(),
         };
         let before = tch::get_num_threads();
@@ -85,7 +86,8 @@ impl Rates {
 
     /// The physical floor of `flops` on `threads` cores, in seconds.
     fn physical(&self, flops: f64, threads: i32) -> Option<f64> {
-        self.peak
+        self.peaks
+            .first()
             .map(|p| flops / (p.gflops * f64::from(threads) * 1e9))
     }
 
@@ -212,11 +214,15 @@ pub fn stages(dir: &Path, summary: &RunSummary) -> Result<Vec<Stage>, String> {
 /// matrix-product path (the one the GEMM rates were measured on).
 pub fn table(stages: &[Stage], rates: &Rates, path: &str) -> String {
     let mut out = String::from("# Speed against this machine's floors\n\n");
-    match rates.peak {
+    match rates.peaks.first() {
         Some(p) => {
+            let others: String = rates.peaks[1..]
+                .iter()
+                .map(|o| format!("; {} {:.1} GFLOP/s", o.isa, o.gflops))
+                .collect();
             let _ = writeln!(
                 out,
-                "Physical floor: the stage's matrix-product work at the fp32 FMA peak, {:.1} GFLOP/s per core measured now ({}: 12 independent FMA chains), times the run's libtorch threads.",
+                "Physical floor: the stage's matrix-product work at the fp32 FMA peak, {:.1} GFLOP/s per core measured now ({}: 12 independent FMA chains{others}), times the run's libtorch threads.",
                 p.gflops, p.isa
             );
         }
@@ -229,7 +235,8 @@ pub fn table(stages: &[Stage], rates: &Rates, path: &str) -> String {
     );
     for ((threads, shape), rate) in &rates.gemm {
         let per_core = rates
-            .peak
+            .peaks
+            .first()
             .map(|p| {
                 format!(
                     ", {:.2} of the physical peak",
@@ -320,10 +327,10 @@ mod tests {
             ..s.clone()
         };
         let rates = Rates {
-            peak: Some(FmaPeak {
+            peaks: vec![FmaPeak {
                 gflops: 100.0,
                 isa: "AVX-512",
-            }),
+            }],
             gemm: [((2, shape), 50.0)].into_iter().collect(),
         };
         let t = table(&[data, s], &rates, "mkl-avx512-e1");

@@ -9,7 +9,7 @@
 //!     HNN_MKL_AVX512=off cargo bench -p hnn-models --bench floor   # MKL's own vendor check
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use hnn_models::cpu::{MatmulPath, fma_kernel, fma_peak_gflops, matmul_gflops};
+use hnn_models::cpu::{MatmulPath, fma_kernels, fma_peaks, matmul_gflops};
 use tch::{Device, Kind, Tensor};
 
 const SHAPES: [(i64, i64, i64); 3] = [(200, 200, 200), (750, 200, 200), (200, 1568, 200)];
@@ -17,7 +17,7 @@ const SHAPES: [(i64, i64, i64); 3] = [(200, 200, 200), (750, 200, 200), (200, 15
 fn floor(c: &mut Criterion) {
     tch::set_num_threads(1);
     let mut group = c.benchmark_group("floor, one thread");
-    if let Some(k) = fma_kernel() {
+    for k in fma_kernels() {
         let iters = 10_000;
         group.throughput(Throughput::Elements(
             (k.flops_per_iter * iters as f64) as u64,
@@ -37,7 +37,8 @@ fn floor(c: &mut Criterion) {
     }
     group.finish();
     let path = MatmulPath::current();
-    let Some(peak) = fma_peak_gflops(2.0) else {
+    let peaks = fma_peaks(2.0);
+    let Some(peak) = peaks.first() else {
         return;
     };
     let shares: Vec<String> = SHAPES
@@ -47,11 +48,14 @@ fn floor(c: &mut Criterion) {
             format!("{m}x{k}x{n} {rate:.1} GFLOP/s = {:.2}", rate / peak.gflops)
         })
         .collect();
+    let peaks: Vec<String> = peaks
+        .iter()
+        .map(|p| format!("{} {:.1} GFLOP/s", p.isa, p.gflops))
+        .collect();
     println!(
-        "{}: peak {:.1} GFLOP/s ({}); {}",
+        "{}\nFMA peak, one core: {}\nmatmul, one thread, as a share of the widest peak: {}",
         path.describe(),
-        peak.gflops,
-        peak.isa,
+        peaks.join(", "),
         shares.join("; ")
     );
 }

@@ -26,7 +26,7 @@ mod rate;
 
 use std::ffi::OsStr;
 
-pub use peak::{FmaKernel, FmaPeak, fma_kernel, fma_peak_gflops};
+pub use peak::{FmaKernel, FmaPeak, fma_kernels, fma_peak_gflops, fma_peaks};
 pub use rate::matmul_gflops;
 
 /// The CPU features that decide MKL's fp32 matrix-product path.
