@@ -279,6 +279,58 @@ fn a_signal_marks_the_run_interrupted_and_it_is_never_reused() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Under `nohup` (SIGHUP ignored by the parent) a hangup leaves the run going; a SIGTERM then
+/// still marks it interrupted.
+#[cfg(unix)]
+#[test]
+fn a_hangup_that_nohup_ignores_stays_ignored() {
+    let dir = temp_dir("nohup");
+    let out = dir.join("out");
+    let config = smoke_with(&dir, "train", "steps = 1000000");
+    let mut child = Command::new("nohup")
+        .arg(env!("CARGO_BIN_EXE_hnn"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--output-dir")
+        .arg(&out)
+        .arg("--no-progress")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the run to start", || {
+        run_dirs(&out)
+            .first()
+            .is_some_and(|d| d.join("meta.json").exists())
+    });
+    let pid = child.id().to_string();
+    let kill = |signal: &str| {
+        let k = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(&pid)
+            .status()
+            .unwrap();
+        assert!(k.success());
+    };
+    kill("HUP");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "SIGHUP ended a run under nohup"
+    );
+    assert_eq!(
+        json(&run_dirs(&out)[0].join("meta.json"))["status"],
+        "running"
+    );
+    kill("TERM");
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(15), "{status:?}");
+    let meta = json(&run_dirs(&out)[0].join("meta.json"));
+    assert_eq!(meta["error"], "interrupted by SIGTERM");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A signal during a seed ensemble's shared training marks every member's run interrupted.
 #[cfg(unix)]
 #[test]

@@ -138,11 +138,27 @@ fn mark_interrupted(signal: &str) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Whether the process was started with `signal` ignored (as `nohup` does for SIGHUP, and a
+/// shell for SIGINT of a background job).
+fn inherited_ignored(signal: i32) -> bool {
+    // SAFETY: a query only (no new action); `old` is written by the call.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
 /// On SIGINT, SIGTERM or SIGHUP: mark the run in progress "interrupted", say so, and end the
-/// process as that signal does by default.
+/// process as that signal does by default. A signal the parent left ignored (`nohup`) stays
+/// ignored.
 pub fn install_signal_handlers() -> std::io::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    let watched: Vec<i32> = [SIGINT, SIGTERM, SIGHUP]
+        .into_iter()
+        .filter(|s| !inherited_ignored(*s))
+        .collect();
+    let mut signals = signal_hook::iterator::Signals::new(watched)?;
     std::thread::spawn(move || {
         if let Some(sig) = signals.forever().next() {
             let name = match sig {
