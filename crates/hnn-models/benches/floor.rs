@@ -1,9 +1,8 @@
 //! The matrix products the models run, against this core's fp32 FMA peak, on one thread.
 //!
 //! Criterion's throughput is in floating-point operations ("elem/s" reads as FLOP/s): the FMA
-//! group is the physical peak, the matmul group libtorch's rate at the layer shapes (a 200-unit
-//! layer at batch 200 and 750, and the pixel autoencoder's 1568 -> 200 layer at batch 200). The
-//! last line prints each product's rate as a share of the peak, measured back to back.
+//! group is the physical peak, the matmul group libtorch's rate at the layer shapes ([`SHAPES`]).
+//! The last lines print each product's rate as a share of the peak, measured back to back.
 //!
 //!     cargo bench -p hnn-models --bench floor
 //!     HNN_MKL_AVX512=off cargo bench -p hnn-models --bench floor   # MKL's own vendor check
@@ -12,7 +11,15 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hnn_models::cpu::{MatmulPath, fma_kernels, fma_peaks, matmul_gflops};
 use tch::{Device, Kind, Tensor};
 
-const SHAPES: [(i64, i64, i64); 3] = [(200, 200, 200), (750, 200, 200), (200, 1568, 200)];
+/// `[m, k] x [k, n]`: a 200-unit layer at batch 200 and 750, the pixel autoencoder's
+/// 1568 -> 200 layer at batch 200, and the spring's 2 -> 200 input layer at batch 750 (a skinny
+/// product, where MKL's AVX2 path for other vendors is slowest).
+const SHAPES: [(i64, i64, i64); 4] = [
+    (200, 200, 200),
+    (750, 200, 200),
+    (200, 1568, 200),
+    (750, 2, 200),
+];
 
 fn floor(c: &mut Criterion) {
     tch::set_num_threads(1);
