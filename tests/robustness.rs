@@ -147,6 +147,10 @@ fn inputs_that_used_to_crash_are_refused_before_any_work() {
             "experiment.name",
         ),
         ("experiment", "name = \"a\\u0000b\"", "experiment.name"),
+        // names of the reports written beside the run folders
+        ("experiment", "name = \"table1.md\"", "experiment.name"),
+        ("experiment", "name = \"speed.md\"", "experiment.name"),
+        ("eval.paper", "rtol = 1e10", "eval.paper.rtol"),
     ] {
         let config = smoke_with(&dir, section, line);
         let o = run(&config, &dir.join("out"), &[]);

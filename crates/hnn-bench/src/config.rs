@@ -1125,6 +1125,15 @@ impl Config {
                 ),
             ));
         }
+        if e.name.to_ascii_lowercase().ends_with(".md") {
+            return Err(bad(
+                "experiment.name",
+                format!(
+                    "{:?} ends in .md, the reports written beside the run folders (table1.md, speed.md); choose another name",
+                    e.name
+                ),
+            ));
+        }
         if e.threads > 1024 {
             return Err(bad(
                 "experiment.threads",
@@ -1495,10 +1504,13 @@ impl Config {
                     ),
                 ));
             }
-            if !(p.rtol.is_finite() && p.rtol >= 100.0 * f64::EPSILON) {
+            if !(p.rtol.is_finite() && p.rtol >= 100.0 * f64::EPSILON && p.rtol < 1.0) {
                 return Err(bad(
                     &key("rtol"),
-                    format!("{} must be finite and >= 2.2e-14", p.rtol),
+                    format!(
+                        "{} must be finite, >= 2.2e-14 and < 1 (a relative tolerance of 1 accepts any step)",
+                        p.rtol
+                    ),
                 ));
             }
             if !(p.atol.is_finite() && p.atol > 0.0) {
@@ -1584,10 +1596,13 @@ impl Config {
                 ),
             ));
         }
-        if !(f.rtol.is_finite() && f.rtol >= 100.0 * f64::EPSILON) {
+        if !(f.rtol.is_finite() && f.rtol >= 100.0 * f64::EPSILON && f.rtol < 1.0) {
             return Err(bad(
                 "eval.figure.rtol",
-                format!("{} must be finite and >= 2.2e-14", f.rtol),
+                format!(
+                    "{} must be finite, >= 2.2e-14 and < 1 (a relative tolerance of 1 accepts any step)",
+                    f.rtol
+                ),
             ));
         }
         if !(f.atol.is_finite() && f.atol > 0.0) {
@@ -1738,6 +1753,9 @@ mod tests {
             ("[train]\nlearning_rate = -1.0\n", "train.learning_rate"),
             ("[train]\nbatch_size = 100000\n", "train.batch_size"),
             ("[eval.paper]\nrtol = 0.0\n", "eval.paper.rtol"),
+            ("[eval.paper]\nrtol = 1e10\n", "eval.paper.rtol"),
+            ("[eval.corrected]\nrtol = 1e300\n", "eval.corrected.rtol"),
+            ("[eval.figure]\nrtol = 1.0\n", "eval.figure.rtol"),
             ("[eval.corrected]\natol = -1e-9\n", "eval.corrected.atol"),
             ("[eval.corrected]\ngroups = 7\n", "eval.corrected.groups"),
             ("[model]\nhidden = []\n", "model.hidden"),

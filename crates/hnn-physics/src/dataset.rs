@@ -132,11 +132,11 @@ impl DataSpec {
                 "must be finite and >= 0",
             );
         }
-        if !(self.rtol.is_finite() && self.rtol >= 100.0 * f64::EPSILON) {
+        if !(self.rtol.is_finite() && self.rtol >= 100.0 * f64::EPSILON && self.rtol < 1.0) {
             return bad(
                 "rtol",
                 self.rtol.to_string(),
-                "must be finite and >= 2.2e-14",
+                "must be finite, >= 2.2e-14 and < 1 (a relative tolerance of 1 accepts any step)",
             );
         }
         if !(self.atol.is_finite() && self.atol > 0.0) {
@@ -619,6 +619,13 @@ mod tests {
             (
                 DataSpec {
                     rtol: 0.0,
+                    ..DataSpec::default()
+                },
+                "rtol",
+            ),
+            (
+                DataSpec {
+                    rtol: 1.0,
                     ..DataSpec::default()
                 },
                 "rtol",
