@@ -242,8 +242,13 @@ struct Traj<'a> {
     out: Vec<f64>,
     stats: SolverStats,
     status: Status,
-    /// Time of the first evaluation where the field returned NaN or inf at a finite state.
+    /// Time of the first evaluation of the step being tried where the field returned NaN or
+    /// inf at a finite state.
     field_failed_at: Option<f64>,
+    /// Set when the last rejected step was not finite (the field failed, or the state or its
+    /// error did): where the step size then underflows, the failure is `NonFinite` at this
+    /// time, not `StepSizeUnderflow`.
+    nonfinite_at: Option<f64>,
     /// Each event's value at the last accepted state.
     event_prev: Vec<f64>,
     event_hits: Vec<Vec<(f64, Vec<f64>)>>,
@@ -525,6 +530,7 @@ impl Rk45 {
             stats: SolverStats::default(),
             status: Status::Running,
             field_failed_at: None,
+            nonfinite_at: None,
             event_prev: Vec::new(),
             event_hits: Vec::new(),
             stopped_at: None,
@@ -655,9 +661,12 @@ impl Rk45 {
             tr.rejected = false;
         }
         if tr.h_abs < tr.min_step {
-            tr.status = Status::Failed(OdeError::StepSizeUnderflow {
-                t: tr.t,
-                h: tr.h_abs,
+            tr.status = Status::Failed(match tr.nonfinite_at {
+                Some(t) => OdeError::NonFinite { t },
+                None => OdeError::StepSizeUnderflow {
+                    t: tr.t,
+                    h: tr.h_abs,
+                },
             });
             return;
         }
@@ -671,8 +680,14 @@ impl Rk45 {
     }
 
     fn finish_attempt(&self, tr: &mut Traj<'_>, d: usize, events: &[Event<'_>]) {
-        if let Some(t) = tr.field_failed_at {
-            tr.status = Status::Failed(OdeError::NonFinite { t });
+        // A field that fails inside the step (NaN or inf at a finite trial state, as
+        // y' = -sqrt(y) past y = 0) rejects the step like any non-finite error estimate: scipy's
+        // error norm is NaN there, and its step shrinks by MIN_FACTOR.
+        if let Some(t) = tr.field_failed_at.take() {
+            tr.h_abs *= MIN_FACTOR;
+            tr.rejected = true;
+            tr.stats.n_rejected += 1;
+            tr.nonfinite_at = Some(t);
             return;
         }
         let h = tr.h;
@@ -705,6 +720,7 @@ impl Rk45 {
             tr.h_abs *= if f > MIN_FACTOR { f } else { MIN_FACTOR };
             tr.rejected = true;
             tr.stats.n_rejected += 1;
+            tr.nonfinite_at = (!error_norm.is_finite()).then_some(tr.t_new);
         }
     }
 
@@ -814,6 +830,7 @@ impl Rk45 {
     }
 
     fn accept(&self, tr: &mut Traj<'_>, d: usize, events: &[Event<'_>]) {
+        tr.nonfinite_at = None;
         let t_old = tr.t;
         let h = tr.t_new - t_old;
         tr.stats.n_accepted += 1;

@@ -331,6 +331,38 @@ fn rk45_reports_a_non_finite_field_with_its_time() {
     }
 }
 
+/// y' = -sqrt(y) from y = 1 reaches y = 0 at t = 2 (y = (1 - t/2)^2): a step that overshoots
+/// makes a trial state negative and the field NaN there. scipy rejects such a step and shrinks
+/// it; so does this solver, which returns all 21 outputs on [0, 2] at the default tolerances
+/// (it stopped at t = 1.68 with `NonFinite` when a non-finite trial stage was fatal).
+#[test]
+fn rk45_rejects_a_step_whose_trial_stage_is_not_finite() {
+    let f = FnField::new(1, |_t, y: &[f64], dy: &mut [f64]| dy[0] = -y[0].sqrt());
+    let t_eval: Vec<f64> = (0..=20).map(|i| i as f64 * 0.1).collect();
+    let sol = Rk45::default()
+        .solve(&f, (0.0, 2.0), &[1.0], &t_eval)
+        .expect("scipy's semantics: a non-finite trial is a rejected step");
+    assert_eq!(sol.t.len(), 21);
+    assert!(sol.stats.n_rejected > 0);
+    for (t, y) in sol.t.iter().zip(&sol.y) {
+        let exact = (1.0 - t / 2.0).powi(2);
+        assert!((y - exact).abs() < 1e-3, "t = {t}: {y} against {exact}");
+    }
+}
+
+/// A field that is NaN at every finite state shrinks the step to underflow, and is then
+/// reported as what it is: `NonFinite`, not a step-size underflow.
+#[test]
+fn rk45_reports_a_field_that_is_never_finite_as_non_finite() {
+    let f = FnField::new(1, |t, _y: &[f64], dy: &mut [f64]| {
+        dy[0] = if t > 0.0 { f64::NAN } else { 1.0 };
+    });
+    match Rk45::default().solve(&f, (0.0, 1.0), &[1.0], &[1.0]) {
+        Err(OdeError::NonFinite { t }) => assert!(t > 0.0 && t < 1e-3, "t = {t}"),
+        other => panic!("expected NonFinite, got {other:?}"),
+    }
+}
+
 /// A boxed trait object is a field as it is.
 #[test]
 fn boxed_fields_solve_directly() {
