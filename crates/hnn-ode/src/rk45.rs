@@ -139,7 +139,9 @@ pub struct IvpProblem<'a> {
 /// A scalar function of the state whose zero crossings a solve records (scipy's `events`).
 pub struct Event<'a> {
     /// `g(t, y)`; a crossing is a sign change between accepted steps, located on the dense
-    /// output.
+    /// output. As in scipy, a zero counts: `g(t0, y0) = 0` is a crossing at `t0` (a terminal
+    /// event then stops there), and an exact zero at the end of a step is recorded at that
+    /// time, once (scipy would record it again at the start of the next step).
     pub g: &'a dyn Fn(f64, &[f64]) -> f64,
     /// Stop the solve at the first crossing.
     pub terminal: bool,
@@ -251,6 +253,9 @@ struct Traj<'a> {
     nonfinite_at: Option<f64>,
     /// Each event's value at the last accepted state.
     event_prev: Vec<f64>,
+    /// Per event: whether `event_prev` is an exact zero already recorded as a crossing (at the
+    /// end of the previous step), so the next step does not record it again.
+    event_zero_recorded: Vec<bool>,
     event_hits: Vec<Vec<(f64, Vec<f64>)>>,
     /// Set when a terminal event ended the solve.
     stopped_at: Option<f64>,
@@ -381,6 +386,7 @@ impl Rk45 {
         let mut trajs: Vec<Traj<'_>> = problems.iter().map(|p| self.init_traj(d, *p)).collect();
         for tr in &mut trajs {
             tr.event_prev = events.iter().map(|e| (e.g)(tr.t, &tr.y)).collect();
+            tr.event_zero_recorded = vec![false; events.len()];
             tr.event_hits = vec![Vec::new(); events.len()];
         }
 
@@ -532,6 +538,7 @@ impl Rk45 {
             field_failed_at: None,
             nonfinite_at: None,
             event_prev: Vec::new(),
+            event_zero_recorded: Vec::new(),
             event_hits: Vec::new(),
             stopped_at: None,
         };
@@ -759,9 +766,24 @@ impl Rk45 {
         let mut y = Vec::with_capacity(d);
         for (i, ev) in events.iter().enumerate() {
             let (g0, g1) = (tr.event_prev[i], (ev.g)(t_new, &tr.y_new));
-            let crosses = (g0 < 0.0 && g1 >= 0.0) || (g0 > 0.0 && g1 <= 0.0);
-            let rising = g1 > g0;
-            if !crosses || (ev.direction > 0.0 && !rising) || (ev.direction < 0.0 && rising) {
+            // scipy's find_active_events: a zero at either end of the step counts (so a zero
+            // at t0 is a crossing at t0), except one already recorded at the end of the last
+            // step, which scipy would record a second time
+            let up = g0 <= 0.0 && g1 >= 0.0;
+            let down = g0 >= 0.0 && g1 <= 0.0;
+            let active = if ev.direction > 0.0 {
+                up
+            } else if ev.direction < 0.0 {
+                down
+            } else {
+                up || down
+            };
+            if !active || (g0 == 0.0 && tr.event_zero_recorded[i]) {
+                continue;
+            }
+            // a zero at an end is the root (brentq returns that end)
+            if g0 == 0.0 || g1 == 0.0 {
+                found.push((i, if g0 == 0.0 { t_old } else { t_new }));
                 continue;
             }
             let g = |t: f64, y: &mut Vec<f64>| {
@@ -824,7 +846,10 @@ impl Rk45 {
             tr.event_hits[i].push((t, y));
         }
         for (i, ev) in events.iter().enumerate() {
-            tr.event_prev[i] = (ev.g)(t_new, &tr.y_new);
+            let g1 = (ev.g)(t_new, &tr.y_new);
+            tr.event_zero_recorded[i] =
+                g1 == 0.0 && tr.event_hits[i].last().is_some_and(|(t, _)| *t == t_new);
+            tr.event_prev[i] = g1;
         }
         stop
     }

@@ -760,6 +760,68 @@ fn rk45_locates_events_on_the_dense_output() {
     assert_eq!(o.solution.y.len(), 16);
 }
 
+/// Zeros count, as in scipy: the spring from rest in p (p = -sin 2t) has its p-event at t0, a
+/// terminal one stops there at once, the direction of a zero at t0 is where g goes next, and an
+/// exact zero at the end of a step is recorded once.
+#[test]
+fn rk45_events_at_exact_zeros_follow_scipy() {
+    use hnn_ode::Event;
+    use std::f64::consts::PI;
+    let solver = Rk45 {
+        rtol: 1e-10,
+        atol: 1e-10,
+        ..Rk45::default()
+    };
+    let p = |_t: f64, y: &[f64]| y[1];
+    let t_eval: Vec<f64> = (0..=50).map(|i| i as f64 * 0.1).collect();
+    let event = |terminal, direction| Event {
+        g: &p,
+        terminal,
+        direction,
+    };
+    let events = [event(false, 0.0), event(false, 1.0), event(false, -1.0)];
+    let o = solver.solve_with_events(&spring(), (0.0, 5.0), &[1.0, 0.0], &t_eval, &events);
+    assert!(o.error.is_none());
+    let times = |k: usize| o.events[k].iter().map(|e| e.0).collect::<Vec<_>>();
+    let close = |got: Vec<f64>, want: &[f64]| {
+        assert_eq!(got.len(), want.len(), "{got:?} vs {want:?}");
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-9, "{got:?} vs {want:?}");
+        }
+    };
+    close(times(0), &[0.0, PI / 2.0, PI, 1.5 * PI]);
+    // p leaves 0 downwards at t0: a falling crossing there, rising ones at pi/2 and 3pi/2
+    close(times(1), &[PI / 2.0, 1.5 * PI]);
+    close(times(2), &[0.0, PI]);
+    let o = solver.solve_with_events(
+        &spring(),
+        (0.0, 5.0),
+        &[1.0, 0.0],
+        &t_eval,
+        &[event(true, 0.0)],
+    );
+    assert!(o.error.is_none());
+    assert_eq!(o.t_final, 0.0);
+    assert_eq!(o.solution.t, vec![0.0]);
+    // y' = 1 from y = -1 in steps of exactly 0.5: y = 0 at the end of the second step, once
+    let line = FnField::new(1, |_t, _y: &[f64], dy: &mut [f64]| dy[0] = 1.0);
+    let fixed = Rk45 {
+        first_step: Some(0.5),
+        max_step: 0.5,
+        ..Rk45::default()
+    };
+    let y = |_t: f64, y: &[f64]| y[0];
+    let at_zero = [Event {
+        g: &y,
+        terminal: false,
+        direction: 0.0,
+    }];
+    let o = fixed.solve_with_events(&line, (0.0, 2.0), &[-1.0], &[2.0], &at_zero);
+    assert!(o.error.is_none());
+    let hits: Vec<f64> = o.events[0].iter().map(|e| e.0).collect();
+    assert_eq!(hits, vec![1.0]);
+}
+
 /// A failed solve returns what it computed, as scipy does: the output times reached before the
 /// step budget ran out, and the error.
 #[test]
