@@ -133,6 +133,7 @@ fn inputs_that_used_to_crash_are_refused_before_any_work() {
     let dir = temp_dir("crash");
     for (section, line, key) in [
         ("train", "learning_rate = 1e300", "train.learning_rate"),
+        ("train", "learning_rate = 1e38", "train.learning_rate"),
         ("train", "weight_decay = 1e300", "train.weight_decay"),
         ("model", "hidden = [100000, 100000]", "model.hidden"),
         ("data", "points = 1000000000000", "data.points"),

@@ -1344,11 +1344,13 @@ impl Config {
         }
         // libtorch's Adam holds both in single precision
         let f32_max = f64::from(f32::MAX);
-        if !(t.learning_rate.is_finite() && t.learning_rate > 0.0 && t.learning_rate <= f32_max) {
+        // Adam's first step divides the rate by 1 - beta1 = 0.1, in single precision
+        let lr_max = f32_max * 0.1;
+        if !(t.learning_rate.is_finite() && t.learning_rate > 0.0 && t.learning_rate <= lr_max) {
             return Err(bad(
                 "train.learning_rate",
                 format!(
-                    "{:e} must be positive and at most {f32_max:e} (single precision)",
+                    "{:e} must be positive and at most {lr_max:e} (Adam divides it by 1 - beta1 = 0.1 in single precision)",
                     t.learning_rate
                 ),
             ));
