@@ -12,6 +12,9 @@
 use std::path::PathBuf;
 
 fn main() {
+    if std::env::var("CARGO_PKG_NAME").as_deref() == Ok("hnn-bench") {
+        code_hash();
+    }
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     let Some(root) = std::env::var_os("LIBTORCH").map(PathBuf::from) else {
         panic!(
@@ -50,5 +53,57 @@ fn main() {
         println!("cargo:rustc-link-arg=-ltorch_cuda");
         println!("cargo:rustc-link-arg=-ltorch");
         println!("cargo:rustc-link-arg=-Wl,--as-needed");
+    }
+}
+
+/// `HNN_CODE_HASH` for hnn-bench: a hash (64-bit FNV-1a, hex) of the workspace's library
+/// sources (`crates/*/src/**/*.rs`, `crates/*/Cargo.toml`) and `Cargo.lock`, the code that
+/// computes a run's numbers. A run records it, and a finished run is reused only by a build
+/// with the same hash.
+fn code_hash() {
+    let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    let Some(root) = manifest
+        .ancestors()
+        .find(|d| d.join("Cargo.lock").is_file())
+    else {
+        println!("cargo:rustc-env=HNN_CODE_HASH=unknown");
+        return;
+    };
+    let mut files = vec![root.join("Cargo.lock")];
+    if let Ok(crates) = std::fs::read_dir(root.join("crates")) {
+        for krate in crates.flatten().map(|e| e.path()) {
+            files.push(krate.join("Cargo.toml"));
+            collect_rs(&krate.join("src"), &mut files);
+        }
+    }
+    files.sort();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for f in &files {
+        println!("cargo:rerun-if-changed={}", f.display());
+        let name = f
+            .strip_prefix(root)
+            .unwrap_or(f)
+            .to_string_lossy()
+            .into_owned();
+        let bytes = std::fs::read(f).unwrap_or_default();
+        for b in name.as_bytes().iter().chain([0u8].iter()).chain(&bytes) {
+            hash ^= u64::from(*b);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    println!("cargo:rustc-env=HNN_CODE_HASH={hash:016x}");
+}
+
+fn collect_rs(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.flatten().map(|e| e.path()) {
+        if path.is_dir() {
+            collect_rs(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
     }
 }

@@ -407,6 +407,54 @@ fn a_reused_run_gets_its_missing_report_back() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A finished run computed by other code, another libtorch or another thread count is not
+/// reused, and the log says why.
+#[test]
+fn a_run_from_another_build_or_thread_count_is_not_reused() {
+    let dir = temp_dir("identity");
+    let config = smoke_with(&dir, "train", "steps = 5");
+    let out = dir.join("out");
+    assert!(run(&config, &out, &[]).status.success());
+    let d = run_dirs(&out)[0].clone();
+    let original = std::fs::read_to_string(d.join("meta.json")).unwrap();
+    let reused = run(&config, &out, &[]);
+    assert!(stderr(&reused).contains("reusing"), "{}", stderr(&reused));
+    assert_eq!(run_dirs(&out).len(), 1);
+    for (key, value, why) in [
+        (
+            "code_hash",
+            serde_json::json!("0000000000000000"),
+            "computed by other code",
+        ),
+        (
+            "libtorch",
+            serde_json::json!("1.0.0 cpu"),
+            "libtorch 1.0.0 cpu there",
+        ),
+        (
+            "torch_threads",
+            serde_json::json!(7),
+            "7 libtorch threads there",
+        ),
+    ] {
+        let mut meta: serde_json::Value = serde_json::from_str(&original).unwrap();
+        meta[key] = value;
+        std::fs::write(d.join("meta.json"), meta.to_string()).unwrap();
+        let o = run(&config, &out, &[]);
+        assert!(o.status.success());
+        assert!(
+            stderr(&o).contains("not reusing") && stderr(&o).contains(why),
+            "{}",
+            stderr(&o)
+        );
+        // the fresh run is the newest; remove it so the next case meets the edited one again
+        let dirs = run_dirs(&out);
+        assert_eq!(dirs.len(), 2, "{key}");
+        std::fs::remove_dir_all(dirs.iter().find(|p| **p != d).unwrap()).unwrap();
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn two_identical_commands_compute_the_run_once() {
     let dir = temp_dir("twice");

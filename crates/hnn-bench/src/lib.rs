@@ -179,6 +179,8 @@ fn git_commit() -> Option<String> {
 #[derive(Serialize)]
 struct Meta<'a> {
     hnn_version: &'static str,
+    /// A hash of the workspace's library sources at build time (see [`table::Identity`]).
+    code_hash: &'static str,
     libtorch: &'static str,
     git_commit: Option<String>,
     config_path: &'a Path,
@@ -228,6 +230,7 @@ impl OpenRun {
                 .map(|b| b as f64 / (1024.0 * 1024.0)),
             peak_rss_scope: self.rss_scope,
             hnn_version: env!("CARGO_PKG_VERSION"),
+            code_hash: env!("HNN_CODE_HASH"),
             libtorch: env!("HNN_LIBTORCH_VERSION"),
             git_commit: self.commit.clone(),
             config_path: &self.config_path,

@@ -11,6 +11,7 @@ use crate::summary::RunSummary;
 /// experiment under `root` whose resolved `config.toml` equals this config's, if any.
 pub fn find_finished_run(root: &Path, exp: &Experiment) -> Option<PathBuf> {
     let want = exp.config.to_toml();
+    let here = Identity::of_this_process(exp);
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join(&exp.config.experiment.name))
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -19,12 +20,90 @@ pub fn find_finished_run(root: &Path, exp: &Experiment) -> Option<PathBuf> {
     dirs.sort();
     dirs.into_iter().rev().find(|d| {
         let same_config = std::fs::read_to_string(d.join("config.toml")).is_ok_and(|c| c == want);
-        let ok = std::fs::read_to_string(d.join("meta.json"))
+        let meta = std::fs::read_to_string(d.join("meta.json"))
             .ok()
-            .and_then(|m| serde_json::from_str::<serde_json::Value>(&m).ok())
+            .and_then(|m| serde_json::from_str::<serde_json::Value>(&m).ok());
+        let ok = meta
+            .as_ref()
             .is_some_and(|m| m["status"] == "ok" || m["status"] == "diverged");
-        same_config && ok && RunSummary::read(&d.join("summary.json")).is_ok()
+        if !(same_config && ok && RunSummary::read(&d.join("summary.json")).is_ok()) {
+            return false;
+        }
+        let theirs = meta.as_ref().map(Identity::of_run).unwrap_or_default();
+        let differences = here.differences(&theirs);
+        if !differences.is_empty() {
+            tracing::info!(
+                run_dir = %d.display(),
+                "not reusing this finished run of the same config: {}",
+                differences.join("; ")
+            );
+        }
+        differences.is_empty()
     })
+}
+
+/// What besides the resolved config changes a run's numbers: the code (a hash of the library
+/// sources at build time), libtorch's version and libtorch's thread count. (The matrix-product
+/// path is in the resolved config, `experiment.cpu_matmul`.) A finished run is reused only by a
+/// process with the same identity.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Identity {
+    pub code_hash: Option<String>,
+    pub libtorch: Option<String>,
+    pub threads: Option<i64>,
+}
+
+impl Identity {
+    /// The identity a run of `exp` computed by this process would have.
+    pub fn of_this_process(exp: &Experiment) -> Self {
+        let threads = match exp.config.experiment.threads {
+            0 => i64::from(tch::get_num_threads()),
+            t => t as i64,
+        };
+        Identity {
+            code_hash: Some(env!("HNN_CODE_HASH").to_string()),
+            libtorch: Some(env!("HNN_LIBTORCH_VERSION").to_string()),
+            threads: Some(threads),
+        }
+    }
+
+    /// The identity recorded in a run's `meta.json` (fields missing in older runs are `None`).
+    pub fn of_run(meta: &serde_json::Value) -> Self {
+        Identity {
+            code_hash: meta["code_hash"].as_str().map(str::to_string),
+            libtorch: meta["libtorch"].as_str().map(str::to_string),
+            threads: meta["torch_threads"].as_i64(),
+        }
+    }
+
+    /// What differs between this identity and `other`'s, one phrase each.
+    pub fn differences(&self, other: &Identity) -> Vec<String> {
+        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "not recorded".into());
+        let mut out = Vec::new();
+        if self.code_hash != other.code_hash {
+            out.push(format!(
+                "computed by other code (code hash {} there, {} here)",
+                show(&other.code_hash),
+                show(&self.code_hash)
+            ));
+        }
+        if self.libtorch != other.libtorch {
+            out.push(format!(
+                "libtorch {} there, {} here",
+                show(&other.libtorch),
+                show(&self.libtorch)
+            ));
+        }
+        if self.threads != other.threads {
+            let n = |t: Option<i64>| t.map_or("not recorded".into(), |t| t.to_string());
+            out.push(format!(
+                "{} libtorch threads there, {} here",
+                n(other.threads),
+                n(self.threads)
+            ));
+        }
+        out
+    }
 }
 
 const PROTOCOLS: [&str; 2] = ["paper", "corrected"];
