@@ -92,149 +92,54 @@ pub fn fma_kernels() -> Vec<FmaKernel> {
 mod x86 {
     use std::arch::asm;
 
-    /// `iters` (at least 1) rounds of [`CHAINS`] independent 16-lane FMAs, in
-    /// assembly so that the count of instructions in the loop does not depend on the optimizer
-    /// (a debug build measures the same peak as a release one).
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn chains_avx512(iters: u64) -> f32 {
-        let (a, b): (f32, f32) = (0.999_999, 1e-6);
-        let first: f32;
-        // SAFETY: registers only; the caller has checked the CPU's features.
-        unsafe {
-            asm!(
-            "vbroadcastss {va:z}, {va:x}",
-            "vbroadcastss {vb:z}, {vb:x}",
-            "vxorps zmm0, zmm0, zmm0",
-            "vxorps zmm1, zmm1, zmm1",
-            "vxorps zmm2, zmm2, zmm2",
-            "vxorps zmm3, zmm3, zmm3",
-            "vxorps zmm4, zmm4, zmm4",
-            "vxorps zmm5, zmm5, zmm5",
-            "vxorps zmm6, zmm6, zmm6",
-            "vxorps zmm7, zmm7, zmm7",
-            "vxorps zmm8, zmm8, zmm8",
-            "vxorps zmm9, zmm9, zmm9",
-            "vxorps zmm10, zmm10, zmm10",
-            "vxorps zmm11, zmm11, zmm11",
-            "2:",
-            "vfmadd213ps zmm0, {va:z}, {vb:z}",
-            "vfmadd213ps zmm1, {va:z}, {vb:z}",
-            "vfmadd213ps zmm2, {va:z}, {vb:z}",
-            "vfmadd213ps zmm3, {va:z}, {vb:z}",
-            "vfmadd213ps zmm4, {va:z}, {vb:z}",
-            "vfmadd213ps zmm5, {va:z}, {vb:z}",
-            "vfmadd213ps zmm6, {va:z}, {vb:z}",
-            "vfmadd213ps zmm7, {va:z}, {vb:z}",
-            "vfmadd213ps zmm8, {va:z}, {vb:z}",
-            "vfmadd213ps zmm9, {va:z}, {vb:z}",
-            "vfmadd213ps zmm10, {va:z}, {vb:z}",
-            "vfmadd213ps zmm11, {va:z}, {vb:z}",
-            "dec {n}",
-            "jnz 2b",
-            "vaddps zmm0, zmm0, zmm1",
-            "vaddps zmm0, zmm0, zmm2",
-            "vaddps zmm0, zmm0, zmm3",
-            "vaddps zmm0, zmm0, zmm4",
-            "vaddps zmm0, zmm0, zmm5",
-            "vaddps zmm0, zmm0, zmm6",
-            "vaddps zmm0, zmm0, zmm7",
-            "vaddps zmm0, zmm0, zmm8",
-            "vaddps zmm0, zmm0, zmm9",
-            "vaddps zmm0, zmm0, zmm10",
-            "vaddps zmm0, zmm0, zmm11",
-            "vmovaps {va:x}, xmm0",
-            va = inout(xmm_reg) a => first,
-            vb = inout(xmm_reg) b => _,
-            n = inout(reg) iters.max(1) => _,
-            out("zmm0") _,
-            out("zmm1") _,
-            out("zmm2") _,
-            out("zmm3") _,
-            out("zmm4") _,
-            out("zmm5") _,
-            out("zmm6") _,
-            out("zmm7") _,
-            out("zmm8") _,
-            out("zmm9") _,
-            out("zmm10") _,
-            out("zmm11") _,
-            options(nostack, nomem),
-            );
-        }
-        first
+    /// A kernel of [`CHAINS`] independent FMA chains on the registers listed (`r0` first; the
+    /// result is read from `xmm0`), with the operand modifier `w` of their width. In assembly,
+    /// so that the instructions in the loop do not depend on the optimizer (a debug build
+    /// measures the same peak as a release one).
+    macro_rules! fma_chains {
+        ($(#[$doc:meta])* $name:ident, $feature:literal, $w:literal, [$r0:tt $(, $r:tt)*]) => {
+            $(#[$doc])*
+            #[target_feature(enable = $feature)]
+            pub unsafe fn $name(iters: u64) -> f32 {
+                let (a, b): (f32, f32) = (0.999_999, 1e-6);
+                let first: f32;
+                // SAFETY: registers only; the caller has checked the CPU's features.
+                unsafe {
+                    asm!(
+                        concat!("vbroadcastss {va:", $w, "}, {va:x}"),
+                        concat!("vbroadcastss {vb:", $w, "}, {vb:x}"),
+                        concat!("vxorps ", $r0, ", ", $r0, ", ", $r0),
+                        $(concat!("vxorps ", $r, ", ", $r, ", ", $r),)*
+                        "2:",
+                        concat!("vfmadd213ps ", $r0, ", {va:", $w, "}, {vb:", $w, "}"),
+                        $(concat!("vfmadd213ps ", $r, ", {va:", $w, "}, {vb:", $w, "}"),)*
+                        "dec {n}",
+                        "jnz 2b",
+                        $(concat!("vaddps ", $r0, ", ", $r0, ", ", $r),)*
+                        "vmovaps {va:x}, xmm0",
+                        va = inout(xmm_reg) a => first,
+                        vb = inout(xmm_reg) b => _,
+                        n = inout(reg) iters.max(1) => _,
+                        out($r0) _,
+                        $(out($r) _,)*
+                        options(nostack, nomem),
+                    );
+                }
+                first
+            }
+        };
     }
 
-    /// `iters` (at least 1) rounds of [`CHAINS`] independent 8-lane FMAs, in
-    /// assembly so that the count of instructions in the loop does not depend on the optimizer
-    /// (a debug build measures the same peak as a release one).
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn chains_avx2(iters: u64) -> f32 {
-        let (a, b): (f32, f32) = (0.999_999, 1e-6);
-        let first: f32;
-        // SAFETY: registers only; the caller has checked the CPU's features.
-        unsafe {
-            asm!(
-            "vbroadcastss {va:y}, {va:x}",
-            "vbroadcastss {vb:y}, {vb:x}",
-            "vxorps ymm0, ymm0, ymm0",
-            "vxorps ymm1, ymm1, ymm1",
-            "vxorps ymm2, ymm2, ymm2",
-            "vxorps ymm3, ymm3, ymm3",
-            "vxorps ymm4, ymm4, ymm4",
-            "vxorps ymm5, ymm5, ymm5",
-            "vxorps ymm6, ymm6, ymm6",
-            "vxorps ymm7, ymm7, ymm7",
-            "vxorps ymm8, ymm8, ymm8",
-            "vxorps ymm9, ymm9, ymm9",
-            "vxorps ymm10, ymm10, ymm10",
-            "vxorps ymm11, ymm11, ymm11",
-            "2:",
-            "vfmadd213ps ymm0, {va:y}, {vb:y}",
-            "vfmadd213ps ymm1, {va:y}, {vb:y}",
-            "vfmadd213ps ymm2, {va:y}, {vb:y}",
-            "vfmadd213ps ymm3, {va:y}, {vb:y}",
-            "vfmadd213ps ymm4, {va:y}, {vb:y}",
-            "vfmadd213ps ymm5, {va:y}, {vb:y}",
-            "vfmadd213ps ymm6, {va:y}, {vb:y}",
-            "vfmadd213ps ymm7, {va:y}, {vb:y}",
-            "vfmadd213ps ymm8, {va:y}, {vb:y}",
-            "vfmadd213ps ymm9, {va:y}, {vb:y}",
-            "vfmadd213ps ymm10, {va:y}, {vb:y}",
-            "vfmadd213ps ymm11, {va:y}, {vb:y}",
-            "dec {n}",
-            "jnz 2b",
-            "vaddps ymm0, ymm0, ymm1",
-            "vaddps ymm0, ymm0, ymm2",
-            "vaddps ymm0, ymm0, ymm3",
-            "vaddps ymm0, ymm0, ymm4",
-            "vaddps ymm0, ymm0, ymm5",
-            "vaddps ymm0, ymm0, ymm6",
-            "vaddps ymm0, ymm0, ymm7",
-            "vaddps ymm0, ymm0, ymm8",
-            "vaddps ymm0, ymm0, ymm9",
-            "vaddps ymm0, ymm0, ymm10",
-            "vaddps ymm0, ymm0, ymm11",
-            "vmovaps {va:x}, xmm0",
-            va = inout(xmm_reg) a => first,
-            vb = inout(xmm_reg) b => _,
-            n = inout(reg) iters.max(1) => _,
-            out("ymm0") _,
-            out("ymm1") _,
-            out("ymm2") _,
-            out("ymm3") _,
-            out("ymm4") _,
-            out("ymm5") _,
-            out("ymm6") _,
-            out("ymm7") _,
-            out("ymm8") _,
-            out("ymm9") _,
-            out("ymm10") _,
-            out("ymm11") _,
-            options(nostack, nomem),
-            );
-        }
-        first
-    }
+    fma_chains!(
+        /// `iters` (at least 1) rounds of [`CHAINS`](super::CHAINS) independent 16-lane FMAs.
+        chains_avx512, "avx512f", "z",
+        ["zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10", "zmm11"]
+    );
+    fma_chains!(
+        /// `iters` (at least 1) rounds of [`CHAINS`](super::CHAINS) independent 8-lane FMAs.
+        chains_avx2, "avx2,fma", "y",
+        ["ymm0", "ymm1", "ymm2", "ymm3", "ymm4", "ymm5", "ymm6", "ymm7", "ymm8", "ymm9", "ymm10", "ymm11"]
+    );
 }
 
 #[cfg(test)]
