@@ -18,6 +18,34 @@ use crate::error::{BenchError, Result};
 const SHEET_COLUMNS: usize = 10;
 /// At most this many angles per call.
 pub const MAX_ANGLES: usize = 100_000;
+/// At most this many frame values (`angles x side x side`: 1 GiB of `f32`).
+pub const MAX_FRAME_VALUES: u64 = 1 << 28;
+/// At most this many pixels in the contact sheet (2 GiB of 8-bit gray).
+pub const MAX_SHEET_PIXELS: u64 = 1 << 31;
+
+/// The count of values a `.npy` header declares and the bytes after the header, read before
+/// anything is allocated for them (`None`: not a header this reads; `read_npy` then says why).
+fn npy_declared(bytes: &[u8]) -> Option<(u128, usize)> {
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return None;
+    }
+    let (len, start): (usize, usize) = match bytes[6] {
+        1 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10),
+        2 | 3 => (
+            u32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?) as usize,
+            12,
+        ),
+        _ => return None,
+    };
+    let header = std::str::from_utf8(bytes.get(start..start.checked_add(len)?)?).ok()?;
+    let shape = header.split("'shape':").nth(1)?.trim_start();
+    let inner = shape.strip_prefix('(')?.split(')').next()?;
+    let mut n: u128 = 1;
+    for dim in inner.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        n = n.checked_mul(dim.parse::<u128>().ok()?)?;
+    }
+    Some((n, bytes.len() - start - len))
+}
 
 fn bad(path: &Path, reason: impl Into<String>) -> BenchError {
     BenchError::Input {
@@ -29,6 +57,20 @@ fn bad(path: &Path, reason: impl Into<String>) -> BenchError {
 /// Reads a 1-D array of finite angles (`f64` or `f32`).
 pub fn read_angles(path: &Path) -> Result<Vec<f64>> {
     let bytes = std::fs::read(path).map_err(crate::io_err("cannot read the angles file", path))?;
+    if let Some((n, data)) = npy_declared(&bytes) {
+        if n > MAX_ANGLES as u128 {
+            return Err(bad(
+                path,
+                format!("the header declares {n} values; at most {MAX_ANGLES} angles"),
+            ));
+        }
+        if n * 4 > data as u128 {
+            return Err(bad(
+                path,
+                format!("the header declares {n} values but the file holds {data} bytes of data"),
+            ));
+        }
+    }
     let angles: Vec<f64> = match Array1::<f64>::read_npy(bytes.as_slice()) {
         Ok(a) => a.to_vec(),
         Err(e64) => match Array1::<f32>::read_npy(bytes.as_slice()) {
@@ -94,6 +136,24 @@ pub fn contact_sheet(frames: &Array3<f32>) -> GrayImage {
     sheet
 }
 
+/// Refuses `n` frames of `side` x `side` whose array or contact sheet would exceed
+/// [`MAX_FRAME_VALUES`] or [`MAX_SHEET_PIXELS`], before anything is allocated.
+fn check_sizes(n: usize, side: u32) -> Result<()> {
+    let n = n as u64;
+    let values = n * u64::from(side) * u64::from(side);
+    let cell = u64::from(side) * 4 + 4;
+    let sheet = n.min(SHEET_COLUMNS as u64) * cell * n.div_ceil(SHEET_COLUMNS as u64) * cell;
+    if values > MAX_FRAME_VALUES || sheet > MAX_SHEET_PIXELS {
+        return Err(bad(
+            Path::new("--side"),
+            format!(
+                "{n} frames of {side}x{side} are {values} values and a contact sheet of {sheet} pixels; at most {MAX_FRAME_VALUES} and {MAX_SHEET_PIXELS}: give fewer angles or a smaller --side"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// What `render` wrote.
 #[derive(Debug)]
 pub struct Rendered {
@@ -113,6 +173,7 @@ pub fn render(angles_path: &Path, out: &Path, side: u32) -> Result<Rendered> {
         .validate()
         .map_err(|e| bad(Path::new("--side"), e.to_string()))?;
     let angles = read_angles(angles_path)?;
+    check_sizes(angles.len(), side)?;
     if out.exists() {
         return Err(bad(
             out,
@@ -199,6 +260,38 @@ mod tests {
         }
         let e = render(&angles, &dir.join("o3"), 0).unwrap_err().to_string();
         assert!(e.contains("side"), "{e}");
+        // a 128-byte file whose header claims 10^10 values, and one claiming more than it holds
+        let mut header = b"\x93NUMPY\x01\x00".to_vec();
+        let dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (10000000000,), }";
+        let dict = format!("{dict:<117}\n");
+        header.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+        header.extend_from_slice(dict.as_bytes());
+        assert_eq!(header.len(), 128);
+        let liar = dir.join("liar.npy");
+        std::fs::write(&liar, &header).unwrap();
+        let e = render(&liar, &dir.join("o4"), 28).unwrap_err().to_string();
+        assert!(
+            e.contains("declares 10000000000 values") && e.contains("liar.npy"),
+            "{e}"
+        );
+        let short = dir.join("short.npy");
+        let fifty = String::from_utf8(header[10..].to_vec())
+            .unwrap()
+            .replace("10000000000,", "50,         ");
+        let mut lying = header[..10].to_vec();
+        lying.extend_from_slice(fifty.as_bytes());
+        lying.extend_from_slice(&[0u8; 16]);
+        std::fs::write(&short, &lying).unwrap();
+        let e = render(&short, &dir.join("o5"), 28).unwrap_err().to_string();
+        assert!(
+            e.contains("declares 50 values but the file holds 16 bytes"),
+            "{e}"
+        );
+        // 100000 angles at side 256: refused by size before rendering
+        let e = check_sizes(MAX_ANGLES, 256).unwrap_err().to_string();
+        assert!(e.contains("--side") && e.contains("fewer angles"), "{e}");
+        assert!(check_sizes(MAX_ANGLES, 28).is_ok());
+        assert!(!dir.join("o4").exists() && !dir.join("o5").exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
