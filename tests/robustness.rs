@@ -176,6 +176,33 @@ fn inputs_that_used_to_crash_are_refused_before_any_work() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Layers within the weight limit whose training state does not fit in what the process may
+/// take (here `ulimit -v` 8 GB) are refused before any work, naming the key.
+#[cfg(target_os = "linux")]
+#[test]
+fn models_too_large_for_the_memory_limit_are_refused_before_any_work() {
+    let dir = temp_dir("memory");
+    let out = dir.join("out");
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg("ulimit -v 8000000 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_hnn"))
+        .arg("--config")
+        .arg(root().join("tests/smoke.toml"))
+        .args(["--set", "model.hidden=[65536, 16384]", "--output-dir"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("key `model.hidden`") && err.contains("34.4 GB"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn settings_of_the_wrong_length_or_type_name_their_key_and_line() {
     let dir = temp_dir("length");

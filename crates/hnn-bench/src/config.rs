@@ -1275,6 +1275,17 @@ impl Config {
             .mlp()
             .validate()
             .map_err(|err| bad("model.hidden", err.to_string()))?;
+        let weights: f64 = self
+            .train
+            .models
+            .iter()
+            .map(|m| hnn_models::model_weights(m, model_dim as i64, &self.model.spec()))
+            .sum();
+        if let Some(reason) =
+            memory_shortfall(16.0 * weights, crate::runs::available_memory_bytes())
+        {
+            return Err(bad("model.hidden", reason));
+        }
         if measured.is_none() && pixels.is_none() {
             let values = (self.data.total_trajectories() as u128)
                 * (self.data.points as u128)
@@ -1627,6 +1638,19 @@ impl Config {
     }
 }
 
+/// Why `need` bytes (four single-precision copies of every model's weights: weights,
+/// gradients and Adam's two moments) cannot be had from `available`, if they cannot.
+fn memory_shortfall(need: f64, available: Option<u64>) -> Option<String> {
+    let available = available? as f64;
+    (need > available).then(|| {
+        format!(
+            "training these models holds {:.1} GB of weights, gradients and Adam moments (16 bytes per weight), more than the {:.1} GB this process may still take (available memory, or ulimit -v)",
+            need / 1e9,
+            available / 1e9
+        )
+    })
+}
+
 /// This process's matrix-product path, for `experiment.cpu_matmul`; a different recorded value
 /// (a run's config.toml read by a process on another path) is named in a warning.
 fn record_cpu_matmul(given: Option<&str>, path: &Path) -> String {
@@ -1744,6 +1768,15 @@ mod tests {
         assert!(e.contains("experiment.device") && e.contains("gpu"), "{e}");
         let e = err("[experiment]\nname = \"s\"\n[system]\nkind = \"spring-thing\"\n");
         assert!(e.contains("system") && e.contains("spring-thing"), "{e}");
+    }
+
+    #[test]
+    fn memory_for_the_weights_is_checked_against_what_the_process_may_take() {
+        // 1e9 weights x 16 bytes = 16 GB against 8 GB
+        let e = memory_shortfall(16e9, Some(8_000_000_000)).unwrap();
+        assert!(e.contains("16.0 GB") && e.contains("8.0 GB"), "{e}");
+        assert_eq!(memory_shortfall(8e9, Some(8_000_000_000)), None);
+        assert_eq!(memory_shortfall(16e9, None), None);
     }
 
     #[test]

@@ -300,6 +300,27 @@ pub fn clean(root: &Path) -> Result<Vec<RunEntry>> {
     Ok(removed)
 }
 
+/// The memory this process may still take, in bytes: the smaller of the machine's available
+/// memory (Linux `MemAvailable`) and the address-space limit (`ulimit -v`); `None` where
+/// neither is known.
+pub fn available_memory_bytes() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        let line = m.lines().find(|l| l.starts_with("MemAvailable:"))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    });
+    // SAFETY: getrlimit writes the struct it is given.
+    let limit = unsafe {
+        let mut r: libc::rlimit = std::mem::zeroed();
+        (libc::getrlimit(libc::RLIMIT_AS, &mut r) == 0 && r.rlim_cur != libc::RLIM_INFINITY)
+            .then_some(r.rlim_cur)
+    };
+    match (meminfo, limit) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// The process's peak resident memory (Linux `VmHWM`), in bytes.
 pub fn peak_rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

@@ -35,7 +35,7 @@ pub use mlp::{Activation, MAX_HIDDEN_WEIGHTS, MAX_WIDTH, Mlp, MlpConfig};
 pub use model::{
     Baseline, DynamicsModel, EnsembleBuild, FieldParts, GradientMethod, Hnn, MODELS, ModelInfo,
     ModelSpec, build_model, check_model, flops, load_checkpoint, mlp_macs, model_info,
-    save_checkpoint,
+    model_weights, save_checkpoint,
 };
 pub use shnn::SeparableHnn;
 pub use tch;

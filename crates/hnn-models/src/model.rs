@@ -357,6 +357,19 @@ pub fn mlp_macs(input: i64, output: i64, hidden: &[i64]) -> f64 {
     sizes.windows(2).map(|w| (w[0] * w[1]) as f64).sum()
 }
 
+/// Weights of model `name` on a `dim`-dimensional state (biases left out): what training holds
+/// four single-precision copies of (weights, gradients, Adam's two moments). Unknown names count
+/// as one network from the state to its derivative.
+pub fn model_weights(name: &str, dim: i64, spec: &ModelSpec) -> f64 {
+    let h = &spec.mlp.hidden;
+    match name {
+        "hnn" => mlp_macs(dim, 1, h),
+        "dhnn" => 2.0 * mlp_macs(dim, 1, h),
+        "shnn" => 2.0 * mlp_macs(dim / 2, 1, h),
+        _ => mlp_macs(dim, dim, h),
+    }
+}
+
 /// The arithmetic floor of model `name` on a `dim`-dimensional state: floating-point operations
 /// per sample of one training step, and per state of one field evaluation.
 ///
