@@ -1839,6 +1839,7 @@ mod tests {
         assert_eq!(c.system, SystemConfig::NBody(NBody::default()));
         for (extra, key) in [
             ("bodies = 1\n", "system.bodies"),
+            ("bodies = 100000\ninit = \"polygon\"\n", "system.bodies"),
             ("mass = -1.0\n", "system.mass"),
             ("bodies = 3\n", "system.init"),
         ] {

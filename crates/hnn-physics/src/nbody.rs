@@ -139,6 +139,9 @@ fn rotate([x, y]: [f64; 2], theta: f64) -> [f64; 2] {
     [c * x - s * y, s * x + c * y]
 }
 
+/// Most bodies accepted (the paper's tasks have 2 and 3).
+pub const MAX_BODIES: usize = 100;
+
 impl Hamiltonian for NBody {
     fn validate(&self) -> Result<()> {
         let bad = |name, value: String, reason| {
@@ -153,6 +156,13 @@ impl Hamiltonian for NBody {
                 "bodies",
                 self.bodies.to_string(),
                 "an N-body system needs N >= 2",
+            );
+        }
+        if self.bodies > MAX_BODIES {
+            return bad(
+                "bodies",
+                self.bodies.to_string(),
+                "at most 100 bodies: the pairwise field costs N^2 per evaluation and a state has 4N numbers",
             );
         }
         if self.init == OrbitInit::Mirrored && self.bodies != 2 {
