@@ -1270,6 +1270,14 @@ impl Config {
             self.data
                 .validate()
                 .map_err(|err| physics_key("data", err, path))?;
+            if self.data.layout == hnn_physics::dataset::Layout::Grid && dim != 2 {
+                return Err(bad(
+                    "data.layout",
+                    format!(
+                        "\"grid\" needs a 2-D state (one q, one p); this system's state has {dim} numbers"
+                    ),
+                ));
+            }
         }
         self.model
             .mlp()
@@ -1840,6 +1848,7 @@ mod tests {
         for (extra, key) in [
             ("bodies = 1\n", "system.bodies"),
             ("bodies = 100000\ninit = \"polygon\"\n", "system.bodies"),
+            ("[data]\nlayout = \"grid\"\n", "data.layout"),
             ("mass = -1.0\n", "system.mass"),
             ("bodies = 3\n", "system.init"),
         ] {
