@@ -1111,16 +1111,17 @@ impl Config {
             line: None,
         };
         let e = &self.experiment;
-        if e.name.is_empty()
-            || e.name.contains(['/', '\\'])
-            || e.name.starts_with('.')
-            || e.name.chars().any(char::is_control)
+        // letters and digits (any script) and - _ . + = , @, starting with a letter or digit: no
+        // quotes, spaces, leading dashes, invisible or direction-changing characters
+        let name_char = |c: char| c.is_alphanumeric() || "-_.+=,@".contains(c);
+        if !e.name.starts_with(char::is_alphanumeric)
+            || !e.name.chars().all(name_char)
             || e.name.len() > MAX_NAME_BYTES
         {
             return Err(bad(
                 "experiment.name",
                 format!(
-                    "{:?} must be a folder name of 1 to {MAX_NAME_BYTES} bytes without slashes, control characters or a leading dot",
+                    "{:?} must be a folder name of 1 to {MAX_NAME_BYTES} bytes of letters, digits and - _ . + = , @, starting with a letter or digit",
                     e.name
                 ),
             ));
@@ -1776,6 +1777,37 @@ mod tests {
         assert!(e.contains("experiment.device") && e.contains("gpu"), "{e}");
         let e = err("[experiment]\nname = \"s\"\n[system]\nkind = \"spring-thing\"\n");
         assert!(e.contains("system") && e.contains("spring-thing"), "{e}");
+    }
+
+    #[test]
+    fn experiment_names_are_plain_folder_names() {
+        let with_name = |name: &str| {
+            format!("[experiment]\nname = {name:?}\n[system]\nkind = \"mass-spring\"\n")
+        };
+        for good in [
+            "spring",
+            "damped-beta-0.1",
+            "run_2+x=y,z@a",
+            "Pendel-Übung",
+            "振り子",
+        ] {
+            ok(&with_name(good));
+        }
+        for bad in [
+            "\"abc",
+            " ",
+            "-rf",
+            ".hidden",
+            "a/b",
+            "a b",
+            "",
+            "a\u{202e}b",
+            "a\u{200b}b",
+            "table1.md",
+        ] {
+            let e = err(&with_name(bad));
+            assert!(e.contains("experiment.name"), "{bad:?}: {e}");
+        }
     }
 
     #[test]
