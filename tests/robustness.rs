@@ -558,5 +558,19 @@ fn energy_editing_reaches_its_target_on_a_trained_run() {
     let o = edit(&["--model", "dhnn", "--target", "1"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("dhnn.safetensors"), "{}", stderr(&o));
+    // a run without a figure start (a measured run, or one drawn): --x0 is asked for by name
+    let config_path = d.join("config.toml");
+    let text = std::fs::read_to_string(&config_path).unwrap();
+    let start = text.find("\nx0 = [").expect("the figure start") + 1;
+    let end = start + text[start..].find(']').unwrap() + 1;
+    let drawn = format!("{}x0 = []{}", &text[..start], &text[end..]);
+    std::fs::write(&config_path, drawn).unwrap();
+    let o = edit(&["--target", "1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("no start state") && stderr(&o).contains("--x0 and 2 numbers"),
+        "{}",
+        stderr(&o)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -235,6 +235,11 @@ pub fn edit_energy(o: &EditOptions) -> Result<EditOutcome> {
         (None, Some(px)) => px.start(exp.config.experiment.seed)?,
         (None, None) => exp.config.eval.figure.x0.clone(),
     };
+    if o.x0.is_none() && x0.is_empty() {
+        return Err(edit_err(format!(
+            "this run has no start state to edit from (its eval.figure.x0 is empty: a measured run, or one whose figure start was drawn); give one with --x0 and {dim} numbers"
+        )));
+    }
     if x0.len() != dim || x0.iter().any(|v| !v.is_finite()) {
         return Err(edit_err(format!(
             "--x0 needs {dim} finite numbers, got {x0:?}"
