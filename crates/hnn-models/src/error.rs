@@ -18,7 +18,8 @@ pub enum ModelError {
     /// A layer size or dimension is out of range.
     #[error("invalid model configuration `{key}`: {reason}")]
     Config { key: &'static str, reason: String },
-    #[error("checkpoint {path}: {source}")]
+    /// (The message keeps libtorch's first line; its C++ backtrace stays in `source`.)
+    #[error("checkpoint {}: {}", .path.display(), first_line(.source))]
     Checkpoint {
         path: PathBuf,
         #[source]
@@ -27,3 +28,34 @@ pub enum ModelError {
 }
 
 pub type Result<T, E = ModelError> = std::result::Result<T, E>;
+
+/// The first line of a libtorch error (its message; the rest is a C++ backtrace).
+fn first_line(e: &tch::TchError) -> String {
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or_default().trim_end();
+    if first.len() < text.trim_end().len() {
+        format!("{first} [...]")
+    } else {
+        first.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_errors_keep_libtorch_first_line_only() {
+        let e = ModelError::Checkpoint {
+            path: "runs/x/checkpoints/hnn.safetensors".into(),
+            source: tch::TchError::Torch(
+                "size mismatch for l0.weight\nException raised from copy_ at ...\nframe #0: ..."
+                    .into(),
+            ),
+        };
+        assert_eq!(
+            e.to_string(),
+            "checkpoint runs/x/checkpoints/hnn.safetensors: Internal torch error: size mismatch for l0.weight [...]"
+        );
+    }
+}
