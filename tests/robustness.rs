@@ -482,6 +482,24 @@ fn a_run_from_another_build_or_thread_count_is_not_reused() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// An output folder that is a symbolic link to nothing is named as such.
+#[cfg(unix)]
+#[test]
+fn a_dangling_output_link_is_named() {
+    let dir = temp_dir("dangling");
+    let link = dir.join("runs");
+    std::os::unix::fs::symlink(dir.join("gone"), &link).unwrap();
+    let o = run(&root().join("tests/smoke.toml"), &link, &[]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("symbolic link to") && stderr(&o).contains("does not exist"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.join("gone").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn two_identical_commands_compute_the_run_once() {
     let dir = temp_dir("twice");

@@ -46,6 +46,23 @@ pub fn config_key(resolved_toml: &str) -> String {
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Refuses an output folder that is a symbolic link to nothing (creating it said only "File
+/// exists").
+fn check_not_dangling(root: &Path) -> Result<()> {
+    let is_link = std::fs::symlink_metadata(root).is_ok_and(|m| m.file_type().is_symlink());
+    if is_link && !root.exists() {
+        let target = std::fs::read_link(root).unwrap_or_default();
+        return Err(crate::error::BenchError::Input {
+            path: root.to_path_buf(),
+            reason: format!(
+                "the output folder is a symbolic link to {}, which does not exist",
+                target.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Lock files live apart from the run folders, in `<root>/.locks/`.
 fn lock_path(root: &Path, name: &str, key: &str) -> PathBuf {
     root.join(".locks").join(format!("{name}-{key}"))
@@ -63,6 +80,7 @@ impl RunLock {
     /// Takes the claim for `exp` under `root`, waiting (with a log line) while another process
     /// holds it.
     pub fn acquire(root: &Path, exp: &Experiment) -> Result<RunLock> {
+        check_not_dangling(root)?;
         let key = config_key(&exp.config.to_toml());
         let path = lock_path(root, &exp.config.experiment.name, &key);
         if let Some(parent) = path.parent() {
