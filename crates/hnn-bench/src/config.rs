@@ -1284,6 +1284,12 @@ impl Config {
             .mlp()
             .validate()
             .map_err(|err| bad("model.hidden", err.to_string()))?;
+        if pixels.is_none() && self.model.autoencoder != hnn_models::AutoencoderConfig::default() {
+            return Err(bad(
+                "model.autoencoder",
+                "only a task seen through images (kind = \"pixel-pendulum\") has an autoencoder; this one would ignore it: remove the key".into(),
+            ));
+        }
         let weights: f64 = self
             .train
             .models
@@ -1300,8 +1306,14 @@ impl Config {
                 * (self.data.points as u128)
                 * (dim as u128);
             if values > MAX_STORED_VALUES {
+                // a grid's size is its grid_points squared (the trajectories)
+                let key = if self.data.layout == hnn_physics::dataset::Layout::Grid {
+                    "data.grid_points"
+                } else {
+                    "data.points"
+                };
                 return Err(bad(
-                    "data.points",
+                    key,
                     format!(
                         "{} trajectories x {} points x {dim} coordinates = {values} values is more than the {MAX_STORED_VALUES} a dataset may hold (8 bytes each, several copies)",
                         self.data.total_trajectories(),
@@ -1824,6 +1836,10 @@ mod tests {
         for (extra, key) in [
             ("[data]\ntrajectories = 0\n", "data.trajectories"),
             ("[data]\npoints = 0\n", "data.points"),
+            (
+                "[data]\nlayout = \"grid\"\ngrid_points = 3000\npoints = 10\n",
+                "data.grid_points",
+            ),
             ("[train]\nsteps = 0\n", "train.steps"),
             ("[train]\nlearning_rate = -1.0\n", "train.learning_rate"),
             ("[train]\nbatch_size = 100000\n", "train.batch_size"),
@@ -1834,6 +1850,7 @@ mod tests {
             ("[eval.corrected]\natol = -1e-9\n", "eval.corrected.atol"),
             ("[eval.corrected]\ngroups = 7\n", "eval.corrected.groups"),
             ("[model]\nhidden = []\n", "model.hidden"),
+            ("[model.autoencoder]\nlatent = 3\n", "model.autoencoder"),
             (
                 "[model]\ndissipation_penalty = -0.1\n[train]\nmodels = [\"dhnn\"]\n",
                 "model.dissipation_penalty",
