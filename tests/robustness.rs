@@ -500,6 +500,34 @@ fn a_dangling_output_link_is_named() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A finished run whose summary.json is corrupt is not reused silently, and `runs` lists it as
+/// `corrupt`.
+#[test]
+fn a_corrupt_summary_is_named_not_silently_recomputed() {
+    let dir = temp_dir("corrupt");
+    let config = smoke_with(&dir, "train", "steps = 5");
+    let out = dir.join("out");
+    assert!(run(&config, &out, &[]).status.success());
+    let d = run_dirs(&out)[0].clone();
+    std::fs::write(d.join("summary.json"), "{ not json").unwrap();
+    let o = run(&config, &out, &[]);
+    assert!(o.status.success());
+    assert!(
+        stderr(&o).contains("summary.json is unreadable"),
+        "{}",
+        stderr(&o)
+    );
+    let list = bin()
+        .args(["runs", "--output-dir"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(text.lines().any(|l| l.starts_with("corrupt ")), "{text}");
+    assert_eq!(list.status.code(), Some(1), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn two_identical_commands_compute_the_run_once() {
     let dir = temp_dir("twice");

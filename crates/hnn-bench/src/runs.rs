@@ -221,7 +221,8 @@ pub struct RunEntry {
     pub dir: PathBuf,
     /// `meta.json` status; `running` becomes `stale` when no process holds the run's lock; a
     /// run directory without a readable `meta.json` is `running` while its lock is held (it is
-    /// starting) and `incomplete` otherwise.
+    /// starting) and `incomplete` otherwise; a finished one whose `summary.json` is unreadable
+    /// is `corrupt`.
     pub status: String,
     pub error: Option<String>,
 }
@@ -267,6 +268,16 @@ fn entry(root: &Path, name: &str, dir: PathBuf) -> Option<RunEntry> {
         ),
         None => ("incomplete".to_string(), None),
     };
+    // a finished run whose summary cannot be read is not reusable: say so
+    if matches!(status.as_str(), "ok" | "diverged")
+        && let Err(e) = crate::summary::RunSummary::read(&dir.join("summary.json"))
+    {
+        return Some(RunEntry {
+            dir,
+            status: "corrupt".into(),
+            error: Some(format!("{status}, but summary.json is unreadable: {e}")),
+        });
+    }
     let status = if matches!(status.as_str(), "running" | "incomplete") {
         let key = marker.map(|k| k.trim().to_string()).or_else(|| {
             std::fs::read_to_string(dir.join("config.toml"))
@@ -302,14 +313,15 @@ pub fn list(root: &Path) -> Result<Vec<RunEntry>> {
 }
 
 /// Removes the run directories that did not finish and are not being computed (`failed`,
-/// `interrupted`, `stale`, `incomplete`); returns what was removed. Only run directories are
+/// `interrupted`, `stale`, `incomplete`), and finished ones whose summary is unreadable
+/// (`corrupt`); returns what was removed. Only run directories are
 /// candidates ([`MARKER`]), and none whose lock a process holds.
 pub fn clean(root: &Path) -> Result<Vec<RunEntry>> {
     let mut removed = Vec::new();
     for e in list(root)? {
         if matches!(
             e.status.as_str(),
-            "failed" | "interrupted" | "stale" | "incomplete"
+            "failed" | "interrupted" | "stale" | "incomplete" | "corrupt"
         ) {
             std::fs::remove_dir_all(&e.dir).map_err(io_err("cannot remove", &e.dir))?;
             removed.push(e);
@@ -483,7 +495,8 @@ mod tests {
             ("s/a-s0", "interrupted"),
             ("s/b-s0", "running"),
             ("s/c-s0", "incomplete"),
-            ("s/d-s0", "ok"),
+            // "ok" in its meta, but no summary.json to reuse
+            ("s/d-s0", "corrupt"),
         ];
         let want: Vec<(String, String)> = want
             .iter()
@@ -491,7 +504,14 @@ mod tests {
             .collect();
         assert_eq!(listed, want);
         let removed: Vec<PathBuf> = clean(&root).unwrap().into_iter().map(|e| e.dir).collect();
-        assert_eq!(removed, vec![root.join("s/a-s0"), root.join("s/c-s0")]);
+        assert_eq!(
+            removed,
+            vec![
+                root.join("s/a-s0"),
+                root.join("s/c-s0"),
+                root.join("s/d-s0")
+            ]
+        );
         for kept in [
             "u/p/2020/a.jpg",
             "crates/hnn/Cargo.toml",
@@ -500,7 +520,7 @@ mod tests {
         ] {
             assert!(root.join(kept).exists(), "{kept} was removed");
         }
-        assert!(root.join("s/b-s0").exists() && legacy.exists());
+        assert!(root.join("s/b-s0").exists() && !legacy.exists());
         std::fs::remove_dir_all(&root).unwrap();
     }
 

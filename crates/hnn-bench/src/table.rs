@@ -26,7 +26,14 @@ pub fn find_finished_run(root: &Path, exp: &Experiment) -> Option<PathBuf> {
         let ok = meta
             .as_ref()
             .is_some_and(|m| m["status"] == "ok" || m["status"] == "diverged");
-        if !(same_config && ok && RunSummary::read(&d.join("summary.json")).is_ok()) {
+        if !(same_config && ok) {
+            return false;
+        }
+        if let Err(e) = RunSummary::read(&d.join("summary.json")) {
+            tracing::warn!(
+                run_dir = %d.display(),
+                "not reusing this finished run of the same config: its summary.json is unreadable ({e})"
+            );
             return false;
         }
         let theirs = meta.as_ref().map(Identity::of_run).unwrap_or_default();
