@@ -1183,6 +1183,21 @@ impl Config {
             }
             _ => None,
         };
+        // A measured file too short for its protocols is named as such, not by the protocol
+        // keys its presets would then fail.
+        if let Some(m) = &measured {
+            let groups = ProtocolConfig::paper().groups;
+            if m.samples.test.len() < groups {
+                return Err(bad(
+                    "system.path",
+                    format!(
+                        "this file gives {} test samples ({} for training), fewer than the {groups} groups its paper protocol scores: it needs more rows",
+                        m.samples.test.len(),
+                        m.samples.train.len()
+                    ),
+                ));
+            }
+        }
         // A measured or pixel task's protocols start from its own presets; the keys written win.
         let presets = match (&measured, &pixels) {
             (Some(m), _) => Some((
@@ -1919,6 +1934,30 @@ mod tests {
             "[experiment]\nname = \"r\"\n[system]\nkind = \"real-pendulum\"\npath = {:?}\nsha256 = \"45d92988198b89a5933f5a53e67aa819d06937516f71a462ac09e1307d8b3411\"\n[eval.figure]\nx0 = []\n[eval.corrected]\ntrajectories = 20\npoints = 30\n[eval.paper]\ntrajectories = 1\ngroups_over = \"points\"\ntime_stretch = 1.0\ncompound_stretch = false\n{extra}",
             data.display().to_string()
         )
+    }
+
+    /// A measured file of 10 rows is named as too short, not by the protocol it would fail.
+    #[test]
+    fn a_measured_file_too_short_for_its_protocols_is_named() {
+        use sha2::Digest;
+        let full = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/real_pend_h_1.txt");
+        let text = std::fs::read_to_string(full).unwrap();
+        let short: String = text.lines().take(11).map(|l| format!("{l}\n")).collect();
+        let path = std::env::temp_dir().join(format!("hnn-short-{}.txt", std::process::id()));
+        std::fs::write(&path, &short).unwrap();
+        let sha: String = sha2::Sha256::digest(short.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let e = err(&format!(
+            "[experiment]\nname = \"r\"\n[system]\nkind = \"real-pendulum\"\npath = {:?}\nsha256 = \"{sha}\"\n",
+            path.display().to_string()
+        ));
+        assert!(
+            e.contains("system.path") && e.contains("needs more rows"),
+            "{e}"
+        );
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]
