@@ -168,7 +168,7 @@ fn default_train_fraction() -> f64 {
 }
 
 /// The pixel pendulum (`kind = "pixel-pendulum"`): Gym's pendulum rendered to frames, the
-/// official dataset (REFERENCE.md section 5). Its models are an autoencoder with a registered
+/// official dataset (the official notebook). Its models are an autoencoder with a registered
 /// model on the latent state (`[model.autoencoder]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -593,7 +593,7 @@ fn default_step() -> f64 {
 }
 
 impl ProtocolConfig {
-    /// The official notebooks' protocol (REFERENCE.md section 4, spring).
+    /// The official notebooks' protocol (the spring notebook).
     pub fn paper() -> Self {
         Self {
             enabled: true,

@@ -3,7 +3,7 @@
 //! autoencoder (encode the first observation, integrate the latent field, decode, re-encode,
 //! map to `(angle, 0.25 dangle/dt)` with a linear readout fitted on the training set).
 //!
-//! Protocol `paper` (REFERENCE.md section 5) fits the readout as the notebook does (Adam, lr
+//! Protocol `paper` (the official notebook) fits the readout as the notebook does (Adam, lr
 //! 1e-3, 4001 steps, batch 400) and scores the paper's energy `1.9 (1 - cos q) + p^2` on the
 //! configured labels; every other protocol fits it in closed form (least squares, R² logged)
 //! on aligned labels and scores the rod's own energy ([`hnn_pixels::gym::label_energy`]).

@@ -15,7 +15,7 @@ pub struct ModelReference {
     pub energy_mse_se: Option<f64>,
 }
 
-/// Wall seconds of the official code's stages on a 2-core CPU like ours (REFERENCE.md §7).
+/// Wall seconds of the official code's stages on a 2-core CPU like ours (crates/hnn-bench/reference.toml).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OfficialSeconds {

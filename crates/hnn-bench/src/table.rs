@@ -192,7 +192,7 @@ fn secs(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "—".into(), |x| format!("{x:.digits$}"))
 }
 
-/// The official code's wall seconds, as REFERENCE.md gives them.
+/// The official code's wall seconds, from `reference.toml`.
 fn official(v: Option<f64>) -> String {
     v.map_or_else(|| "—".into(), |x| format!("{x}"))
 }
@@ -292,7 +292,7 @@ pub fn report(s: &RunSummary) -> String {
     }
     let t = &s.timings;
     let o = reference.and_then(|r| r.official_seconds);
-    out += "\n\n| stage | wall seconds | official code here (REFERENCE.md §7) |\n|---|---|---|\n";
+    out += "\n\n| stage | wall seconds | official code here (crates/hnn-bench/reference.toml) |\n|---|---|---|\n";
     out += &format!(
         "| data | {} | {} |\n",
         secs(Some(t.data), 3),
@@ -478,7 +478,7 @@ pub fn table1(runs: &[RunSummary]) -> String {
     let mut out = String::from("# Table 1: ours beside the published numbers\n\n");
     out += "Losses: mean squared error of dx/dt ± std / sqrt(samples). Energy: MSE between true and \
             predicted energy along integrated trajectories ± std of group means / sqrt(groups). \
-            Published values: `crates/hnn-bench/reference.toml` (REFERENCE.md sections 1, 5b, 5c).\n\n";
+            Published values: `crates/hnn-bench/reference.toml`.\n\n";
     out += "| task | model | train loss | published | test loss | published | energy MSE, paper protocol | published | energy MSE, corrected protocol |\n";
     out += "|---|---|---|---|---|---|---|---|---|\n";
     for s in runs {
@@ -548,7 +548,7 @@ pub fn table1(runs: &[RunSummary]) -> String {
         "long horizon (10x the training horizon, `eval.long`)",
     );
     out += &across_seeds(runs);
-    out += "\n## Wall seconds per stage (official implementation on this machine: REFERENCE.md section 7, in brackets)\n\n";
+    out += "\n## Wall seconds per stage (official implementation on this kind of machine, from reference.toml, in brackets)\n\n";
     out += &format!(
         "| task | data | {} | evaluation | total |\n|---|---|{}---|---|\n",
         names
