@@ -63,6 +63,17 @@ fn run_dirs(out: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// A finished smoke run of `steps` steps in a fresh folder for test `tag`: (the folder, the
+/// config, the output folder, the run directory).
+fn finished_smoke_run(tag: &str, steps: u32) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    let dir = temp_dir(tag);
+    let config = smoke_with(&dir, "train", &format!("steps = {steps}"));
+    let out = dir.join("out");
+    assert!(run(&config, &out, &[]).status.success());
+    let d = run_dirs(&out)[0].clone();
+    (dir, config, out, d)
+}
+
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -413,11 +424,7 @@ fn a_signal_marks_every_member_of_a_seed_ensemble_interrupted() {
 
 #[test]
 fn a_reused_run_gets_its_missing_report_back() {
-    let dir = temp_dir("report");
-    let config = smoke_with(&dir, "train", "steps = 5");
-    let out = dir.join("out");
-    assert!(run(&config, &out, &[]).status.success());
-    let d = &run_dirs(&out)[0];
+    let (dir, config, out, d) = finished_smoke_run("report", 5);
     let report = std::fs::read_to_string(d.join("report.md")).unwrap();
     std::fs::write(d.join("report.md"), "").unwrap();
     let o = run(&config, &out, &[]);
@@ -438,11 +445,7 @@ fn a_reused_run_gets_its_missing_report_back() {
 /// reused, and the log says why.
 #[test]
 fn a_run_from_another_build_or_thread_count_is_not_reused() {
-    let dir = temp_dir("identity");
-    let config = smoke_with(&dir, "train", "steps = 5");
-    let out = dir.join("out");
-    assert!(run(&config, &out, &[]).status.success());
-    let d = run_dirs(&out)[0].clone();
+    let (dir, config, out, d) = finished_smoke_run("identity", 5);
     let original = std::fs::read_to_string(d.join("meta.json")).unwrap();
     let reused = run(&config, &out, &[]);
     assert!(stderr(&reused).contains("reusing"), "{}", stderr(&reused));
@@ -504,11 +507,7 @@ fn a_dangling_output_link_is_named() {
 /// `corrupt`.
 #[test]
 fn a_corrupt_summary_is_named_not_silently_recomputed() {
-    let dir = temp_dir("corrupt");
-    let config = smoke_with(&dir, "train", "steps = 5");
-    let out = dir.join("out");
-    assert!(run(&config, &out, &[]).status.success());
-    let d = run_dirs(&out)[0].clone();
+    let (dir, config, out, d) = finished_smoke_run("corrupt", 5);
     std::fs::write(d.join("summary.json"), "{ not json").unwrap();
     let o = run(&config, &out, &[]);
     assert!(o.status.success());
@@ -563,11 +562,7 @@ fn two_identical_commands_compute_the_run_once() {
 /// refused with the reason.
 #[test]
 fn energy_editing_reaches_its_target_on_a_trained_run() {
-    let dir = temp_dir("edit");
-    let config = smoke_with(&dir, "train", "steps = 200");
-    let out = dir.join("out");
-    assert!(run(&config, &out, &[]).status.success());
-    let d = run_dirs(&out)[0].clone();
+    let (dir, _, _, d) = finished_smoke_run("edit", 200);
     let edit = |extra: &[&str]| {
         bin()
             .args(["edit", "--run"])
