@@ -264,6 +264,88 @@ mod tests {
         );
     }
 
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn detection_reads_the_cpus_feature_bits() {
+        let f = CpuFeatures::detect();
+        assert_eq!(f.avx2, std::arch::is_x86_feature_detected!("avx2"));
+        assert_eq!(f.fma, std::arch::is_x86_feature_detected!("fma"));
+        assert_eq!(f.avx512f, std::arch::is_x86_feature_detected!("avx512f"));
+        assert_eq!(f.avx512vl, std::arch::is_x86_feature_detected!("avx512vl"));
+    }
+
+    #[test]
+    fn avx2_without_fma_is_not_the_avx2_branch() {
+        let mut f = features([false; 4], true);
+        assert!(f.avx2_fma());
+        f.fma = false;
+        assert!(!f.avx2_fma());
+        f = features([false; 4], true);
+        f.avx2 = false;
+        assert!(!f.avx2_fma());
+    }
+
+    #[test]
+    fn every_mkl_branch_has_its_name() {
+        let avx2 = features([false; 4], true);
+        let names: Vec<String> = [3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+            .into_iter()
+            .map(|b| {
+                MatmulPath {
+                    branch: Some(b),
+                    answer: None,
+                    features: avx2,
+                }
+                .name()
+            })
+            .collect();
+        let want = [
+            "mkl-compatible",
+            "mkl-sse2",
+            "mkl-ssse3",
+            "mkl-sse4_1",
+            "mkl-sse4_2",
+            "mkl-avx",
+            "mkl-avx2",
+            "mkl-avx512-mic",
+            "mkl-avx512",
+            "mkl-avx512-mic-e1",
+            "mkl-avx512-e1",
+        ];
+        assert_eq!(names, want);
+    }
+
+    #[test]
+    fn the_log_line_says_why_the_path_was_taken() {
+        let (full, avx2) = (features([true; 4], true), features([false; 4], true));
+        let describe = |branch, answer, features| {
+            MatmulPath {
+                branch,
+                answer,
+                features,
+            }
+            .describe()
+        };
+        let intel = describe(Some(14), Some(VendorAnswer::Intel), full);
+        assert!(
+            intel.starts_with("mkl-avx512-e1 (") && intel.contains("hnn answered"),
+            "{intel}"
+        );
+        let off = describe(Some(2), Some(VendorAnswer::MklsOwn), full);
+        assert!(
+            off.starts_with("mkl-nonintel-avx2 (") && off.contains("=off or an Intel CPU"),
+            "{off}"
+        );
+        let plain = describe(Some(2), Some(VendorAnswer::MklsOwn), avx2);
+        assert!(plain.contains("the CPU has no AVX-512"), "{plain}");
+        let unreached = describe(Some(2), None, full);
+        assert!(
+            unreached.contains("did not reach hnn's hook"),
+            "{unreached}"
+        );
+        assert!(describe(None, None, full).starts_with("no-mkl (this libtorch has no MKL)"));
+    }
+
     #[test]
     fn paths_are_named_from_mkls_branch() {
         let avx2 = features([false; 4], true);
