@@ -16,10 +16,10 @@ fn bench(c: &mut Criterion) {
     let mut exp = config::load(&path).expect("configs/spring.toml");
     exp.device = Device::Cpu;
     c.bench_function("data: spring dataset", |b| {
-        b.iter(|| hnn_bench::task::build(&exp).unwrap())
+        b.iter(|| exp.source.build(&exp).unwrap())
     });
 
-    let task = hnn_bench::task::build(&exp).unwrap();
+    let task = exp.source.build(&exp).unwrap();
     exp.config.train.steps = 200;
     let fit = |name: &str| {
         let mut vs = nn::VarStore::new(Device::Cpu);

@@ -9,12 +9,12 @@ use std::sync::Arc;
 
 use hnn_models::{DeviceChoice, GradientMethod, MlpConfig, ModelSpec};
 use hnn_physics::dataset::DataSpec;
-use hnn_physics::measured::{self, Differences};
-use hnn_physics::{DampedSpring, MassSpring, NBody, Pendulum, QDampedSpring, System};
 use serde::{Deserialize, Deserializer, Serialize};
 use tch::Device;
 
 use crate::error::{BenchError, Result};
+pub use crate::tasks::SystemConfig;
+use crate::tasks::{Refusal, Source};
 
 /// A whole experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,249 +73,6 @@ fn default_device() -> DeviceChoice {
     DeviceChoice::Auto
 }
 
-/// The source of the data, tagged by `kind`: a simulated system, or a measured file. Adding a
-/// simulated system: a file in `hnn-physics` implementing [`System`] (or
-/// [`hnn_physics::Hamiltonian`]), a variant here and its arms in [`SystemConfig::build`] and in
-/// `Deserialize` below.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum SystemConfig {
-    MassSpring(MassSpring),
-    Pendulum(Pendulum),
-    NBody(NBody),
-    DampedSpring(DampedSpring),
-    QDampedSpring(QDampedSpring),
-    RealPendulum(MeasuredConfig),
-    PixelPendulum(PixelConfig),
-}
-
-/// Read by hand rather than derived: serde's tagged enums buffer the section and lose the path
-/// of an error inside it (`system` instead of `system.direction`). Here each kind's fields are
-/// read with their path, which [`parse`] turns into the key it names.
-impl<'de> Deserialize<'de> for SystemConfig {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        use serde::de::Error;
-        const KINDS: &[&str] = &[
-            "mass-spring",
-            "pendulum",
-            "n-body",
-            "damped-spring",
-            "q-damped-spring",
-            "real-pendulum",
-            "pixel-pendulum",
-        ];
-        fn part<T: serde::de::DeserializeOwned, E: Error>(
-            table: toml::Table,
-            wrap: fn(T) -> SystemConfig,
-        ) -> std::result::Result<SystemConfig, E> {
-            serde_path_to_error::deserialize(toml::Value::Table(table))
-                .map(wrap)
-                .map_err(|e| {
-                    let path = e.path().to_string();
-                    E::custom(format!("`{path}`: {}", e.into_inner()))
-                })
-        }
-        let mut table = toml::Table::deserialize(d)?;
-        let kind = match table.remove("kind") {
-            Some(toml::Value::String(k)) => k,
-            Some(other) => {
-                return Err(D::Error::custom(format!(
-                    "`kind`: expected a string, got {other}"
-                )));
-            }
-            None => return Err(D::Error::missing_field("kind")),
-        };
-        match kind.as_str() {
-            "mass-spring" => part(table, SystemConfig::MassSpring),
-            "pendulum" => part(table, SystemConfig::Pendulum),
-            "n-body" => part(table, SystemConfig::NBody),
-            "damped-spring" => part(table, SystemConfig::DampedSpring),
-            "q-damped-spring" => part(table, SystemConfig::QDampedSpring),
-            "real-pendulum" => part(table, SystemConfig::RealPendulum),
-            "pixel-pendulum" => part(table, SystemConfig::PixelPendulum),
-            other => Err(D::Error::unknown_variant(other, KINDS)),
-        }
-    }
-}
-
-/// A measured pendulum trajectory (`kind = "real-pendulum"`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MeasuredConfig {
-    /// The data file, relative to the working directory.
-    pub path: PathBuf,
-    /// Its sha256 (hex); checked on every load.
-    pub sha256: String,
-    /// The evaluation energy `k (1 - cos q) + p^2` (the official code's fitted `k = 2.4`).
-    #[serde(default = "default_energy_k")]
-    pub energy_k: f64,
-    /// Finite differences for the targets: `"forward"` (official) or `"central"`.
-    #[serde(default = "default_differences")]
-    pub differences: Differences,
-    /// Fraction of the rows before the test segment (the official `test_split = 0.8`).
-    #[serde(default = "default_train_fraction")]
-    pub train_fraction: f64,
-}
-
-fn default_energy_k() -> f64 {
-    2.4
-}
-fn default_differences() -> Differences {
-    Differences::Forward
-}
-fn default_train_fraction() -> f64 {
-    0.8
-}
-
-/// The pixel pendulum (`kind = "pixel-pendulum"`): Gym's pendulum rendered to frames, the
-/// official dataset (the official notebook). Its models are an autoencoder with a registered
-/// model on the latent state (`[model.autoencoder]`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PixelConfig {
-    /// Trials of `steps` frames each (each gives `steps - 3` samples).
-    pub trials: usize,
-    pub steps: usize,
-    /// Frames per observation: 2 (the paper's) or 1.
-    pub frames: usize,
-    /// `"paper"`: labels one Gym step ahead of the last frame (the official pairing);
-    /// `"aligned"`: the state the last frame shows.
-    pub labels: hnn_pixels::Labels,
-    /// Open range of the start's `|angle from rest|` for the dataset's trials.
-    #[serde(deserialize_with = "hnn_physics::pair::pair")]
-    pub start_angle: [f64; 2],
-    /// The same for the `paper` protocol's and the figure's rollout (the notebook's).
-    #[serde(deserialize_with = "hnn_physics::pair::pair")]
-    pub eval_start_angle: [f64; 2],
-    /// Fraction of the samples (the first ones) in the test set.
-    pub test_fraction: f64,
-    pub camera: hnn_pixels::Camera,
-}
-
-impl Default for PixelConfig {
-    fn default() -> Self {
-        let d = hnn_pixels::PixelDataConfig::default();
-        Self {
-            trials: d.trials,
-            steps: d.steps,
-            frames: d.frames,
-            labels: d.labels,
-            start_angle: d.start_angle,
-            eval_start_angle: [std::f64::consts::PI / 11.0, std::f64::consts::PI / 10.0],
-            test_fraction: d.test_fraction,
-            camera: d.camera,
-        }
-    }
-}
-
-impl PixelConfig {
-    pub fn data(&self) -> hnn_pixels::PixelDataConfig {
-        hnn_pixels::PixelDataConfig {
-            trials: self.trials,
-            steps: self.steps,
-            frames: self.frames,
-            labels: self.labels,
-            start_angle: self.start_angle,
-            test_fraction: self.test_fraction,
-            camera: self.camera,
-        }
-    }
-}
-
-/// A measured trajectory, loaded, checksummed and turned into samples.
-#[derive(Debug)]
-pub struct MeasuredSource {
-    pub file: measured::Measured,
-    pub samples: measured::Samples,
-    pub energy_k: f64,
-}
-
-/// Where a run's data come from, built once from the config.
-#[derive(Clone)]
-pub enum Source {
-    Simulated(Arc<dyn System>),
-    Measured(Arc<MeasuredSource>),
-    /// Rendered frames (generated in the run's data stage).
-    Pixels(Arc<PixelConfig>),
-}
-
-impl Source {
-    /// Dimension of the true state.
-    pub fn dim(&self) -> usize {
-        match self {
-            Source::Simulated(s) => s.dim(),
-            Source::Measured(_) | Source::Pixels(_) => 2,
-        }
-    }
-    /// Dimension of the state the models learn a field on.
-    pub fn model_dim(&self, model: &ModelConfig) -> usize {
-        match self {
-            Source::Pixels(_) => model.autoencoder.latent.max(0) as usize,
-            _ => self.dim(),
-        }
-    }
-    /// Training samples of a run on this source with `data` (a simulated source's split).
-    pub fn n_train(&self, data: &DataSpec) -> usize {
-        match self {
-            Source::Measured(m) => m.samples.train.len(),
-            Source::Pixels(p) => {
-                let d = p.data();
-                d.trials * d.per_trial() - d.n_test()
-            }
-            Source::Simulated(_) => data.train_samples(),
-        }
-    }
-    pub fn name(&self) -> &str {
-        match self {
-            Source::Simulated(s) => s.name(),
-            Source::Measured(_) => "real-pendulum",
-            Source::Pixels(_) => "pixel-pendulum",
-        }
-    }
-}
-
-impl SystemConfig {
-    /// Checks the parameters and builds the system, or loads and checks the measured file.
-    pub fn build(&self) -> hnn_physics::Result<Source> {
-        let system: Arc<dyn System> = match self {
-            SystemConfig::MassSpring(s) => Arc::new(*s),
-            SystemConfig::Pendulum(s) => Arc::new(*s),
-            SystemConfig::NBody(s) => Arc::new(s.clone()),
-            SystemConfig::DampedSpring(s) => Arc::new(*s),
-            SystemConfig::QDampedSpring(s) => Arc::new(*s),
-            SystemConfig::RealPendulum(m) => {
-                if !(m.energy_k.is_finite() && m.energy_k > 0.0) {
-                    return Err(hnn_physics::PhysicsError::InvalidParameter {
-                        name: "energy_k",
-                        value: m.energy_k.to_string(),
-                        reason: "must be positive and finite",
-                    });
-                }
-                let file = measured::load(&m.path, &m.sha256)?;
-                let samples = measured::samples(&file, m.differences, m.train_fraction)?;
-                return Ok(Source::Measured(Arc::new(MeasuredSource {
-                    file,
-                    samples,
-                    energy_k: m.energy_k,
-                })));
-            }
-            SystemConfig::PixelPendulum(p) => {
-                let [lo, hi] = p.eval_start_angle;
-                if !(0.0 <= lo && lo < hi && hi <= std::f64::consts::PI) {
-                    return Err(hnn_physics::PhysicsError::InvalidParameter {
-                        name: "eval_start_angle",
-                        value: format!("[{lo}, {hi}]"),
-                        reason: "expected [min, max] with 0 <= min < max <= pi",
-                    });
-                }
-                return Ok(Source::Pixels(Arc::new(p.clone())));
-            }
-        };
-        system.validate()?;
-        Ok(Source::Simulated(system))
-    }
-}
-
 /// A config validated once: the parsed file, its data source built, its device resolved.
 #[derive(Clone)]
 pub struct Experiment {
@@ -323,7 +80,8 @@ pub struct Experiment {
     /// The file it came from (for messages and `meta.json`).
     pub path: PathBuf,
     pub device: Device,
-    pub source: Source,
+    /// The checked `[system]`.
+    pub source: Arc<dyn Source>,
 }
 
 impl std::fmt::Debug for Experiment {
@@ -869,6 +627,19 @@ pub struct EvalConfig {
 }
 
 impl EvalConfig {
+    /// The protocols that run, by key: `eval.paper`, `eval.corrected`, and `eval.long` when
+    /// enabled.
+    pub fn protocols(&self) -> Vec<(&'static str, &ProtocolConfig)> {
+        let mut all = vec![
+            ("eval.paper", &self.paper),
+            ("eval.corrected", &self.corrected),
+        ];
+        if self.long.enabled {
+            all.push(("eval.long", &self.long));
+        }
+        all
+    }
+
     pub fn budget(&self) -> Budget {
         Budget {
             max_steps: self.max_steps,
@@ -893,7 +664,7 @@ impl Default for EvalConfig {
 /// Most values (trajectories x points x coordinates) a dataset or an evaluation may hold:
 /// 800 MB per copy in double precision, far above any task here, far below an allocation that
 /// would abort the process.
-const MAX_STORED_VALUES: u128 = 100_000_000;
+pub const MAX_STORED_VALUES: u128 = 100_000_000;
 
 /// Longest `experiment.name` (a folder name; file systems allow 255 bytes, and the run folder
 /// and lock file names are built beside it).
@@ -1160,146 +931,31 @@ impl Config {
         let device = hnn_models::resolve_device(&e.device)
             .map_err(|err| bad("experiment.device", err.to_string()))?;
         self.experiment.cpu_matmul = Some(record_cpu_matmul(e.cpu_matmul.as_deref(), path));
-        let source = self
-            .system
-            .build()
-            .map_err(|err| physics_key("system", err, path))?;
+        let source = self.system.check(path)?;
+        if let Some(section) = self.system.0.with_paths(&crate::tasks::Context { path }) {
+            self.system = SystemConfig(section);
+        }
         let dim = source.dim();
         let model_dim = source.model_dim(&self.model);
-        let measured = match &source {
-            Source::Measured(m) => Some(m.clone()),
-            Source::Simulated(_) | Source::Pixels(_) => None,
-        };
-        let pixels = match &source {
-            Source::Pixels(p) => {
-                let data = p.data();
-                data.validate().map_err(|err| match err {
-                    hnn_pixels::PixelError::Invalid { key, value, reason } => {
-                        bad(&format!("system.{key}"), format!("{value}: {reason}"))
-                    }
-                    other => bad("system", other.to_string()),
-                })?;
-                Some(data)
-            }
-            _ => None,
-        };
-        // A measured file too short for its protocols is named as such, not by the protocol
-        // keys its presets would then fail.
-        if let Some(m) = &measured {
-            let groups = ProtocolConfig::paper().groups;
-            if m.samples.test.len() < groups {
-                return Err(bad(
-                    "system.path",
-                    format!(
-                        "this file gives {} test samples ({} for training), fewer than the {groups} groups its paper protocol scores: it needs more rows",
-                        m.samples.test.len(),
-                        m.samples.train.len()
-                    ),
-                ));
-            }
-        }
-        // A measured or pixel task's protocols start from its own presets; the keys written win.
-        let presets = match (&measured, &pixels) {
-            (Some(m), _) => Some((
-                ProtocolConfig::measured_paper(m.samples.test.len()),
-                ProtocolConfig::measured_corrected(),
-            )),
-            (_, Some(_)) => Some((
-                ProtocolConfig::pixels_paper(),
-                ProtocolConfig::pixels_corrected(),
-            )),
-            _ => None,
-        };
-        let given_eval = self.given_eval.take();
-        let long_given: toml::Table = given_eval
-            .as_ref()
-            .and_then(|g| g.get("long"))
-            .and_then(|l| l.as_table())
-            .cloned()
-            .unwrap_or_default();
-        if let (Some((paper_preset, corrected_preset)), Some(given)) = (presets, given_eval) {
-            let section = |name: &str| {
-                given
-                    .get(name)
-                    .cloned()
-                    .unwrap_or_else(|| toml::Value::Table(toml::Table::new()))
-            };
-            // the figure is the test segment unless x0 is written (and then refused below)
-            if !given
-                .get("figure")
-                .and_then(|f| f.as_table())
-                .is_some_and(|f| f.contains_key("x0"))
-            {
-                self.eval.figure.x0.clear();
-            }
-            for (name, given, preset) in [
-                ("eval.paper", section("paper"), paper_preset),
-                ("eval.corrected", section("corrected"), corrected_preset),
-            ] {
-                let p = PartialProtocol::deserialize(given)
-                    .map_err(|e| bad(name, e.to_string()))?
-                    .over(preset);
-                if name == "eval.paper" {
-                    self.eval.paper = p;
-                } else {
-                    self.eval.corrected = p;
-                }
-            }
-        }
-        // The long protocol: the corrected one as resolved for this task (its starts,
-        // tolerances, energy) over ten training horizons; the keys written win.
-        let mut long_base = ProtocolConfig {
-            enabled: false,
-            ..self.eval.corrected.clone()
-        };
-        match (&measured, &pixels) {
-            (Some(_), _) => {}
-            (_, Some(d)) => {
-                let n = (LONG_HORIZON_FACTOR * d.per_trial() as f64) as usize;
-                long_base.t_span = [0.0, n as f64 - 1.0];
-                long_base.points = n;
-            }
-            _ => {
-                let [t0, t1] = self.data.t_span;
-                long_base.t_span = [0.0, LONG_HORIZON_FACTOR * (t1 - t0)];
-                long_base.points = (LONG_HORIZON_FACTOR * self.data.points as f64) as usize;
-            }
-        }
-        self.eval.long = PartialProtocol::deserialize(toml::Value::Table(long_given))
-            .map_err(|e| bad("eval.long", e.to_string()))?
-            .over(long_base);
-        if measured.is_some() && self.eval.long.enabled {
+        self.resolve_protocols(source.as_ref(), path)?;
+        if source.uses_data() {
+            self.check_data(dim, path)?;
+        } else if self.data != DataSpec::default() {
             return Err(bad(
-                "eval.long.enabled",
-                "a measured task's truth is its test segment: there is no longer horizon to compare with".into(),
+                "data",
+                format!(
+                    "a {} task takes its samples from [system]; remove the [data] section",
+                    source.name()
+                ),
             ));
-        }
-        if measured.is_some() || pixels.is_some() {
-            if self.data != DataSpec::default() {
-                return Err(bad(
-                    "data",
-                    "a measured or pixel task takes its samples from [system]; remove the [data] section"
-                        .into(),
-                ));
-            }
-        } else {
-            self.data
-                .validate()
-                .map_err(|err| physics_key("data", err, path))?;
-            if self.data.layout == hnn_physics::dataset::Layout::Grid && dim != 2 {
-                return Err(bad(
-                    "data.layout",
-                    format!(
-                        "\"grid\" needs a 2-D state (one q, one p); this system's state has {dim} numbers"
-                    ),
-                ));
-            }
         }
         self.model
             .mlp()
             .validate()
             .map_err(|err| bad("model.hidden", err.to_string()))?;
-        if pixels.is_none() && self.model.autoencoder != hnn_models::AutoencoderConfig::default() {
+        if !source.has_autoencoder()
+            && self.model.autoencoder != hnn_models::AutoencoderConfig::default()
+        {
             return Err(bad(
                 "model.autoencoder",
                 "only a task seen through images (kind = \"pixel-pendulum\") has an autoencoder; this one would ignore it: remove the key".into(),
@@ -1316,27 +972,9 @@ impl Config {
         {
             return Err(bad("model.hidden", reason));
         }
-        if measured.is_none() && pixels.is_none() {
-            let values = (self.data.total_trajectories() as u128)
-                * (self.data.points as u128)
-                * (dim as u128);
-            if values > MAX_STORED_VALUES {
-                // a grid's size is its grid_points squared (the trajectories)
-                let key = if self.data.layout == hnn_physics::dataset::Layout::Grid {
-                    "data.grid_points"
-                } else {
-                    "data.points"
-                };
-                return Err(bad(
-                    key,
-                    format!(
-                        "{} trajectories x {} points x {dim} coordinates = {values} values is more than the {MAX_STORED_VALUES} a dataset may hold (8 bytes each, several copies)",
-                        self.data.total_trajectories(),
-                        self.data.points
-                    ),
-                ));
-            }
-        }
+        source
+            .check(&self)
+            .map_err(|Refusal { key, reason }| bad(&key, reason))?;
 
         let t = &self.train;
         if t.models.is_empty() {
@@ -1353,31 +991,8 @@ impl Config {
             ));
         }
         for m in &t.models {
-            hnn_models::check_model(m, model_dim).map_err(|err| {
-                if pixels.is_some() && model_dim % 2 == 1 {
-                    bad(
-                        "model.autoencoder.latent",
-                        format!("{model_dim} is odd, and {err}"),
-                    )
-                } else {
-                    bad("train.models", err.to_string())
-                }
-            })?;
-        }
-        if pixels.is_some() {
-            let ae = self.model.autoencoder;
-            hnn_models::Autoencoder::new(
-                &tch::nn::VarStore::new(tch::Device::Cpu).root(),
-                1,
-                &hnn_models::AutoencoderConfig { hidden: 1, ..ae },
-            )
-            .map_err(|err| bad("model.autoencoder.latent", err.to_string()))?;
-            if !(1..=1 << 14).contains(&ae.hidden) {
-                return Err(bad(
-                    "model.autoencoder.hidden",
-                    format!("{} must be 1 to {}", ae.hidden, 1 << 14),
-                ));
-            }
+            hnn_models::check_model(m, model_dim)
+                .map_err(|err| bad("train.models", err.to_string()))?;
         }
         if t.models
             .iter()
@@ -1418,13 +1033,12 @@ impl Config {
                 format!("{penalty:e} must be >= 0 and at most {f32_max:e} (single precision)"),
             ));
         }
-        if penalty > 0.0 && (pixels.is_some() || !t.models.iter().any(|m| m == "dhnn")) {
+        if penalty > 0.0 && !t.models.iter().any(|m| m == "dhnn") {
             return Err(bad(
                 "model.dissipation_penalty",
                 format!(
-                    "{penalty:e} weighs the dissipative HNN's prior, and this config trains none on state data (train.models = {:?}{})",
+                    "{penalty:e} weighs the dissipative HNN's prior, and this config trains none on state data (train.models = {:?})",
                     t.models,
-                    if pixels.is_some() { ", on pixels" } else { "" }
                 ),
             ));
         }
@@ -1448,14 +1062,7 @@ impl Config {
             ));
         }
 
-        for (name, p) in [
-            ("eval.paper", &self.eval.paper),
-            ("eval.corrected", &self.eval.corrected),
-            ("eval.long", &self.eval.long),
-        ] {
-            if name == "eval.long" && !p.enabled {
-                continue;
-            }
+        for (name, p) in self.eval.protocols() {
             let key = |k: &str| format!("{name}.{k}");
             if p.trajectories == 0 {
                 return Err(bad(&key("trajectories"), "must be at least 1".into()));
@@ -1469,59 +1076,6 @@ impl Config {
                     &key("groups"),
                     format!("{} must be >= 1 and divide {what} = {grouped}", p.groups),
                 ));
-            }
-            if let Some(m) = &measured {
-                let n_test = m.samples.test.len();
-                if p.time_stretch != 1.0 || p.compound_stretch {
-                    return Err(bad(
-                        &key("time_stretch"),
-                        "a measured task has truth only at the measured times: use time_stretch = 1 and compound_stretch = false".into(),
-                    ));
-                }
-                if p.points > n_test {
-                    return Err(bad(
-                        &key("points"),
-                        format!(
-                            "{} is longer than the test segment ({n_test} points)",
-                            p.points
-                        ),
-                    ));
-                }
-                if p.points >= 2 && p.trajectories > n_test - p.points + 1 {
-                    return Err(bad(
-                        &key("trajectories"),
-                        format!(
-                            "{} starting states of {} points each do not fit in the test segment ({n_test} points: at most {})",
-                            p.trajectories,
-                            p.points,
-                            n_test - p.points + 1
-                        ),
-                    ));
-                }
-            }
-            if let Some(d) = &pixels {
-                if p.t_span != [0.0, p.points as f64 - 1.0] {
-                    return Err(bad(
-                        &key("t_span"),
-                        format!(
-                            "{:?}: a pixel task's truth has one point per frame; use [0, points - 1] = [0, {}]",
-                            p.t_span,
-                            p.points as f64 - 1.0
-                        ),
-                    ));
-                }
-                let frames = (p.trajectories as u128) * (p.points as u128 + 3);
-                if frames * (d.camera.pixels() as u128) > MAX_STORED_VALUES {
-                    return Err(bad(
-                        &key("points"),
-                        format!(
-                            "{} trajectories x {} frames of {} pixels is more than the {MAX_STORED_VALUES} values an evaluation may hold",
-                            p.trajectories,
-                            p.points,
-                            d.camera.pixels()
-                        ),
-                    ));
-                }
             }
             let [lo, hi] = p.box_range;
             if !(lo.is_finite() && hi.is_finite() && 0.0 <= lo && lo <= hi) {
@@ -1607,18 +1161,6 @@ impl Config {
             ));
         }
         let f = &self.eval.figure;
-        if measured.is_some() && !f.x0.is_empty() {
-            return Err(bad(
-                "eval.figure.x0",
-                "a measured task's figure is its test segment from the first test state; set x0 = []".into(),
-            ));
-        }
-        if pixels.is_some() && !f.x0.is_empty() {
-            return Err(bad(
-                "eval.figure.x0",
-                "a pixel task's figure is the paper protocol's rollout; set x0 = []".into(),
-            ));
-        }
         if !f.x0.is_empty() && (f.x0.len() != dim || f.x0.iter().any(|v| !v.is_finite())) {
             return Err(bad(
                 "eval.figure.x0",
@@ -1668,6 +1210,94 @@ impl Config {
         })
     }
 
+    /// Each protocol from the task's presets (if it has them) under the keys written, and the
+    /// long protocol: the corrected one as resolved for this task (its starts, tolerances,
+    /// energy) over ten training horizons, the keys written winning.
+    fn resolve_protocols(&mut self, source: &dyn Source, path: &Path) -> Result<()> {
+        let bad = |key: &str, reason: String| BenchError::Config {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            reason,
+            line: None,
+        };
+        let given = self.given_eval.take().unwrap_or_default();
+        let section = |name: &str| {
+            given
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| toml::Value::Table(toml::Table::new()))
+        };
+        if let Some([paper_preset, corrected_preset]) = source.presets() {
+            // the figure is the task's own data unless x0 is written (and then refused)
+            if !given
+                .get("figure")
+                .and_then(|f| f.as_table())
+                .is_some_and(|f| f.contains_key("x0"))
+            {
+                self.eval.figure.x0.clear();
+            }
+            self.eval.paper = PartialProtocol::deserialize(section("paper"))
+                .map_err(|e| bad("eval.paper", e.to_string()))?
+                .over(paper_preset);
+            self.eval.corrected = PartialProtocol::deserialize(section("corrected"))
+                .map_err(|e| bad("eval.corrected", e.to_string()))?
+                .over(corrected_preset);
+        }
+        let mut long_base = ProtocolConfig {
+            enabled: false,
+            ..self.eval.corrected.clone()
+        };
+        if let Some((t_span, points)) = source.long_horizon(&self.data) {
+            long_base.t_span = t_span;
+            long_base.points = points;
+        }
+        self.eval.long = PartialProtocol::deserialize(section("long"))
+            .map_err(|e| bad("eval.long", e.to_string()))?
+            .over(long_base);
+        Ok(())
+    }
+
+    /// `[data]` of a simulated task: its ranges, a grid only on a plane, and a size that fits.
+    fn check_data(&self, dim: usize, path: &Path) -> Result<()> {
+        let bad = |key: &str, reason: String| BenchError::Config {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            reason,
+            line: None,
+        };
+        self.data
+            .validate()
+            .map_err(|err| physics_key("data", err, path))?;
+        let grid = self.data.layout == hnn_physics::dataset::Layout::Grid;
+        if grid && dim != 2 {
+            return Err(bad(
+                "data.layout",
+                format!(
+                    "\"grid\" needs a 2-D state (one q, one p); this system's state has {dim} numbers"
+                ),
+            ));
+        }
+        let values =
+            (self.data.total_trajectories() as u128) * (self.data.points as u128) * (dim as u128);
+        if values > MAX_STORED_VALUES {
+            // a grid's size is its grid_points squared (the trajectories)
+            let key = if grid {
+                "data.grid_points"
+            } else {
+                "data.points"
+            };
+            return Err(bad(
+                key,
+                format!(
+                    "{} trajectories x {} points x {dim} coordinates = {values} values is more than the {MAX_STORED_VALUES} a dataset may hold (8 bytes each, several copies)",
+                    self.data.total_trajectories(),
+                    self.data.points
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// The config as TOML, every default filled in (written first into each run directory).
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("a validated config serialises")
@@ -1700,7 +1330,7 @@ fn record_cpu_matmul(given: Option<&str>, path: &Path) -> String {
     current
 }
 
-fn physics_key(section: &str, err: hnn_physics::PhysicsError, path: &Path) -> BenchError {
+pub fn physics_key(section: &str, err: hnn_physics::PhysicsError, path: &Path) -> BenchError {
     match err {
         hnn_physics::PhysicsError::InvalidParameter {
             name,
@@ -1724,6 +1354,13 @@ fn physics_key(section: &str, err: hnn_physics::PhysicsError, path: &Path) -> Be
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tasks::measured::MeasuredSource;
+
+    /// The section is kind `kind` with exactly the fields of `want`.
+    fn assert_system<S: Serialize>(c: &SystemConfig, kind: &str, want: &S) {
+        assert_eq!(c.kind(), kind);
+        assert_eq!(c.0.to_table(), crate::tasks::table_of(want));
+    }
 
     const MINIMAL: &str = "[experiment]\nname = \"spring\"\n[system]\nkind = \"mass-spring\"\n";
 
@@ -1764,7 +1401,11 @@ mod tests {
         assert_eq!(c.train, TrainConfig::default());
         assert_eq!(c.eval.paper, ProtocolConfig::paper());
         assert_eq!(c.eval.corrected, ProtocolConfig::corrected());
-        assert_eq!(c.system, SystemConfig::MassSpring(MassSpring::default()));
+        assert_system(
+            &c.system,
+            "mass-spring",
+            &hnn_physics::MassSpring::default(),
+        );
         // the resolved config parses back to itself
         assert_eq!(ok(&c.to_toml()), c);
     }
@@ -1893,13 +1534,11 @@ mod tests {
     #[test]
     fn the_pendulum_is_a_system_kind() {
         let c = ok("[experiment]\nname = \"p\"\n[system]\nkind = \"pendulum\"\ng = 9.8\n");
-        assert_eq!(
-            c.system,
-            SystemConfig::Pendulum(Pendulum {
-                g: 9.8,
-                ..Pendulum::default()
-            })
-        );
+        let want = hnn_physics::Pendulum {
+            g: 9.8,
+            ..hnn_physics::Pendulum::default()
+        };
+        assert_system(&c.system, "pendulum", &want);
         let e = err("[experiment]\nname = \"p\"\n[system]\nkind = \"pendulum\"\ng = 0.0\n");
         assert!(e.contains("system.g"), "{e}");
     }
@@ -1908,7 +1547,7 @@ mod tests {
     fn n_body_systems_are_checked_before_any_work() {
         let base = "[experiment]\nname = \"o\"\n[system]\nkind = \"n-body\"\n";
         let c = ok(&format!("{base}[eval.figure]\nx0 = []\n"));
-        assert_eq!(c.system, SystemConfig::NBody(NBody::default()));
+        assert_system(&c.system, "n-body", &hnn_physics::NBody::default());
         for (extra, key) in [
             ("bodies = 1\n", "system.bodies"),
             ("bodies = 100000\ninit = \"polygon\"\n", "system.bodies"),
@@ -1963,17 +1602,14 @@ mod tests {
     #[test]
     fn the_real_pendulum_loads_its_file_once_and_checks_it() {
         let e = parse(&real(""), Path::new("x")).unwrap();
-        match &e.source {
-            Source::Measured(m) => {
-                assert_eq!((m.samples.train.len(), m.samples.test.len()), (445, 110));
-                // first row by hand: t 5.0 -> 5.1667, forward differences over the actual step
-                let (t, x) = (&m.file.t, &m.file.x);
-                let dt = t[1] - t[0];
-                assert!((m.samples.dx[0] - (x[2] - x[0]) / dt).abs() < 1e-12);
-                assert!((m.samples.dx[1] - (x[3] - x[1]) / dt).abs() < 1e-12);
-            }
-            Source::Simulated(_) | Source::Pixels(_) => panic!("a measured source"),
-        }
+        let m = e.source.as_any().downcast_ref::<MeasuredSource>();
+        let m = m.expect("a measured source");
+        assert_eq!((m.samples.train.len(), m.samples.test.len()), (445, 110));
+        // first row by hand: t 5.0 -> 5.1667, forward differences over the actual step
+        let (t, x) = (&m.file.t, &m.file.x);
+        let dt = t[1] - t[0];
+        assert!((m.samples.dx[0] - (x[2] - x[0]) / dt).abs() < 1e-12);
+        assert!((m.samples.dx[1] - (x[3] - x[1]) / dt).abs() < 1e-12);
         assert_eq!(e.reference_key().as_deref(), Some("real-pendulum"));
         let bad_sum = real("").replace("45d9", "55d9");
         let m = err(&bad_sum);
@@ -2075,9 +1711,10 @@ mod tests {
             err("[experiment]\nname = \"d\"\n[system]\nkind = \"damped-spring\"\nbeta = -0.1\n");
         assert!(e.contains("system.beta"), "{e}");
         let c = ok("[experiment]\nname = \"d\"\n[system]\nkind = \"damped-spring\"\n");
-        assert_eq!(
-            c.system,
-            SystemConfig::DampedSpring(DampedSpring::default())
+        assert_system(
+            &c.system,
+            "damped-spring",
+            &hnn_physics::DampedSpring::default(),
         );
     }
 

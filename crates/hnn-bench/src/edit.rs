@@ -17,6 +17,7 @@ use tch::{Device, Kind, Tensor, nn};
 use crate::config;
 use crate::error::{BenchError, Result};
 use crate::plots::{Panel, Series, draw_row, model_style};
+use crate::tasks::pixels::{PixelConfig, PixelSource};
 
 /// What `hnn-bench edit` does.
 #[derive(Debug, Clone)]
@@ -118,13 +119,13 @@ fn learned_energy(model: &dyn DynamicsModel, x: &[f64], dim: usize) -> f64 {
 /// A pixel run's autoencoder, loaded from the edited model's checkpoint.
 struct PixelDecoder {
     ae: hnn_models::Autoencoder,
-    cfg: std::sync::Arc<config::PixelConfig>,
+    cfg: std::sync::Arc<PixelConfig>,
     _vs: nn::VarStore,
 }
 
 impl PixelDecoder {
     fn load(
-        cfg: &std::sync::Arc<config::PixelConfig>,
+        cfg: &std::sync::Arc<PixelConfig>,
         exp: &config::Experiment,
         ckpt: &Path,
     ) -> Result<Self> {
@@ -145,7 +146,7 @@ impl PixelDecoder {
 
     /// The latent code of the paper protocol's first observation (its start and frames).
     fn start(&self, seed: u64) -> Result<Vec<f64>> {
-        let obs = crate::pixels::eval_rollout(
+        let obs = crate::tasks::pixels::eval_rollout(
             &self.cfg,
             self.cfg.eval_start_angle,
             hnn_pixels::Labels::Aligned,
@@ -226,9 +227,9 @@ pub fn edit_energy(o: &EditOptions) -> Result<EditOutcome> {
     vs.set_kind(Kind::Double);
     let model = model.as_ref();
     // a pixel run: its autoencoder, to start from a rendered observation and decode the path
-    let pixels = match &exp.source {
-        config::Source::Pixels(p) => Some(PixelDecoder::load(p, &exp, &ckpt)?),
-        _ => None,
+    let pixels = match exp.source.as_any().downcast_ref::<PixelSource>() {
+        Some(p) => Some(PixelDecoder::load(&p.0, &exp, &ckpt)?),
+        None => None,
     };
     let x0 = match (&o.x0, &pixels) {
         (Some(x), _) => x.clone(),

@@ -14,26 +14,8 @@ use serde::{Deserialize, Serialize};
 use tch::Device;
 
 use crate::config::{Budget, FigureConfig, GroupsOver, Integrator, ProtocolConfig};
-use crate::task::{PartsFn, Truth};
 use crate::train::{tensor_f32, tensor_f64};
-
-/// How a model's own coordinates relate to the truth's, for models that do not live on the
-/// states (an autoencoder's latent space): where the model starts from a truth trajectory,
-/// and what its states are in the truth's coordinates.
-pub trait Embedding {
-    /// The model's state at the start of trajectory `i` of `truth`.
-    fn start(&self, truth: &Truth, i: usize) -> Vec<f64>;
-    /// Model states `[n, model dim]` in the truth's coordinates `[n, truth dim]`.
-    fn to_truth(&self, path: &[f64]) -> Vec<f64>;
-    /// Model states as frames (`[n, side^2]`), for models that see images.
-    fn render(&self, _path: &[f64]) -> Option<Vec<f32>> {
-        None
-    }
-    /// R² of each truth coordinate under a fitted readout (`to_truth`), if it has one.
-    fn readout_r2(&self) -> Option<Vec<f64>> {
-        None
-    }
-}
+use crate::truth::{Embedding, PartsFn, Truth};
 
 /// A trained model as evaluation sees it.
 #[derive(Clone, Copy)]
@@ -660,7 +642,7 @@ pub fn run_protocol(
             .collect();
         model_rollouts.push((model_name.to_string(), to_array(&rows, points, dim)));
     }
-    let times = |f: &dyn Fn(&crate::task::TruthTrajectory) -> &Vec<f64>| {
+    let times = |f: &dyn Fn(&crate::truth::TruthTrajectory) -> &Vec<f64>| {
         let flat: Vec<f64> = truth
             .trajectories
             .iter()
@@ -766,7 +748,7 @@ pub fn figure_rollout(
         dim,
         trajectories: vec![tr.clone()],
         energy: None,
-        observed: truth.observed.as_ref().map(|o| crate::task::Observed {
+        observed: truth.observed.as_ref().map(|o| crate::truth::Observed {
             side: o.side,
             start: o.start[..1].to_vec(),
             frames: o.frames[..1].to_vec(),
@@ -852,7 +834,7 @@ pub fn dissipative_ratio(model: &dyn DynamicsModel, x: &tch::Tensor) -> Option<f
 mod tests {
     use super::*;
     use crate::config::EvalConfig;
-    use crate::task::TruthTrajectory;
+    use crate::truth::TruthTrajectory;
     use hnn_models::FieldParts;
     use std::sync::Arc;
 
@@ -890,7 +872,7 @@ mod tests {
             dim: 2,
             trajectories,
             energy: energy
-                .then(|| Arc::new(|x: &[f64]| x[0] * x[0] + x[1] * x[1]) as crate::task::EnergyFn),
+                .then(|| Arc::new(|x: &[f64]| x[0] * x[0] + x[1] * x[1]) as crate::truth::EnergyFn),
             observed: None,
         }
     }
@@ -1203,7 +1185,7 @@ mod tests {
                 .map(|s| spring_truth(&t, [s[0] as f64, s[1] as f64]))
                 .collect(),
             energy: Some(Arc::new(|x: &[f64]| x[0] * x[0] + x[1] * x[1])),
-            observed: Some(crate::task::Observed {
+            observed: Some(crate::truth::Observed {
                 side: 1,
                 start: starts.iter().map(|s| s.to_vec()).collect(),
                 frames: vec![vec![0.0; 21]; 2],

@@ -22,7 +22,6 @@ pub mod edit;
 pub mod error;
 pub mod eval;
 pub mod metrics;
-pub mod pixels;
 pub mod plots;
 pub mod reference;
 pub mod render;
@@ -30,10 +29,11 @@ pub mod runs;
 pub mod speed;
 pub mod summary;
 pub mod table;
-pub mod task;
+pub mod tasks;
 #[cfg(test)]
 mod testing;
 pub mod train;
+pub mod truth;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -50,8 +50,8 @@ use crate::config::Experiment;
 use crate::error::{BenchError, Result};
 use crate::eval::{FigureRollout, ProtocolRollouts};
 use crate::summary::{ModelSummary, RunSummary, Timings};
-use crate::task::View;
 use crate::train::LogRow;
+use crate::truth::View;
 
 /// Called with the new run directory before any stage runs.
 pub type RunDirHook = Box<dyn Fn(&Path) -> std::io::Result<()> + Send + Sync>;
@@ -470,7 +470,7 @@ fn train_members(
     name: &str,
     exps: &[Experiment],
     live: &mut [(usize, OpenRun, RunState)],
-    built: Vec<(nn::VarStore, Box<dyn task::Learner>)>,
+    built: Vec<(nn::VarStore, Box<dyn tasks::Learner>)>,
     opts: &RunOptions,
 ) -> Result<()> {
     let exp = &exps[live[0].0];
@@ -610,14 +610,14 @@ fn log_row(name: &str, seed: u64, row: &LogRow) {
 /// A run between its stages: its task and data, and what training has produced so far.
 struct RunState {
     seed: u64,
-    task: Box<dyn task::Task>,
+    task: Box<dyn tasks::Task>,
     timings: Timings,
     ckpt_dir: PathBuf,
     metrics_path: PathBuf,
     metrics: std::fs::File,
     /// The first failed write to `metrics.jsonl`, reported when the model is recorded.
     metrics_err: Option<std::io::Error>,
-    trained: Vec<(String, nn::VarStore, Box<dyn task::Learner>)>,
+    trained: Vec<(String, nn::VarStore, Box<dyn tasks::Learner>)>,
     models: Vec<ModelSummary>,
     histories: Vec<(String, Vec<LogRow>)>,
     /// Set when recording a model of an ensemble member failed.
@@ -628,7 +628,7 @@ impl RunState {
     /// Stage 1: the data, written into the run directory.
     fn prepare(exp: &Experiment, run_dir: &Path) -> Result<Self> {
         let t = Instant::now();
-        let task = task::build(exp)?;
+        let task = exp.source.build(exp)?;
         let mut timings = Timings {
             data: t.elapsed().as_secs_f64(),
             ..Timings::default()
@@ -688,7 +688,7 @@ impl RunState {
         exp: &Experiment,
         name: &str,
         vs: nn::VarStore,
-        learner: Box<dyn task::Learner>,
+        learner: Box<dyn tasks::Learner>,
         opts: &RunOptions,
     ) -> Result<()> {
         let cfg = &exp.config;
@@ -713,7 +713,7 @@ impl RunState {
         train_cfg: &config::TrainConfig,
         name: &str,
         vs: nn::VarStore,
-        learner: Box<dyn task::Learner>,
+        learner: Box<dyn tasks::Learner>,
         outcome: train::TrainOutcome,
     ) -> Result<()> {
         if let Some(e) = self.metrics_err.take() {
@@ -883,8 +883,8 @@ impl RunState {
 
 /// The trained models as evaluation sees them, with their embeddings for one protocol.
 fn eval_models<'a>(
-    trained: &'a [(String, nn::VarStore, Box<dyn task::Learner>)],
-    embeddings: &'a [Option<Box<dyn eval::Embedding + 'a>>],
+    trained: &'a [(String, nn::VarStore, Box<dyn tasks::Learner>)],
+    embeddings: &'a [Option<Box<dyn truth::Embedding + 'a>>],
 ) -> Vec<eval::EvalModel<'a>> {
     trained
         .iter()
@@ -900,7 +900,7 @@ fn eval_models<'a>(
 /// The affine fit of a model's learned energy to the task's true one on the test inputs.
 fn energy_fit(
     model: &dyn DynamicsModel,
-    task: &dyn task::Task,
+    task: &dyn tasks::Task,
     x: &tch::Tensor,
     x_f64: &ndarray::Array2<f64>,
 ) -> Option<metrics::AffineFit> {

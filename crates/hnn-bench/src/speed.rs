@@ -20,8 +20,9 @@ use std::path::{Path, PathBuf};
 
 use hnn_models::cpu::{FmaPeak, fma_peaks, matmul_gflops};
 
-use crate::config::{self, Source};
+use crate::config;
 use crate::summary::RunSummary;
+use crate::tasks::pixels::PixelSource;
 
 /// An `[m, k] x [k, n]` matrix product: the layer shape whose rate bounds a stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -116,8 +117,9 @@ pub fn stages(dir: &Path, summary: &RunSummary) -> Result<Vec<Stage>, String> {
     let spec = cfg.model.spec();
     let per_step = samples_per_step(&exp);
     let width = spec.mlp.hidden.iter().copied().max().unwrap_or(1);
-    let (extra, train_shape) = match &exp.source {
-        Source::Pixels(p) => {
+    let pixels = exp.source.as_any().downcast_ref::<PixelSource>();
+    let (extra, train_shape) = match pixels.map(|p| &p.0) {
+        Some(p) => {
             let input = (p.frames * p.camera.pixels()) as i64;
             let ae = &cfg.model.autoencoder;
             let shape = Shape {

@@ -8,6 +8,7 @@
 //! configured labels; every other protocol fits it in closed form (least squares, R² logged)
 //! on aligned labels and scores the rod's own energy ([`hnn_pixels::gym::label_energy`]).
 
+use std::any::Any;
 use std::cell::OnceCell;
 use std::path::Path;
 use std::sync::Arc;
@@ -20,11 +21,72 @@ use ndarray::Array2;
 use rand::Rng;
 use tch::{Device, Kind, Tensor, nn};
 
-use crate::config::{Budget, Experiment, FigureConfig, PixelConfig, ProtocolConfig};
+use hnn_physics::dataset::DataSpec;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{
+    Budget, Config, Experiment, FigureConfig, LONG_HORIZON_FACTOR, MAX_STORED_VALUES, ModelConfig,
+    ProtocolConfig,
+};
 use crate::error::{BenchError, Result};
-use crate::eval::Embedding;
-use crate::task::{EnergyFn, Learner, Observed, Task, Truth, TruthTrajectory, View};
+use crate::tasks::{Context, Learner, Refusal, Section, Source, Task, read_section, table_of};
 use crate::train::{LossParts, LossStats, Objective, tensor_f64};
+use crate::truth::{Embedding, EnergyFn, Observed, Truth, TruthTrajectory, View};
+
+/// The pixel pendulum (`kind = "pixel-pendulum"`): Gym's pendulum rendered to frames, the
+/// official dataset (the official notebook). Its models are an autoencoder with a registered
+/// model on the latent state (`[model.autoencoder]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PixelConfig {
+    /// Trials of `steps` frames each (each gives `steps - 3` samples).
+    pub trials: usize,
+    pub steps: usize,
+    /// Frames per observation: 2 (the paper's) or 1.
+    pub frames: usize,
+    /// `"paper"`: labels one Gym step ahead of the last frame (the official pairing);
+    /// `"aligned"`: the state the last frame shows.
+    pub labels: hnn_pixels::Labels,
+    /// Open range of the start's `|angle from rest|` for the dataset's trials.
+    #[serde(deserialize_with = "hnn_physics::pair::pair")]
+    pub start_angle: [f64; 2],
+    /// The same for the `paper` protocol's and the figure's rollout (the notebook's).
+    #[serde(deserialize_with = "hnn_physics::pair::pair")]
+    pub eval_start_angle: [f64; 2],
+    /// Fraction of the samples (the first ones) in the test set.
+    pub test_fraction: f64,
+    pub camera: hnn_pixels::Camera,
+}
+
+impl Default for PixelConfig {
+    fn default() -> Self {
+        let d = hnn_pixels::PixelDataConfig::default();
+        Self {
+            trials: d.trials,
+            steps: d.steps,
+            frames: d.frames,
+            labels: d.labels,
+            start_angle: d.start_angle,
+            eval_start_angle: [std::f64::consts::PI / 11.0, std::f64::consts::PI / 10.0],
+            test_fraction: d.test_fraction,
+            camera: d.camera,
+        }
+    }
+}
+
+impl PixelConfig {
+    pub fn data(&self) -> hnn_pixels::PixelDataConfig {
+        hnn_pixels::PixelDataConfig {
+            trials: self.trials,
+            steps: self.steps,
+            frames: self.frames,
+            labels: self.labels,
+            start_angle: self.start_angle,
+            test_fraction: self.test_fraction,
+            camera: self.camera,
+        }
+    }
+}
 
 /// Rows per forward pass when a whole split goes through the autoencoder.
 const CHUNK: i64 = 2000;
@@ -622,6 +684,170 @@ impl Embedding for PixelEmbedding<'_> {
         let last = x.narrow(1, cols - pixels, pixels);
         Some(tensor_f64(&last).into_iter().map(|v| v as f32).collect())
     }
+}
+
+pub const KIND: super::Kind = super::Kind {
+    name: "pixel-pendulum",
+    read: |_, table| Ok(Arc::new(read_section::<PixelConfig>(table)?)),
+};
+
+impl Section for PixelConfig {
+    fn kind(&self) -> &'static str {
+        KIND.name
+    }
+    fn to_table(&self) -> toml::Table {
+        table_of(self)
+    }
+    fn check(&self, cx: &Context) -> Result<Arc<dyn Source>> {
+        let [lo, hi] = self.eval_start_angle;
+        if !(0.0 <= lo && lo < hi && hi <= std::f64::consts::PI) {
+            return Err(cx.bad(
+                "eval_start_angle",
+                format!("[{lo}, {hi}]: expected [min, max] with 0 <= min < max <= pi"),
+            ));
+        }
+        self.data().validate().map_err(|err| match err {
+            hnn_pixels::PixelError::Invalid { key, value, reason } => {
+                cx.bad(key, format!("{value}: {reason}"))
+            }
+            other => BenchError::Config {
+                path: cx.path.to_path_buf(),
+                key: "system".into(),
+                reason: other.to_string(),
+                line: None,
+            },
+        })?;
+        Ok(Arc::new(PixelSource(Arc::new(self.clone()))))
+    }
+}
+
+/// A checked pixel section.
+pub struct PixelSource(pub Arc<PixelConfig>);
+
+impl Source for PixelSource {
+    fn name(&self) -> &str {
+        KIND.name
+    }
+    fn dim(&self) -> usize {
+        2
+    }
+    fn model_dim(&self, model: &ModelConfig) -> usize {
+        model.autoencoder.latent.max(0) as usize
+    }
+    fn n_train(&self, _data: &DataSpec) -> usize {
+        let d = self.0.data();
+        d.trials * d.per_trial() - d.n_test()
+    }
+    fn uses_data(&self) -> bool {
+        false
+    }
+    fn has_autoencoder(&self) -> bool {
+        true
+    }
+    fn presets(&self) -> Option<[ProtocolConfig; 2]> {
+        Some([
+            ProtocolConfig::pixels_paper(),
+            ProtocolConfig::pixels_corrected(),
+        ])
+    }
+    fn long_horizon(&self, _data: &DataSpec) -> Option<([f64; 2], usize)> {
+        let n = (LONG_HORIZON_FACTOR * self.0.data().per_trial() as f64) as usize;
+        Some(([0.0, n as f64 - 1.0], n))
+    }
+    fn check(&self, config: &Config) -> std::result::Result<(), Refusal> {
+        check_models(&self.0, config)?;
+        for (name, p) in config.eval.protocols() {
+            check_protocol(&self.0, name, p)?;
+        }
+        if !config.eval.figure.x0.is_empty() {
+            return Err(Refusal::new(
+                "eval.figure.x0",
+                "a pixel task's figure is the paper protocol's rollout; set x0 = []",
+            ));
+        }
+        Ok(())
+    }
+    fn build(&self, exp: &Experiment) -> Result<Box<dyn Task>> {
+        Ok(Box::new(PixelTask::new(
+            &self.0,
+            exp.config.experiment.seed,
+        )?))
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// The autoencoder's sizes, a latent state a field can live on, and no dissipation prior.
+fn check_models(p: &PixelConfig, config: &Config) -> std::result::Result<(), Refusal> {
+    let _ = p;
+    let ae = config.model.autoencoder;
+    let latent = ae.latent.max(0) as usize;
+    for m in &config.train.models {
+        if let Err(err) = hnn_models::check_model(m, latent)
+            && latent % 2 == 1
+        {
+            return Err(Refusal::new(
+                "model.autoencoder.latent",
+                format!("{latent} is odd, and {err}"),
+            ));
+        }
+    }
+    hnn_models::Autoencoder::new(
+        &tch::nn::VarStore::new(tch::Device::Cpu).root(),
+        1,
+        &hnn_models::AutoencoderConfig { hidden: 1, ..ae },
+    )
+    .map_err(|err| Refusal::new("model.autoencoder.latent", err.to_string()))?;
+    if !(1..=1 << 14).contains(&ae.hidden) {
+        return Err(Refusal::new(
+            "model.autoencoder.hidden",
+            format!("{} must be 1 to {}", ae.hidden, 1 << 14),
+        ));
+    }
+    let penalty = config.model.dissipation_penalty;
+    if penalty > 0.0 {
+        return Err(Refusal::new(
+            "model.dissipation_penalty",
+            format!(
+                "{penalty:e} weighs the dissipative HNN's prior, and this config trains none on state data (train.models = {:?}, on pixels)",
+                config.train.models
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A protocol's truth has one point per frame, and its frames fit in memory.
+fn check_protocol(
+    p: &PixelConfig,
+    name: &str,
+    proto: &ProtocolConfig,
+) -> std::result::Result<(), Refusal> {
+    let key = |k: &str| format!("{name}.{k}");
+    if proto.t_span != [0.0, proto.points as f64 - 1.0] {
+        return Err(Refusal::new(
+            key("t_span"),
+            format!(
+                "{:?}: a pixel task's truth has one point per frame; use [0, points - 1] = [0, {}]",
+                proto.t_span,
+                proto.points as f64 - 1.0
+            ),
+        ));
+    }
+    let frames = (proto.trajectories as u128) * (proto.points as u128 + 3);
+    if frames * (p.camera.pixels() as u128) > MAX_STORED_VALUES {
+        return Err(Refusal::new(
+            key("points"),
+            format!(
+                "{} trajectories x {} frames of {} pixels is more than the {MAX_STORED_VALUES} values an evaluation may hold",
+                proto.trajectories,
+                proto.points,
+                p.camera.pixels()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
