@@ -46,6 +46,10 @@ pub enum PhysicsError {
         expected: String,
         actual: String,
     },
+    /// A system written as expressions that cannot be used; `key` is the section's key
+    /// (`hamiltonian`, `constants.m`, ...), `reason` names the column or the state.
+    #[error("`{key}`: {reason}")]
+    Expression { key: String, reason: String },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

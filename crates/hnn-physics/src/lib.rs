@@ -4,6 +4,8 @@
 //!   states. Adding a system is one file implementing it (see [`MassSpring`]).
 //! - [`System`]: any simulated system (a field and its true energy); every [`Hamiltonian`] is
 //!   one, and [`DampedSpring`] is one that loses energy.
+//! - [`expression`]: systems written as text, `H` and a dissipation `D` over `q, p`, with
+//!   exact gradients.
 //! - [`measured`]: measured trajectories from text files, checksummed, with finite-difference
 //!   samples.
 //! - [`HamiltonianField`]: the symplectic field `(dH/dp, -dH/dq)` of a system as an
@@ -16,6 +18,7 @@
 mod damped;
 pub mod dataset;
 mod error;
+pub mod expression;
 mod hamiltonian;
 pub mod measured;
 mod nbody;
@@ -29,6 +32,7 @@ mod testing;
 
 pub use damped::{DampedSpring, QDampedSpring};
 pub use error::{PhysicsError, Result};
+pub use expression::{ExpressionSpec, ExpressionSystem, Initial};
 pub use hamiltonian::{Hamiltonian, HamiltonianField};
 pub use nbody::{NBody, OrbitInit};
 pub use pendulum::Pendulum;

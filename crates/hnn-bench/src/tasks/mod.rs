@@ -13,7 +13,9 @@
 //! | `mass-spring`, `pendulum`, `n-body`, `damped-spring`, `q-damped-spring` | [`simulated`]: a system of `hnn-physics` integrated with RK45 |
 //! | `real-pendulum` | [`measured`]: one measured trajectory from a text file |
 //! | `pixel-pendulum` | [`pixels`]: rendered frames and an autoencoder |
+//! | `expression` | [`expression`]: a system written in the config, simulated as the built-in ones |
 
+pub mod expression;
 pub mod learner;
 pub mod measured;
 pub mod pixels;
@@ -50,6 +52,7 @@ pub const KINDS: &[Kind] = &[
     simulated::kind::<QDampedSpring>("q-damped-spring"),
     measured::KIND,
     pixels::KIND,
+    expression::KIND,
 ];
 
 /// A registered kind: its name in `system.kind` and how its section is read.
