@@ -141,6 +141,20 @@ pub enum Command {
         #[arg(long, value_name = "DIR", default_value = "runs")]
         output_dir: PathBuf,
     },
+    /// Generate (or load) a config's data without training and write it into a new folder:
+    /// the `.npy` files of a run's `data/`, and for a simulated system `trajectories.npz`
+    /// (`t`, `x`, `dxdt`), the format `kind = "trajectories"` reads.
+    Data {
+        /// The experiment config.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// Override a config key, as for a run.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<crate::config::Override>,
+        /// The folder to create.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Write `table1.md` from every finished run under an output folder (the latest of each
     /// resolved config), running nothing: the end of a sharded sweep.
     Table {
@@ -401,6 +415,18 @@ pub fn main() -> ExitCode {
         Some(Command::Runs { output_dir, clean }) => return list_runs(output_dir, *clean),
         Some(Command::Table { output_dir }) => return aggregate(output_dir),
         Some(Command::Speed { output_dir }) => return speed(output_dir),
+        Some(Command::Data { config, sets, out }) => {
+            return match write_data(config, sets, out) {
+                Ok(()) => {
+                    println!("{}", out.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         Some(Command::Render { angles, out, side }) => {
             return match crate::render::render(angles, out, *side) {
                 Ok(r) => {
@@ -776,6 +802,33 @@ fn parse_seeds(spec: &str) -> Result<Seeds, String> {
         return Err(format!("seed {d} is listed twice"));
     }
     Ok(Seeds(seeds))
+}
+
+/// `data`: the config's data stage alone, written into a new folder (first into a temporary
+/// sibling, renamed when complete, so a failure leaves nothing behind).
+fn write_data(config: &Path, sets: &[crate::config::Override], out: &Path) -> crate::Result<()> {
+    let exp = crate::config::load_with(config, sets)?;
+    if out.exists() || out.is_symlink() {
+        return Err(crate::error::BenchError::Io {
+            path: out.to_path_buf(),
+            what: "will not overwrite",
+            source: std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+        });
+    }
+    let task = exp.source.build(&exp)?;
+    let name = out.file_name().map(|n| n.to_string_lossy().to_string());
+    let tmp = out.with_file_name(format!(
+        ".{}.partial-{}",
+        name.unwrap_or_else(|| "data".into()),
+        std::process::id()
+    ));
+    let written = task.write_data(&tmp).and_then(|()| {
+        std::fs::rename(&tmp, out).map_err(crate::io_err("cannot rename into", out))
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    written
 }
 
 #[cfg(test)]

@@ -270,8 +270,9 @@ impl Dataset {
         self.samples(&self.test)
     }
 
-    /// Writes `t.npy`, `states.npy`, `x.npy`, `dx.npy` (all trajectories) and the flattened
-    /// `x_train.npy`, `dx_train.npy`, `x_test.npy`, `dx_test.npy` into `dir`.
+    /// Writes `t.npy`, `states.npy`, `x.npy`, `dx.npy` (all trajectories), the flattened
+    /// `x_train.npy`, `dx_train.npy`, `x_test.npy`, `dx_test.npy`, and `trajectories.npz`
+    /// (see [`Dataset::write_npz`]) into `dir`.
     pub fn write_npy(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|source| PhysicsError::Io {
             path: dir.to_path_buf(),
@@ -287,6 +288,27 @@ impl Dataset {
         write(dir, "dx_train.npy", |w| dxtr.write_npy(w))?;
         write(dir, "x_test.npy", |w| xte.write_npy(w))?;
         write(dir, "dx_test.npy", |w| dxte.write_npy(w))?;
+        self.write_npz(&dir.join("trajectories.npz"))
+    }
+
+    /// Writes `t`, `x` (the inputs) and `dxdt` (the targets) as one `.npz`: the format of a
+    /// trajectory file ([`crate::trajectories`]), so a run's data can be trained on again.
+    pub fn write_npz(&self, path: &Path) -> Result<()> {
+        let io = |source| PhysicsError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::create(path).map_err(io)?;
+        let mut npz = ndarray_npy::NpzWriter::new(std::io::BufWriter::new(file));
+        let npz_err = |e: ndarray_npy::WriteNpzError| PhysicsError::DataFile {
+            path: path.to_path_buf(),
+            line: None,
+            reason: format!("cannot write: {e}"),
+        };
+        npz.add_array("t", &self.t).map_err(npz_err)?;
+        npz.add_array("x", &self.x).map_err(npz_err)?;
+        npz.add_array("dxdt", &self.dx).map_err(npz_err)?;
+        npz.finish().map_err(npz_err)?;
         Ok(())
     }
 }

@@ -6,6 +6,8 @@
 //!   one, and [`DampedSpring`] is one that loses energy.
 //! - [`expression`]: systems written as text, `H` and a dissipation `D` over `q, p`, with
 //!   exact gradients.
+//! - [`trajectories`]: trajectory files of any shape (`.npz`, `.csv`), checked, and their
+//!   training samples.
 //! - [`measured`]: measured trajectories from text files, checksummed, with finite-difference
 //!   samples.
 //! - [`HamiltonianField`]: the symplectic field `(dH/dp, -dH/dq)` of a system as an
@@ -29,6 +31,7 @@ mod spring;
 mod system;
 #[cfg(test)]
 mod testing;
+pub mod trajectories;
 
 pub use damped::{DampedSpring, QDampedSpring};
 pub use error::{PhysicsError, Result};

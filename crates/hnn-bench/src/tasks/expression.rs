@@ -144,3 +144,60 @@ impl Section for ExpressionConfig {
         Ok(Arc::new(SimulatedSource(Arc::new(system))))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn parse(system: &str) -> Result<crate::config::Experiment, String> {
+        let text = format!(
+            "[experiment]\nname = \"e\"\n[system]\nkind = \"expression\"\n{system}[eval.figure]\nx0 = []\n"
+        );
+        crate::config::parse(&text, Path::new("e.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_two_degree_system_from_ranges() {
+        let e = parse(
+            "name = \"hh\"\nhamiltonian = \"(p1^2 + p2^2)/2 + (q1^2 + q2^2)/2 + q1^2*q2 - q2^3/3\"\n\
+             ranges = { q1 = [-0.1, 0.1], q2 = [-0.1, 0.1], p1 = [-0.1, 0.1], p2 = [-0.1, 0.1] }\n",
+        )
+        .unwrap();
+        assert_eq!((e.source.name(), e.source.dim()), ("hh", 4));
+        // the resolved config parses back to itself
+        let again = crate::config::parse(&e.config.to_toml(), Path::new("e.toml")).unwrap();
+        assert_eq!(again.config, e.config);
+    }
+
+    #[test]
+    fn the_initial_states_are_given_one_way() {
+        let h = "hamiltonian = \"q^2 + p^2\"\n";
+        for (extra, key, words) in [
+            ("", "system.radius", "exactly one"),
+            (
+                "radius = [0.1, 1.0]\nenergy = [0.1, 1.0]\n",
+                "system.radius",
+                "exactly one",
+            ),
+            (
+                "ranges = { q = [0.0, 1.0], p = [0.0, 1.0] }\ndirection = \"uniform\"\n",
+                "system.direction",
+                "ranges draw",
+            ),
+            (
+                "ranges = { q = [0.0], p = [0.0, 1.0] }\n",
+                "system.ranges.q",
+                "exactly 2",
+            ),
+            (
+                "radius = [0.1, 1.0]\nname = \"a b\"\n",
+                "system.name",
+                "letters",
+            ),
+            ("radius = [1.0, 0.1]\n", "system.radius", "min <= max"),
+        ] {
+            let e = parse(&format!("{h}{extra}")).unwrap_err();
+            assert!(e.contains(key) && e.contains(words), "{extra}: {e}");
+        }
+    }
+}

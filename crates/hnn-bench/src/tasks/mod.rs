@@ -13,6 +13,7 @@
 //! | `mass-spring`, `pendulum`, `n-body`, `damped-spring`, `q-damped-spring` | [`simulated`]: a system of `hnn-physics` integrated with RK45 |
 //! | `real-pendulum` | [`measured`]: one measured trajectory from a text file |
 //! | `pixel-pendulum` | [`pixels`]: rendered frames and an autoencoder |
+//! | `trajectories` | [`trajectories`]: your own `.npz` or `.csv` of trajectories |
 //! | `expression` | [`expression`]: a system written in the config, simulated as the built-in ones |
 
 pub mod expression;
@@ -20,6 +21,7 @@ pub mod learner;
 pub mod measured;
 pub mod pixels;
 pub mod simulated;
+pub mod trajectories;
 
 use std::any::Any;
 use std::path::{Path, PathBuf};
@@ -53,13 +55,18 @@ pub const KINDS: &[Kind] = &[
     measured::KIND,
     pixels::KIND,
     expression::KIND,
+    trajectories::KIND,
 ];
+
+/// Reads the `[system]` keys other than `kind` of the kind named first; the error is "`key`:
+/// reason".
+pub type ReadSection =
+    fn(&'static str, toml::Table) -> std::result::Result<Arc<dyn Section>, String>;
 
 /// A registered kind: its name in `system.kind` and how its section is read.
 pub struct Kind {
     pub name: &'static str,
-    /// Reads the `[system]` keys other than `kind`; the error is "`key`: reason".
-    pub read: fn(&'static str, toml::Table) -> std::result::Result<Arc<dyn Section>, String>,
+    pub read: ReadSection,
 }
 
 /// A `[system]` section as written, every default filled in: not yet checked.

@@ -205,7 +205,72 @@ fn degrees_of_freedom(key: &str, names: &[String]) -> Result<usize> {
     Ok(n)
 }
 
+/// Constants that can be told from coordinates and built-ins, with finite values.
+fn check_constant_values(constants: &BTreeMap<String, f64>) -> Result<()> {
+    let (functions, builtin_constants) = builtins();
+    for (name, value) in constants {
+        let bad = |reason: String| PhysicsError::Expression {
+            key: format!("constants.{name}"),
+            reason,
+        };
+        if coordinate(name).is_some() {
+            return Err(bad(format!("`{name}` is a coordinate's name")));
+        }
+        if builtin_constants.contains(name) || functions.contains(name) {
+            return Err(bad(format!(
+                "`{name}` is a built-in constant or function of the expressions (PI, E, e, TAU, sin, ...)"
+            )));
+        }
+        if !value.is_finite() {
+            return Err(bad(format!("{value} is not finite")));
+        }
+    }
+    Ok(())
+}
+
+/// Every constant appears in one of `reads` (a constant nobody uses is a typo).
+fn check_constants_used(
+    constants: &BTreeMap<String, f64>,
+    reads: &[&Read],
+    what: &str,
+) -> Result<()> {
+    for name in constants.keys() {
+        let used = |r: &&Read| r.text.split(' ').any(|w| w == name);
+        if !reads.iter().any(used) {
+            return Err(PhysicsError::Expression {
+                key: format!("constants.{name}"),
+                reason: format!("is not used by {what}"),
+            });
+        }
+    }
+    Ok(())
+}
+
 impl Formula {
+    /// A function of the state of `dof` degrees of freedom written as text (the energy of a
+    /// trajectory file, say): `key` names it in errors; it may use any of the coordinates.
+    pub fn over_state(
+        key: &str,
+        text: &str,
+        dof: usize,
+        constants: &BTreeMap<String, f64>,
+    ) -> Result<Self> {
+        check_constant_values(constants)?;
+        let r = read(key, text, constants)?;
+        let names = coordinate_names(dof);
+        if let Some(extra) = r.coordinates.iter().find(|c| !names.contains(c)) {
+            return Err(PhysicsError::Expression {
+                key: key.to_string(),
+                reason: format!(
+                    "uses `{extra}`, which is not a coordinate of this state ({})",
+                    names.join(", ")
+                ),
+            });
+        }
+        check_constants_used(constants, &[&r], &format!("`{key}`"))?;
+        Self::parse(key, &r, dof, constants)
+    }
+
     /// Parses `read` (checked already) over the coordinates of `n` degrees of freedom.
     fn parse(key: &str, read: &Read, n: usize, constants: &BTreeMap<String, f64>) -> Result<Self> {
         let flat = exmex::parse::<f64>(&read.text)
@@ -306,24 +371,7 @@ impl ExpressionSystem {
     }
 
     fn build(spec: &ExpressionSpec) -> Result<Self> {
-        for (name, value) in &spec.constants {
-            let key = format!("constants.{name}");
-            let bad = |reason: String| PhysicsError::Expression {
-                key: key.clone(),
-                reason,
-            };
-            if coordinate(name).is_some() {
-                return Err(bad(format!("`{name}` is a coordinate's name")));
-            }
-            if builtins().1.contains(name) || builtins().0.contains(name) {
-                return Err(bad(format!(
-                    "`{name}` is a built-in constant or function of the expressions (PI, E, e, TAU, sin, ...)"
-                )));
-            }
-            if !value.is_finite() {
-                return Err(bad(format!("{value} is not finite")));
-            }
-        }
+        check_constant_values(&spec.constants)?;
         let h_read = read("hamiltonian", &spec.hamiltonian, &spec.constants)?;
         let d_read = match &spec.dissipation {
             Some(d) => Some(read("dissipation", d, &spec.constants)?),
@@ -342,15 +390,13 @@ impl ExpressionSystem {
                 ),
             });
         }
-        for name in spec.constants.keys() {
-            let used = |r: &Read| r.text.split(' ').any(|w| w == name);
-            if !used(&h_read) && !d_read.as_ref().is_some_and(used) {
-                return Err(PhysicsError::Expression {
-                    key: format!("constants.{name}"),
-                    reason: "is used by neither the hamiltonian nor the dissipation".into(),
-                });
-            }
-        }
+        let mut reads = vec![&h_read];
+        reads.extend(d_read.as_ref());
+        check_constants_used(
+            &spec.constants,
+            &reads,
+            "the hamiltonian or the dissipation",
+        )?;
         let h = Formula::parse("hamiltonian", &h_read, dof, &spec.constants)?;
         let grad_h = h.gradient("hamiltonian", 2 * dof)?;
         let grad_d = match &d_read {
@@ -748,7 +794,7 @@ mod tests {
                 "`p2` does not appear",
             ),
             ("q^2 + p1^2", vec![], "hamiltonian", "mixes"),
-            ("q^2 + p^2", vec![("k", 1.0)], "constants.k", "neither"),
+            ("q^2 + p^2", vec![("k", 1.0)], "constants.k", "not used"),
             (
                 "q^2 + p^2 + q*p",
                 vec![("p", 1.0)],
