@@ -1356,6 +1356,33 @@ mod tests {
     use super::*;
     use crate::tasks::measured::MeasuredSource;
 
+    /// Every config shipped under `configs/` (its subfolders too) passes the check, from
+    /// whatever folder: the paths in them are relative to their own folder.
+    #[test]
+    fn every_shipped_config_is_valid() {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "toml") {
+                    out.push(p);
+                }
+            }
+        }
+        let mut all = Vec::new();
+        walk(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs"),
+            &mut all,
+        );
+        assert!(all.len() >= 14, "{all:?}");
+        for path in all {
+            if let Err(e) = load(&path) {
+                panic!("{}: {e}", path.display());
+            }
+        }
+    }
+
     /// The section is kind `kind` with exactly the fields of `want`.
     fn assert_system<S: Serialize>(c: &SystemConfig, kind: &str, want: &S) {
         assert_eq!(c.kind(), kind);
