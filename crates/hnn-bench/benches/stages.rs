@@ -28,9 +28,9 @@ fn bench(c: &mut Criterion) {
             m.as_ref(),
             &vs,
             &exp.config.train,
-            0,
+            &[0],
             &ProgressBar::hidden(),
-            |_| {},
+            |_, _| {},
         )
         .unwrap();
         (vs, m)

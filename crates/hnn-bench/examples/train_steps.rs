@@ -55,8 +55,17 @@ fn main() {
         model: m.as_ref(),
         data: &data,
     };
-    let out = train(&objective, &vs, &cfg, 0, &ProgressBar::hidden(), |_| {}).unwrap();
-    let last = out.history.last().map_or(0, |r| r.step);
+    let trained = train(
+        &objective,
+        &vs,
+        &cfg,
+        &[0],
+        &ProgressBar::hidden(),
+        |_, _| {},
+    )
+    .unwrap();
+    let last = trained.members[0].history.last().map_or(0, |r| r.step);
+    let (train_stats, _) = objective.final_stats();
     // every digit, so two builds can be compared bit for bit
-    println!("{last} steps, final train loss {:?}", out.train.mean);
+    println!("{last} steps, final train loss {:?}", train_stats.mean);
 }

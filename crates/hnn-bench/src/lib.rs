@@ -19,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod cpu_path;
 pub mod edit;
+pub mod ensemble;
 pub mod error;
 pub mod eval;
 pub mod metrics;
@@ -481,7 +482,7 @@ fn train_members(
     let stacked_data = data
         .as_deref()
         .filter(|_| k >= 2 && batchable)
-        .and_then(train::EnsembleData::stack);
+        .and_then(ensemble::EnsembleData::stack);
     let Some(data) = stacked_data else {
         if k >= 2 {
             let why = if !batchable {
@@ -514,38 +515,23 @@ fn train_members(
         "training {name} for seeds {seeds:?} as one batched network"
     );
     let pb = progress_bar(opts, cfg.train.steps as u64, &format!("{name} x{k}"));
-    let start = Instant::now();
-    let members = train::train_ensemble(
-        model.as_ref(),
-        &vs,
-        &stacked,
-        &stores,
-        &data,
-        &cfg.train,
-        &seeds,
-        &pb,
-        |m, row| {
-            let state = &mut live[m].2;
-            pb.suspend(|| log_row(name, state.seed, row));
-            state.write_metrics(name, row);
-        },
-    )?;
+    let objective = ensemble::EnsembleObjective {
+        model: model.as_ref(),
+        data: &data,
+        stacked: &stacked,
+        stores: &stores,
+    };
+    let trained = train::train(&objective, &vs, &cfg.train, &seeds, &pb, |m, row| {
+        let state = &mut live[m].2;
+        pb.suspend(|| log_row(name, state.seed, row));
+        state.write_metrics(name, row);
+    })?;
     pb.finish_and_clear();
-    let seconds = start.elapsed().as_secs_f64();
     drop(model);
     drop(vs);
-    for (((_, _, state), (vs, learner)), m) in live.iter_mut().zip(built).zip(members) {
+    for (((_, _, state), (vs, learner)), m) in live.iter_mut().zip(built).zip(trained.members) {
         let recorded = guarded(|| {
-            let (train_stats, test_stats) = learner.final_stats();
-            let outcome = train::TrainOutcome {
-                history: m.history,
-                diverged: m.diverged,
-                train: train_stats,
-                test: test_stats,
-                // each member's share of the batched wall time
-                seconds: seconds / k as f64,
-                steps_per_second: m.steps as f64 / seconds,
-            };
+            let outcome = train::TrainOutcome::of(m, learner.final_stats(), trained.seconds, k);
             state.record(&cfg.train, name, vs, learner, outcome)
         });
         if let Err(e) = recorded {
@@ -694,15 +680,13 @@ impl RunState {
         let cfg = &exp.config;
         let pb = progress_bar(opts, cfg.train.steps as u64, name);
         let seed = self.seed;
-        let outcome = train::train(learner.as_ref(), &vs, &cfg.train, seed, &pb, |row| {
+        let trained = train::train(learner.as_ref(), &vs, &cfg.train, &[seed], &pb, |_, row| {
             pb.suspend(|| log_row(name, seed, row));
             self.write_metrics(name, row);
-        })
-        .map_err(|e| hnn_models::ModelError::Config {
-            key: "train",
-            reason: e.to_string(),
         })?;
         pb.finish_and_clear();
+        let member = trained.members.into_iter().next().expect("one member");
+        let outcome = train::TrainOutcome::of(member, learner.final_stats(), trained.seconds, 1);
         self.record(&cfg.train, name, vs, learner, outcome)
     }
 

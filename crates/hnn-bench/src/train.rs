@@ -80,23 +80,52 @@ pub struct LossStats {
     pub se: f64,
 }
 
-/// A loss and its named parts (the total is what the optimizer sees).
+/// A loss and its named parts (the total is what the optimizer sees): scalars for one model,
+/// one value per member (`[K]`) for a seed ensemble.
 pub struct LossParts {
     pub total: Tensor,
     pub parts: Vec<(&'static str, Tensor)>,
 }
 
-/// What a model is trained on: the loss on a (mini)batch of training rows, on the test split,
-/// and the final statistics the tables report.
+impl LossParts {
+    /// The values of a one-model loss.
+    pub fn values(&self) -> LossValues {
+        LossValues {
+            total: self.total.double_value(&[]),
+            parts: values(&self.parts),
+        }
+    }
+}
+
+/// A loss read back: its total and named parts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LossValues {
+    pub total: f64,
+    pub parts: Vec<(String, f64)>,
+}
+
+/// What the training loop minimises: the loss of one model, or of `K` models trained together
+/// on one set of stacked weights (a seed ensemble, [`crate::ensemble::EnsembleObjective`]). The
+/// loop knows nothing of ensembles, pixels or derivative targets.
 pub trait Objective {
-    /// Number of training rows (minibatches index into them).
+    /// Models trained together; each draws its own minibatches and is watched for divergence
+    /// on its own loss.
+    fn members(&self) -> usize {
+        1
+    }
+    /// Training rows per member (minibatches index into them).
     fn train_rows(&self) -> i64;
     /// The loss on training rows `idx` (`None`: all of them), differentiable in the weights.
+    /// With `K` members, `idx` holds each member's batch in turn, member `m`'s rows offset by
+    /// `m * train_rows()`, and every tensor of the result is `[K]`.
     fn train_loss(&self, idx: Option<&Tensor>) -> LossParts;
-    /// The loss on the whole test split, detached.
-    fn test_loss(&self) -> LossParts;
-    /// Final `(train, test)` statistics of the reported loss.
-    fn final_stats(&self) -> (LossStats, LossStats);
+    /// The loss on the whole test split, per member, without gradients.
+    fn test_loss(&self) -> Vec<LossValues>;
+    /// Member `m` is done (its divergence was noticed, or training ended): keep its weights as
+    /// they are now.
+    fn keep_member(&self, _m: usize) -> crate::error::Result<()> {
+        Ok(())
+    }
 }
 
 /// Mean squared error of the predicted `dx/dt`: one part, `"dx_mse"`.
@@ -192,14 +221,19 @@ impl Objective for StateObjective<'_> {
         parts.extend(terms);
         LossParts { total, parts }
     }
-    fn test_loss(&self) -> LossParts {
+    fn test_loss(&self) -> Vec<LossValues> {
         let loss = chunked_mse(self.model, &self.data.x_test, &self.data.dx_test);
-        LossParts {
+        let parts = LossParts {
             parts: vec![("dx_mse", loss.shallow_clone())],
             total: loss,
-        }
+        };
+        vec![parts.values()]
     }
-    fn final_stats(&self) -> (LossStats, LossStats) {
+}
+
+impl StateObjective<'_> {
+    /// Final `(train, test)` statistics of the `dx/dt` error.
+    pub fn final_stats(&self) -> (LossStats, LossStats) {
         (
             loss_stats(self.model, &self.data.x, &self.data.dx),
             loss_stats(self.model, &self.data.x_test, &self.data.dx_test),
@@ -256,6 +290,26 @@ pub struct TrainOutcome {
     pub steps_per_second: f64,
 }
 
+impl TrainOutcome {
+    /// A member's training with its final statistics; `seconds` of the loop shared by
+    /// `members` models trained together (each is given its share).
+    pub fn of(
+        m: MemberTraining,
+        (train, test): (LossStats, LossStats),
+        seconds: f64,
+        members: usize,
+    ) -> Self {
+        Self {
+            history: m.history,
+            diverged: m.diverged,
+            train,
+            test,
+            seconds: seconds / members as f64,
+            steps_per_second: m.steps as f64 / seconds,
+        }
+    }
+}
+
 /// Draws minibatches: a persistent permutation of `0..n` whose first `b` entries are re-drawn
 /// each step (partial Fisher-Yates), so every batch is a uniform draw without replacement.
 pub struct Minibatches {
@@ -300,199 +354,66 @@ fn adam(vs: &nn::VarStore, cfg: &TrainConfig) -> Result<nn::Optimizer, tch::TchE
     .build(vs, cfg.learning_rate)
 }
 
-/// Trains the variables of `vs` on `objective` with Adam. `on_log` sees every logged row.
+/// How one model (one member) trained.
+#[derive(Debug, Clone)]
+pub struct MemberTraining {
+    pub history: Vec<LogRow>,
+    /// `Some` when training stopped early on a runaway loss.
+    pub diverged: Option<Divergence>,
+    /// Steps taken before it stopped.
+    pub steps: usize,
+}
+
+/// What [`train`] returns: each member's training, and the loop's wall time.
+#[derive(Debug, Clone)]
+pub struct Trained {
+    pub members: Vec<MemberTraining>,
+    pub seconds: f64,
+}
+
+/// Rows `batches[m]`'s draws of every member, member `m`'s offset by `m * n`, as one index.
+fn batch_index(batches: &mut [Minibatches], n: i64, device: Device) -> Tensor {
+    let mut idx = Vec::new();
+    for (m, batch) in batches.iter_mut().enumerate() {
+        idx.extend(batch.next_batch().iter().map(|i| i + m as i64 * n));
+    }
+    Tensor::from_slice(&idx).to_device(device)
+}
+
+/// Trains the variables of `vs` on `objective` with Adam: the one training loop. Member `m`
+/// draws the minibatches of `seeds[m]`, is watched for divergence on its own loss (against
+/// `divergence_factor` times its first loss), and stops at the log step that notices its
+/// divergence ([`Objective::keep_member`] then keeps its weights); the loop ends when every
+/// member has stopped or after `cfg.steps`. `on_log(m, row)` sees member `m`'s logged rows.
 pub fn train(
     objective: &dyn Objective,
     vs: &nn::VarStore,
     cfg: &TrainConfig,
-    seed: u64,
-    progress: &ProgressBar,
-    mut on_log: impl FnMut(&LogRow),
-) -> Result<TrainOutcome, tch::TchError> {
-    let mut opt = adam(vs, cfg)?;
-    let n = objective.train_rows();
-    let full = cfg.batch_size == 0 || cfg.batch_size as i64 >= n;
-    let mut batches = Minibatches::new(n as usize, cfg.batch_size.min(n as usize), seed);
-    let device = vs.device();
-    let mut history = Vec::new();
-    let start = Instant::now();
-    // Divergence watch without a host sync per step: the first bad step is kept on the device
-    // (`never` until one happens) and read at log steps only.
-    let never = i64::MAX;
-    let mut first_bad = Tensor::from(never).to_device(device);
-    let mut limit = f64::INFINITY;
-    let mut diverged = None;
-    let mut steps_done = 0;
-    for step in 1..=cfg.steps {
-        let loss = if full {
-            objective.train_loss(None)
-        } else {
-            let idx = Tensor::from_slice(batches.next_batch()).to_device(device);
-            objective.train_loss(Some(&idx))
-        };
-        if step == 1 {
-            // NaN or inf on the first step makes the limit NaN: every step is then bad.
-            limit = cfg.divergence_factor * loss.total.double_value(&[]);
-        }
-        // `!(loss <= limit)` is true for NaN, inf and a runaway loss alike.
-        let bad = loss.total.detach().le(limit).logical_not();
-        first_bad = first_bad.minimum(&Tensor::where_scalar(&bad, step as i64, never));
-        opt.set_lr(cfg.rate_at(step));
-        opt.backward_step(&loss.total);
-        steps_done = step;
-        progress.inc(1);
-        if step == 1 || step % cfg.log_every == 0 || step == cfg.steps {
-            let test = objective.test_loss();
-            let row = LogRow {
-                step,
-                train_loss: loss.total.double_value(&[]),
-                test_loss: test.total.double_value(&[]),
-                train_parts: values(&loss.parts),
-                test_parts: values(&test.parts),
-            };
-            on_log(&row);
-            let bad_step = first_bad.int64_value(&[]);
-            if bad_step != never {
-                diverged = Some(Divergence {
-                    step: bad_step as usize,
-                    loss: row.train_loss,
-                    limit,
-                });
-                history.push(row);
-                break;
-            }
-            history.push(row);
-        }
-    }
-    let seconds = start.elapsed().as_secs_f64();
-    let (train, test) = objective.final_stats();
-    Ok(TrainOutcome {
-        history,
-        diverged,
-        train,
-        test,
-        seconds,
-        steps_per_second: steps_done as f64 / seconds,
-    })
-}
-
-/// The training data of `K` ensemble members, stacked: member `k`'s training rows are rows
-/// `k * n .. (k + 1) * n` of `x` and `dx`.
-///
-/// # Shapes
-/// `x`, `dx`: `[K * n, dim]`; `x_test`, `dx_test`: `[K, n_test, dim]`.
-pub struct EnsembleData {
-    pub x: Tensor,
-    pub dx: Tensor,
-    pub x_test: Tensor,
-    pub dx_test: Tensor,
-    /// Training rows per member.
-    pub n: i64,
-}
-
-impl EnsembleData {
-    /// Stacks the members' data; `None` when their shapes differ (such members cannot share
-    /// one batched network).
-    pub fn stack(members: &[&TrainData]) -> Option<Self> {
-        let first = members.first()?;
-        let shapes = |d: &TrainData| (d.x.size(), d.dx.size(), d.x_test.size(), d.dx_test.size());
-        if members.iter().any(|d| shapes(d) != shapes(first)) {
-            return None;
-        }
-        let cat = |f: fn(&TrainData) -> &Tensor| {
-            Tensor::cat(&members.iter().map(|d| f(d)).collect::<Vec<_>>(), 0)
-        };
-        let stack = |f: fn(&TrainData) -> &Tensor| {
-            Tensor::stack(&members.iter().map(|d| f(d)).collect::<Vec<_>>(), 0)
-        };
-        Some(Self {
-            x: cat(|d| &d.x),
-            dx: cat(|d| &d.dx),
-            x_test: stack(|d| &d.x_test),
-            dx_test: stack(|d| &d.dx_test),
-            n: first.x.size()[0],
-        })
-    }
-
-    fn members(&self) -> i64 {
-        self.x_test.size()[0]
-    }
-}
-
-/// How one member of an ensemble trained.
-#[derive(Debug, Clone)]
-pub struct MemberTraining {
-    pub history: Vec<LogRow>,
-    pub diverged: Option<Divergence>,
-    pub steps: usize,
-}
-
-/// Per-member mean squared error of `pred` against `target`, both `[K, rows, dim]` -> `[K]`.
-fn member_mse(pred: &Tensor, target: &Tensor) -> Tensor {
-    (pred - target)
-        .square()
-        .mean_dim(&[1i64, 2][..], false, Kind::Float)
-}
-
-/// Every member's mean squared error on its test split, in chunks of rows so that the
-/// activations of `K` members never exceed those of one [`STATS_CHUNK`]-row pass.
-fn ensemble_test_mse(
-    model: &dyn hnn_models::ensemble::EnsembleModel,
-    data: &EnsembleData,
-) -> Vec<f64> {
-    let (k, n) = (data.members(), data.x_test.size()[1]);
-    let mut sums = vec![0.0; k as usize];
-    for (start, len) in row_chunks(n, STATS_CHUNK / k) {
-        let mse = tch::no_grad(|| {
-            member_mse(
-                &model.time_derivative(&data.x_test.narrow(1, start, len), false),
-                &data.dx_test.narrow(1, start, len),
-            )
-        });
-        for (s, v) in sums.iter_mut().zip(tensor_f64(&mse)) {
-            *s += v * len as f64;
-        }
-    }
-    sums.into_iter().map(|s| s / n as f64).collect()
-}
-
-/// Trains the `K` members of `model` (variables in `vs`, stacked from `members`) together with
-/// one Adam, as [`train`] trains each alone: member `k` draws the minibatches of `seeds[k]`,
-/// is watched for divergence on its own loss, and stops (its weights copied into `members[k]`
-/// then) at the log step that notices its divergence, as a single run stops. Every member's
-/// trained weights end up in its own store. `on_log(k, row)` sees member `k`'s logged rows.
-#[allow(clippy::too_many_arguments)]
-pub fn train_ensemble(
-    model: &dyn hnn_models::ensemble::EnsembleModel,
-    vs: &nn::VarStore,
-    stacked: &hnn_models::ensemble::Stacked,
-    members: &[&nn::VarStore],
-    data: &EnsembleData,
-    cfg: &TrainConfig,
     seeds: &[u64],
     progress: &ProgressBar,
     mut on_log: impl FnMut(usize, &LogRow),
-) -> Result<Vec<MemberTraining>, crate::error::BenchError> {
-    let k = data.members();
-    assert_eq!(k as usize, members.len(), "one store per member");
-    assert_eq!(k as usize, seeds.len(), "one seed per member");
+) -> crate::error::Result<Trained> {
+    let k = objective.members();
+    assert_eq!(k, seeds.len(), "one seed per member");
     let mut opt = adam(vs, cfg).map_err(|e| hnn_models::ModelError::Config {
         key: "train",
         reason: e.to_string(),
     })?;
-    let n = data.n;
-    let dim = data.x.size()[1];
+    let n = objective.train_rows();
     let full = cfg.batch_size == 0 || cfg.batch_size as i64 >= n;
-    let b = if full { n } else { cfg.batch_size as i64 };
+    let b = cfg.batch_size.min(n as usize);
     let mut batches: Vec<Minibatches> = seeds
         .iter()
-        .map(|&s| Minibatches::new(n as usize, b as usize, s))
+        .map(|&s| Minibatches::new(n as usize, b, s))
         .collect();
     let device = vs.device();
+    let start = Instant::now();
+    // Divergence watch without a host sync per step: each member's first bad step is kept on
+    // the device (`never` until one happens) and read at log steps only.
     let never = i64::MAX;
-    let mut first_bad = Tensor::full([k], never, (Kind::Int64, device));
-    let mut limit = Tensor::zeros([k], (Kind::Float, device));
-    let mut limits = vec![f64::INFINITY; k as usize];
+    let mut first_bad = Tensor::full([k as i64], never, (Kind::Int64, device));
+    let mut limit = Tensor::zeros([k as i64], (Kind::Float, device));
+    let mut limits = vec![f64::INFINITY; k];
     let mut out: Vec<MemberTraining> = (0..k)
         .map(|_| MemberTraining {
             history: Vec::new(),
@@ -500,40 +421,31 @@ pub fn train_ensemble(
             steps: 0,
         })
         .collect();
-    let mut active = vec![true; k as usize];
-    let unstack = |m: usize| hnn_models::ensemble::unstack_member(stacked, m as i64, members[m]);
+    let mut active = vec![true; k];
     for step in 1..=cfg.steps {
-        let (xb, dxb) = if full {
-            (data.x.view([k, n, dim]), data.dx.view([k, n, dim]))
+        let loss = if full {
+            objective.train_loss(None)
         } else {
-            let mut idx = Vec::with_capacity((k * b) as usize);
-            for (m, batch) in batches.iter_mut().enumerate() {
-                idx.extend(batch.next_batch().iter().map(|i| i + m as i64 * n));
-            }
-            let idx = Tensor::from_slice(&idx).to_device(device);
-            (
-                data.x.index_select(0, &idx).view([k, b, dim]),
-                data.dx.index_select(0, &idx).view([k, b, dim]),
-            )
+            objective.train_loss(Some(&batch_index(&mut batches, n, device)))
         };
-        let (pred, terms) = model.training_output(&xb);
-        let fit = member_mse(&pred, &dxb);
-        // not `+=`: tch's is in place, and would change the fit part it started from
-        let losses = terms
-            .iter()
-            .fold(fit.shallow_clone(), |sum, (_, term)| sum + term);
         if step == 1 {
-            limits = tensor_f64(&losses)
+            // NaN or inf on the first step makes the limit NaN: every step is then bad.
+            limits = tensor_f64(&loss.total.detach())
                 .into_iter()
                 .map(|l| cfg.divergence_factor * l)
                 .collect();
             let l32: Vec<f32> = limits.iter().map(|&l| l as f32).collect();
             limit = Tensor::from_slice(&l32).to_device(device);
         }
-        let bad = losses.detach().le_tensor(&limit).logical_not();
+        // `!(loss <= limit)` is true for NaN, inf and a runaway loss alike.
+        let bad = loss.total.detach().le_tensor(&limit).logical_not();
         first_bad = first_bad.minimum(&Tensor::where_scalar(&bad, step as i64, never));
         opt.set_lr(cfg.rate_at(step));
-        opt.backward_step(&losses.sum(Kind::Float));
+        if loss.total.dim() == 0 {
+            opt.backward_step(&loss.total);
+        } else {
+            opt.backward_step(&loss.total.sum(Kind::Float));
+        }
         progress.inc(1);
         for (m, o) in out.iter_mut().enumerate() {
             if active[m] {
@@ -541,21 +453,28 @@ pub fn train_ensemble(
             }
         }
         if step == 1 || step % cfg.log_every == 0 || step == cfg.steps {
-            let (train_v, test_v) = (tensor_f64(&losses.detach()), ensemble_test_mse(model, data));
-            let mut part_v = vec![("dx_mse", tensor_f64(&fit.detach()))];
-            part_v.extend(terms.iter().map(|(n, t)| (*n, tensor_f64(&t.detach()))));
+            let train_total = tensor_f64(&loss.total.detach());
+            let train_parts: Vec<(&str, Vec<f64>)> = loss
+                .parts
+                .iter()
+                .map(|(name, t)| (*name, tensor_f64(&t.detach())))
+                .collect();
+            let test = objective.test_loss();
             let bad_steps =
                 Vec::<i64>::try_from(&first_bad.to_device(Device::Cpu)).expect("an i64 tensor");
-            for m in 0..k as usize {
+            for m in 0..k {
                 if !active[m] {
                     continue;
                 }
                 let row = LogRow {
                     step,
-                    train_loss: train_v[m],
-                    test_loss: test_v[m],
-                    train_parts: part_v.iter().map(|(n, v)| (n.to_string(), v[m])).collect(),
-                    test_parts: vec![("dx_mse".to_string(), test_v[m])],
+                    train_loss: train_total[m],
+                    test_loss: test[m].total,
+                    train_parts: train_parts
+                        .iter()
+                        .map(|(name, v)| (name.to_string(), v[m]))
+                        .collect(),
+                    test_parts: test[m].parts.clone(),
                 };
                 on_log(m, &row);
                 if bad_steps[m] != never {
@@ -565,7 +484,7 @@ pub fn train_ensemble(
                         limit: limits[m],
                     });
                     active[m] = false;
-                    unstack(m)?;
+                    objective.keep_member(m)?;
                 }
                 out[m].history.push(row);
             }
@@ -574,18 +493,21 @@ pub fn train_ensemble(
             }
         }
     }
-    for (m, a) in active.iter().enumerate() {
-        if *a {
-            unstack(m)?;
-        }
+    let seconds = start.elapsed().as_secs_f64();
+    for m in (0..k).filter(|&m| active[m]) {
+        objective.keep_member(m)?;
     }
-    Ok(out)
+    Ok(Trained {
+        members: out,
+        seconds,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::LrSchedule;
+    use crate::ensemble::EnsembleData;
 
     #[test]
     fn minibatches_are_distinct_rows_and_reproducible() {
@@ -649,16 +571,11 @@ mod tests {
                 total,
             }
         }
-        fn test_loss(&self) -> LossParts {
-            let total = Tensor::from(0.0f32);
-            LossParts {
+        fn test_loss(&self) -> Vec<LossValues> {
+            vec![LossValues {
+                total: 0.0,
                 parts: vec![],
-                total,
-            }
-        }
-        fn final_stats(&self) -> (LossStats, LossStats) {
-            let s = LossStats { mean: 0.0, se: 0.0 };
-            (s, s)
+            }]
         }
     }
 
@@ -673,8 +590,14 @@ mod tests {
         }
     }
 
-    fn run(obj: &Scripted, vs: &nn::VarStore, c: &TrainConfig) -> TrainOutcome {
-        train(obj, vs, c, 0, &ProgressBar::hidden(), |_| {}).unwrap()
+    fn run(obj: &Scripted, vs: &nn::VarStore, c: &TrainConfig) -> MemberTraining {
+        alone(obj, vs, c, 0)
+    }
+
+    /// One model trained by the loop, with `seed`'s minibatches.
+    fn alone(obj: &dyn Objective, vs: &nn::VarStore, c: &TrainConfig, seed: u64) -> MemberTraining {
+        let trained = train(obj, vs, c, &[seed], &ProgressBar::hidden(), |_, _| {}).unwrap();
+        trained.members.into_iter().next().unwrap()
     }
 
     /// `dx/dt = x`: predictions that are not zero, so an error's sign matters.
@@ -813,7 +736,7 @@ mod tests {
                 model: m.as_ref(),
                 data: &data,
             };
-            let out = train(&obj, &vs, &cfg, 0, &ProgressBar::hidden(), |_| {}).unwrap();
+            let out = alone(&obj, &vs, &cfg, 0);
             let row = &out.history[1];
             let names: Vec<&str> = row.train_parts.iter().map(|(n, _)| n.as_str()).collect();
             if penalty > 0.0 {
@@ -878,7 +801,7 @@ mod tests {
                 model: m1.as_ref(),
                 data: &datas[k],
             };
-            let single = train(&obj, &vs1, &cfg, seed, &ProgressBar::hidden(), |_| {}).unwrap();
+            let single = alone(&obj, &vs1, &cfg, seed);
             assert_eq!(single.history.len(), 3); // steps 1, 3, 6
             for (a, b) in single.history.iter().zip(&out[k].history) {
                 assert_eq!(a.train_parts.len(), 2);
@@ -910,18 +833,15 @@ mod tests {
             .unwrap()
             .unwrap();
         let data = EnsembleData::stack(&datas.iter().collect::<Vec<_>>()).unwrap();
-        train_ensemble(
-            model.as_ref(),
-            &vs,
-            &stacked,
-            &stores,
-            &data,
-            cfg,
-            seeds,
-            &ProgressBar::hidden(),
-            on_log,
-        )
-        .unwrap()
+        let objective = crate::ensemble::EnsembleObjective {
+            model: model.as_ref(),
+            data: &data,
+            stacked: &stacked,
+            stores: &stores,
+        };
+        train(&objective, &vs, cfg, seeds, &ProgressBar::hidden(), on_log)
+            .unwrap()
+            .members
     }
 
     /// With a zero loss gradient only weight decay moves a weight: Adam's first step is then
@@ -1010,7 +930,11 @@ mod tests {
             vec![("scripted".to_string(), 0.5)]
         );
         assert!(out.history[1].test_parts.is_empty());
-        assert!((out.steps_per_second * out.seconds - 12.0).abs() < 1e-9);
+        assert_eq!(out.steps, 12);
+        let stats = LossStats { mean: 0.0, se: 0.0 };
+        let o = TrainOutcome::of(out, (stats, stats), 3.0, 2);
+        // the loop's 3 s shared by 2 members; 12 steps in the loop's time
+        assert_eq!((o.seconds, o.steps_per_second), (1.5, 4.0));
     }
 
     /// A member of a seed ensemble trains as its single run does (same minibatches, same
@@ -1063,7 +987,7 @@ mod tests {
                 model: single.as_ref(),
                 data,
             };
-            let out = train(&obj, &vs, cfg, seeds[k], &ProgressBar::hidden(), |_| {}).unwrap();
+            let out = alone(&obj, &vs, cfg, seeds[k]);
             (vs, out)
         };
         let datas: Vec<TrainData> = seeds.iter().map(|&s| data(s, s == 4)).collect();

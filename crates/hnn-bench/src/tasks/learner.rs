@@ -7,7 +7,7 @@ use tch::{Device, Tensor, nn};
 use crate::config::Experiment;
 use crate::error::Result;
 use crate::tasks::Learner;
-use crate::train::{LossParts, LossStats, Objective, StateObjective, TrainData};
+use crate::train::{LossParts, LossStats, LossValues, Objective, StateObjective, TrainData};
 use hnn_models::DynamicsModel;
 
 /// Training samples: inputs and target derivatives, `[rows, dim]` each.
@@ -64,15 +64,15 @@ impl Objective for StateLearner {
     fn train_loss(&self, idx: Option<&Tensor>) -> LossParts {
         self.objective().train_loss(idx)
     }
-    fn test_loss(&self) -> LossParts {
+    fn test_loss(&self) -> Vec<LossValues> {
         self.objective().test_loss()
-    }
-    fn final_stats(&self) -> (LossStats, LossStats) {
-        self.objective().final_stats()
     }
 }
 
 impl Learner for StateLearner {
+    fn final_stats(&self) -> (LossStats, LossStats) {
+        self.objective().final_stats()
+    }
     fn field(&self) -> &dyn DynamicsModel {
         self.model.as_ref()
     }

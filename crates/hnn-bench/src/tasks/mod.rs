@@ -292,6 +292,8 @@ pub trait Task {
 /// A model as a run trains and evaluates it: its objective, the vector field that evaluation
 /// integrates, and how that field's coordinates relate to the truth's.
 pub trait Learner: Objective {
+    /// Final `(train, test)` statistics of the reported loss.
+    fn final_stats(&self) -> (crate::train::LossStats, crate::train::LossStats);
     /// The learned field (for a latent model, the field on the latent state).
     fn field(&self) -> &dyn DynamicsModel;
     /// The field's inputs on the test split `[n, field dim]` and the true states there

@@ -30,7 +30,7 @@ use crate::config::{
 };
 use crate::error::{BenchError, Result};
 use crate::tasks::{Context, Learner, Refusal, Section, Source, Task, read_section, table_of};
-use crate::train::{LossParts, LossStats, Objective, tensor_f64};
+use crate::train::{LossParts, LossStats, LossValues, Objective, tensor_f64};
 use crate::truth::{Embedding, EnergyFn, Observed, Truth, TruthTrajectory, View};
 
 /// The pixel pendulum (`kind = "pixel-pendulum"`): Gym's pendulum rendered to frames, the
@@ -443,23 +443,19 @@ impl Objective for PixelLearner {
         let (x, xn) = self.train.batch(idx);
         parts(&self.model.losses(&x, &xn, true))
     }
-    fn test_loss(&self) -> LossParts {
+    fn test_loss(&self) -> Vec<LossValues> {
         let (x, xn) = self.test.batch(None);
-        let p = parts(&self.model.losses(&x, &xn, false));
-        LossParts {
-            total: p.total.detach(),
-            parts: p.parts.into_iter().map(|(n, t)| (n, t.detach())).collect(),
-        }
+        vec![parts(&self.model.losses(&x, &xn, false)).values()]
     }
+}
+
+impl Learner for PixelLearner {
     fn final_stats(&self) -> (LossStats, LossStats) {
         (
             stats(&self.totals(&self.train)),
             stats(&self.totals(&self.test)),
         )
     }
-}
-
-impl Learner for PixelLearner {
     fn field(&self) -> &dyn DynamicsModel {
         self.model.field.as_ref()
     }

@@ -364,8 +364,8 @@ mod tests {
         let (train, test) = learner.final_stats();
         assert!(train.mean > 0.0 && test.mean > 0.0);
         let l = learner.test_loss();
-        assert_eq!(l.parts[0].0, "dx_mse");
-        assert!((l.total.double_value(&[]) - test.mean).abs() < 1e-5 * test.mean);
+        assert_eq!((l.len(), l[0].parts[0].0.as_str()), (1, "dx_mse"));
+        assert!((l[0].total - test.mean).abs() < 1e-5 * test.mean);
         let idx = Tensor::from_slice(&[0i64, 3]);
         assert_eq!(learner.train_loss(Some(&idx)).parts.len(), 1);
         // the data as .npy: the splits the learner trains on
