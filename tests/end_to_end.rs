@@ -346,3 +346,48 @@ fn the_long_horizon_protocol_runs_over_ten_training_horizons() {
     );
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// `train.objective = "rollout"` trains on windows of observed states through the integrator:
+/// the logged loss is the state error, the reported losses stay the `dx/dt` error, and a seed
+/// ensemble of it trains its seeds one after the other (its objective is not batchable).
+#[test]
+fn the_rollout_objective_trains_without_derivative_targets() {
+    let out = temp_dir("rollout");
+    let o = run_with(
+        &root().join("tests/smoke.toml"),
+        &out,
+        &[
+            "--set",
+            "train.objective=rollout",
+            "--set",
+            "train.rollout.window=4",
+            "--seeds",
+            "0-1",
+            "--ensemble",
+            "on",
+        ],
+    );
+    assert!(
+        o.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("cannot be trained as a seed ensemble"),
+        "{stderr}"
+    );
+    let dirs = run_dirs(&out, "smoke");
+    assert_eq!(dirs.len(), 2);
+    let metrics = std::fs::read_to_string(dirs[0].join("metrics.jsonl")).unwrap();
+    assert!(metrics.contains("state_mse"), "{metrics}");
+    assert!(!metrics.contains("dx_mse"), "{metrics}");
+    let s = summary(&dirs[0]);
+    let hnn = model(&s, "hnn");
+    assert!(
+        hnn["test_loss"]["mean"].as_f64().is_some_and(|v| v > 0.0),
+        "{hnn}"
+    );
+    let config = std::fs::read_to_string(dirs[0].join("config.toml")).unwrap();
+    assert!(config.contains("objective = \"rollout\"") && config.contains("window = 4"));
+}

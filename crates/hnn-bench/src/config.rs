@@ -189,6 +189,71 @@ pub struct TrainConfig {
     /// How the learning rate moves over the steps: constant (the paper's) or a cosine decay.
     #[serde(skip_serializing_if = "LrSchedule::is_constant")]
     pub lr_schedule: LrSchedule,
+    /// What the models are trained to match: `"derivatives"` (the paper's: `dx/dt` targets) or
+    /// `"rollout"` (observed states, through the integrator; `[train.rollout]`).
+    #[serde(skip_serializing_if = "TrainObjective::is_derivatives")]
+    pub objective: TrainObjective,
+    /// The windows and integrator of `objective = "rollout"`.
+    #[serde(skip_serializing_if = "RolloutConfig::is_default")]
+    pub rollout: RolloutConfig,
+}
+
+/// What the models are trained to match.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TrainObjective {
+    /// The mean squared error of the predicted `dx/dt` against targets (the paper's).
+    #[default]
+    Derivatives,
+    /// The mean squared error of the states reached by integrating the model's field from the
+    /// first state of a window of observed states over their times (no derivative targets).
+    Rollout,
+}
+
+impl TrainObjective {
+    fn is_derivatives(&self) -> bool {
+        *self == TrainObjective::Derivatives
+    }
+}
+
+/// Training through the integrator: windows of `window` consecutive observed states of a
+/// training trajectory, the model's field integrated from the first over their times.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RolloutConfig {
+    /// States per window (the first is the start, the other `window - 1` are compared).
+    pub window: usize,
+    /// The fixed-step method differentiated through.
+    pub integrator: RolloutIntegrator,
+    /// Equal steps per interval between observed times.
+    pub substeps: usize,
+}
+
+impl Default for RolloutConfig {
+    fn default() -> Self {
+        Self {
+            window: 5,
+            integrator: RolloutIntegrator::Rk4,
+            substeps: 1,
+        }
+    }
+}
+
+impl RolloutConfig {
+    fn is_default(&self) -> bool {
+        *self == RolloutConfig::default()
+    }
+}
+
+/// A fixed-step method autograd can run through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RolloutIntegrator {
+    /// Classical Runge-Kutta: 4 field evaluations per step.
+    Rk4,
+    /// The implicit midpoint rule (symplectic for any H), its fixed point unrolled: 1 + 4 field
+    /// evaluations per step.
+    ImplicitMidpoint,
 }
 
 impl TrainConfig {
@@ -239,6 +304,8 @@ impl Default for TrainConfig {
             log_every: 200,
             divergence_factor: 1e3,
             lr_schedule: LrSchedule::Constant,
+            objective: TrainObjective::Derivatives,
+            rollout: RolloutConfig::default(),
         }
     }
 }
@@ -1062,6 +1129,11 @@ impl Config {
             ));
         }
 
+        if t.objective == TrainObjective::Rollout {
+            check_rollout(&t.rollout, source.as_ref(), &self.data)
+                .map_err(|r| bad(&r.key, r.reason))?;
+        }
+
         for (name, p) in self.eval.protocols() {
             let key = |k: &str| format!("{name}.{k}");
             if p.trajectories == 0 {
@@ -1304,6 +1376,58 @@ impl Config {
     }
 }
 
+/// `train.objective = "rollout"`: windows of at least two states that fit in every training
+/// trajectory of a task that has observed trajectories.
+fn check_rollout(
+    r: &RolloutConfig,
+    source: &dyn Source,
+    data: &DataSpec,
+) -> std::result::Result<(), Refusal> {
+    if r.window < 2 {
+        return Err(Refusal::new(
+            "train.rollout.window",
+            format!(
+                "{} must be at least 2: a window's first state and one observed state to reach",
+                r.window
+            ),
+        ));
+    }
+    if !(1..=1000).contains(&r.substeps) {
+        return Err(Refusal::new(
+            "train.rollout.substeps",
+            format!("{} must be 1 to 1000", r.substeps),
+        ));
+    }
+    let Some(lengths) = source.sequence_lengths(data) else {
+        return Err(Refusal::new(
+            "train.objective",
+            format!(
+                "\"rollout\" trains on windows of observed trajectories, and this {} task has none (a pixel task, or a grid layout); use \"derivatives\"",
+                source.name()
+            ),
+        ));
+    };
+    let longest = lengths.iter().copied().max().unwrap_or(0);
+    if r.window > longest {
+        return Err(Refusal::new(
+            "train.rollout.window",
+            format!(
+                "{} states is longer than every training trajectory (the longest has {longest} points)",
+                r.window
+            ),
+        ));
+    }
+    let short = lengths.iter().filter(|&&l| l < r.window).count();
+    if short > 0 {
+        tracing::warn!(
+            "train.rollout.window = {}: {short} of {} training trajectories are shorter and give no window (their samples are not trained on)",
+            r.window,
+            lengths.len()
+        );
+    }
+    Ok(())
+}
+
 /// Why `need` bytes (four single-precision copies of every model's weights: weights,
 /// gradients and Adam's two moments) cannot be had from `available`, if they cannot.
 fn memory_shortfall(need: f64, available: Option<u64>) -> Option<String> {
@@ -1355,6 +1479,51 @@ pub fn physics_key(section: &str, err: hnn_physics::PhysicsError, path: &Path) -
 mod tests {
     use super::*;
     use crate::tasks::measured::MeasuredSource;
+
+    /// `objective = "rollout"`: a window of 2 or more states that fits every training
+    /// trajectory, an integrator autograd can run through, a task with trajectories.
+    #[test]
+    fn the_rollout_objective_is_checked() {
+        let base = "[experiment]\nname = \"s\"\n[system]\nkind = \"mass-spring\"\n[train]\nobjective = \"rollout\"\n";
+        let c = ok(base);
+        assert_eq!(c.train.objective, TrainObjective::Rollout);
+        assert_eq!(c.train.rollout, RolloutConfig::default());
+        assert!(c.to_toml().contains("objective = \"rollout\""));
+        // the default is left out of the resolved config (runs from before it keep their keys)
+        assert!(!ok(MINIMAL).to_toml().contains("objective"));
+        for (extra, key, words) in [
+            (
+                "[train.rollout]\nwindow = 1\n",
+                "train.rollout.window",
+                "at least 2",
+            ),
+            (
+                "[train.rollout]\nwindow = 31\n",
+                "train.rollout.window",
+                "has 30 points",
+            ),
+            (
+                "[train.rollout]\nsubsteps = 0\n",
+                "train.rollout.substeps",
+                "1 to 1000",
+            ),
+            (
+                "[train.rollout]\nintegrator = \"rk45\"\n",
+                "train.rollout.integrator",
+                "rk4",
+            ),
+            (
+                "[data]\nlayout = \"grid\"\n",
+                "train.objective",
+                "grid layout",
+            ),
+        ] {
+            let e = err(&format!("{base}{extra}"));
+            assert!(e.contains(key) && e.contains(words), "{extra}: {e}");
+        }
+        let pixels = "[experiment]\nname = \"p\"\n[system]\nkind = \"pixel-pendulum\"\n[train]\nobjective = \"rollout\"\n";
+        assert!(err(pixels).contains("train.objective"));
+    }
 
     /// Every config shipped under `configs/` (its subfolders too) passes the check, from
     /// whatever folder: the paths in them are relative to their own folder.

@@ -263,7 +263,13 @@ pub(crate) fn scalar_gradient<N: crate::mlp::ScalarNet + ?Sized>(
             }
         }
         GradientMethod::Autograd => {
-            let xg = x.detach().set_requires_grad(true);
+            // a state that is itself differentiable (a step of an integrator trained
+            // through) keeps its graph; data enter as a fresh leaf
+            let xg = if train && x.requires_grad() {
+                x.shallow_clone()
+            } else {
+                x.detach().set_requires_grad(true)
+            };
             let h = net.forward(&xg).sum(tch::Kind::Float);
             let g = Tensor::run_backward(&[h], &[&xg], train, train).remove(0);
             if train { g } else { g.detach() }

@@ -4,18 +4,43 @@
 use ndarray::Array2;
 use tch::{Device, Tensor, nn};
 
-use crate::config::Experiment;
+use crate::config::{Experiment, TrainObjective};
 use crate::error::Result;
 use crate::tasks::Learner;
+use crate::tasks::rollout::{RolloutLearner, Sequences};
 use crate::train::{LossParts, LossStats, LossValues, Objective, StateObjective, TrainData};
 use hnn_models::DynamicsModel;
 
-/// Training samples: inputs and target derivatives, `[rows, dim]` each.
+/// Training samples: inputs and target derivatives, `[rows, dim]` each, and the observed
+/// trajectories they come from (for training through the integrator), when the task has them.
 pub struct Samples {
     pub x: Array2<f64>,
     pub dx: Array2<f64>,
     pub x_test: Array2<f64>,
     pub dx_test: Array2<f64>,
+    pub sequences: Option<Sequences>,
+}
+
+/// Model `name` on the states with the objective `train.objective` asks for: `dx/dt` targets,
+/// or observed states through the integrator.
+pub fn state_learner(
+    name: &str,
+    samples: &Samples,
+    vs: &mut nn::VarStore,
+    exp: &Experiment,
+    device: Device,
+) -> Result<Box<dyn Learner>> {
+    Ok(match (exp.config.train.objective, &samples.sequences) {
+        (TrainObjective::Rollout, Some(seq)) => {
+            Box::new(RolloutLearner::new(name, samples, seq, vs, exp, device)?)
+        }
+        (TrainObjective::Rollout, None) => {
+            unreachable!("the config check refuses a rollout objective without trajectories")
+        }
+        (TrainObjective::Derivatives, _) => {
+            Box::new(StateLearner::new(name, samples, vs, exp, device)?)
+        }
+    })
 }
 
 /// A model on the states themselves, trained on the mean squared error of `dx/dt`.

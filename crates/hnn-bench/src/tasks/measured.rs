@@ -14,9 +14,10 @@ use tch::{Device, nn};
 
 use crate::config::{Budget, Config, Experiment, FigureConfig, ProtocolConfig};
 use crate::error::Result;
+use crate::tasks::rollout::{Sequence, Sequences};
 use crate::tasks::{
-    Context, Kind, Learner, Refusal, Samples, Section, Source, StateLearner, Task, energy_of,
-    read_section, spread_starts, table_of,
+    Context, Kind, Learner, Refusal, Samples, Section, Source, Task, energy_of, read_section,
+    spread_starts, state_learner, table_of,
 };
 use crate::truth::{EnergyFn, Truth, TruthTrajectory, View};
 
@@ -80,6 +81,10 @@ impl MeasuredTask {
             dx: rows(&s.train, &s.dx),
             x_test: rows(&s.test, &s.x),
             dx_test: rows(&s.test, &s.dx),
+            sequences: Some(Sequences {
+                train: runs(&s.train, s),
+                test: runs(&s.test, s),
+            }),
         };
         Self { src, samples }
     }
@@ -117,13 +122,7 @@ impl Task for MeasuredTask {
         exp: &Experiment,
         device: Device,
     ) -> Result<Box<dyn Learner>> {
-        Ok(Box::new(StateLearner::new(
-            name,
-            &self.samples,
-            vs,
-            exp,
-            device,
-        )?))
+        state_learner(name, &self.samples, vs, exp, device)
     }
     fn write_data(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(crate::io_err("cannot create", dir))?;
@@ -248,6 +247,10 @@ impl Source for MeasuredSource {
     fn long_horizon(&self, _data: &DataSpec) -> Option<([f64; 2], usize)> {
         None
     }
+    fn sequence_lengths(&self, _data: &DataSpec) -> Option<Vec<usize>> {
+        let runs = runs(&self.samples.train, &self.samples);
+        Some(runs.iter().map(|r| r.t.len()).collect())
+    }
     fn check(&self, config: &Config) -> std::result::Result<(), Refusal> {
         check_segments(self.samples.test.len(), config)
     }
@@ -258,6 +261,23 @@ impl Source for MeasuredSource {
     fn as_any(&self) -> &dyn Any {
         self
     }
+}
+
+/// The runs of consecutive rows among `idx`, each an observed trajectory.
+fn runs(idx: &[usize], s: &measured::Samples) -> Vec<Sequence> {
+    let mut out: Vec<Sequence> = Vec::new();
+    for (k, &i) in idx.iter().enumerate() {
+        if k == 0 || idx[k - 1] + 1 != i {
+            out.push(Sequence {
+                t: Vec::new(),
+                x: Vec::new(),
+            });
+        }
+        let last = out.last_mut().expect("a run was started");
+        last.t.push(s.t[i]);
+        last.x.extend_from_slice(s.state(i));
+    }
+    out
 }
 
 /// The checks of a task whose truth is a measured test segment of `n_test` points: protocols

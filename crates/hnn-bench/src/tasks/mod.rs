@@ -20,6 +20,7 @@ pub mod expression;
 pub mod learner;
 pub mod measured;
 pub mod pixels;
+pub mod rollout;
 pub mod simulated;
 pub mod trajectories;
 
@@ -42,7 +43,7 @@ use crate::error::{BenchError, Result};
 use crate::train::{Objective, TrainData};
 use crate::truth::{Embedding, EnergyFn, PartsFn, Truth, View};
 
-pub use learner::{Samples, StateLearner};
+pub use learner::{Samples, StateLearner, state_learner};
 
 /// Every kind of task, by its `system.kind`. A new kind: a module in this folder and one line
 /// here.
@@ -160,6 +161,11 @@ pub trait Source: Send + Sync + Any {
     /// The `long` protocol's `t_span` and `points` (ten training horizons); `None`: there is
     /// no longer horizon to compare with.
     fn long_horizon(&self, data: &DataSpec) -> Option<([f64; 2], usize)>;
+    /// Points of each observed training trajectory (the windows of `train.objective =
+    /// "rollout"` fit in them); `None`: the task has no observed trajectories.
+    fn sequence_lengths(&self, _data: &DataSpec) -> Option<Vec<usize>> {
+        None
+    }
     /// Checks of the whole config that only this kind makes (after its presets are applied).
     fn check(&self, _config: &Config) -> std::result::Result<(), Refusal> {
         Ok(())

@@ -21,8 +21,9 @@ use crate::config::{
     Budget, Experiment, FigureConfig, InitialStates, LONG_HORIZON_FACTOR, ProtocolConfig,
 };
 use crate::error::{BenchError, Result};
+use crate::tasks::rollout::{Sequence, Sequences};
 use crate::tasks::{
-    Context, Kind, Learner, Samples, Section, Source, StateLearner, Task, energy_of, read_section,
+    Context, Kind, Learner, Samples, Section, Source, Task, energy_of, read_section, state_learner,
     table_of,
 };
 use crate::truth::{EnergyFn, PartsFn, Truth, TruthTrajectory, View};
@@ -90,6 +91,11 @@ impl Source for SimulatedSource {
             (LONG_HORIZON_FACTOR * data.points as f64) as usize,
         ))
     }
+    fn sequence_lengths(&self, data: &DataSpec) -> Option<Vec<usize>> {
+        let trajectories = data.layout == hnn_physics::dataset::Layout::Trajectories;
+        let n_train = data.total_trajectories() - data.test_trajectories();
+        trajectories.then(|| vec![data.points; n_train])
+    }
     fn build(&self, exp: &Experiment) -> Result<Box<dyn Task>> {
         let data = hnn_physics::dataset::generate(
             self.0.as_ref(),
@@ -119,6 +125,10 @@ impl SimulatedTask {
     pub fn new(system: Arc<dyn System>, data: Dataset) -> Self {
         let (x, dx) = data.train_samples();
         let (x_test, dx_test) = data.test_samples();
+        let sequences = Sequences {
+            train: sequences(&data, &data.train),
+            test: sequences(&data, &data.test),
+        };
         Self {
             system,
             data,
@@ -127,9 +137,25 @@ impl SimulatedTask {
                 dx,
                 x_test,
                 dx_test,
+                sequences: Some(sequences),
             },
         }
     }
+}
+
+/// Trajectories `idx` of a dataset: their inputs (noise included) at the sample times.
+fn sequences(data: &Dataset, idx: &[usize]) -> Vec<Sequence> {
+    idx.iter()
+        .map(|&i| Sequence {
+            t: data.t.to_vec(),
+            x: data
+                .x
+                .index_axis(ndarray::Axis(0), i)
+                .iter()
+                .copied()
+                .collect(),
+        })
+        .collect()
 }
 
 /// Draws a protocol's initial states (stream `Evaluation`, index `i`).
@@ -223,13 +249,7 @@ impl Task for SimulatedTask {
         exp: &Experiment,
         device: Device,
     ) -> Result<Box<dyn Learner>> {
-        Ok(Box::new(StateLearner::new(
-            name,
-            &self.samples,
-            vs,
-            exp,
-            device,
-        )?))
+        state_learner(name, &self.samples, vs, exp, device)
     }
     fn write_data(&self, dir: &Path) -> Result<()> {
         Ok(self.data.write_npy(dir)?)

@@ -33,9 +33,10 @@ use tch::{Device, nn};
 
 use crate::config::{Budget, Config, EnergyKind, Experiment, FigureConfig, ProtocolConfig};
 use crate::error::Result;
+use crate::tasks::rollout::{Sequence, Sequences};
 use crate::tasks::{
-    Context, Kind, Learner, Refusal, Samples, Section, Source, StateLearner, Task, energy_of,
-    read_section, table_of,
+    Context, Kind, Learner, Refusal, Samples, Section, Source, Task, energy_of, read_section,
+    state_learner, table_of,
 };
 use crate::truth::{EnergyFn, Truth, TruthTrajectory, View};
 
@@ -220,11 +221,23 @@ impl TrajectoriesSource {
         };
         let (x, dx) = stack(&train);
         let (x_test, dx_test) = stack(&test);
+        let observed = |idx: &[usize]| {
+            idx.iter()
+                .map(|&i| Sequence {
+                    t: file.list[i].t.clone(),
+                    x: file.list[i].x.clone(),
+                })
+                .collect()
+        };
         let samples = Arc::new(Samples {
             x,
             dx,
             x_test,
             dx_test,
+            sequences: Some(Sequences {
+                train: observed(&train),
+                test: observed(&test),
+            }),
         });
         Self {
             name,
@@ -291,6 +304,14 @@ impl Source for TrajectoriesSource {
     }
     fn long_horizon(&self, _data: &DataSpec) -> Option<([f64; 2], usize)> {
         None
+    }
+    fn sequence_lengths(&self, _data: &DataSpec) -> Option<Vec<usize>> {
+        Some(
+            self.train
+                .iter()
+                .map(|&i| self.file.list[i].len())
+                .collect(),
+        )
     }
     fn check(&self, config: &Config) -> std::result::Result<(), Refusal> {
         let n_test = self.test.len();
@@ -385,13 +406,7 @@ impl Task for TrajectoriesTask {
         exp: &Experiment,
         device: Device,
     ) -> Result<Box<dyn Learner>> {
-        Ok(Box::new(StateLearner::new(
-            name,
-            &self.samples,
-            vs,
-            exp,
-            device,
-        )?))
+        state_learner(name, &self.samples, vs, exp, device)
     }
     fn write_data(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(crate::io_err("cannot create", dir))?;
