@@ -164,6 +164,7 @@ impl ModelConfig {
             mlp: self.mlp(),
             gradient: self.hnn_gradient,
             dissipation_penalty: self.dissipation_penalty,
+            velocity: None,
         }
     }
 }
@@ -1058,8 +1059,17 @@ impl Config {
             ));
         }
         for m in &t.models {
-            hnn_models::check_model(m, model_dim)
+            let info = hnn_models::check_model(m, model_dim)
                 .map_err(|err| bad("train.models", err.to_string()))?;
+            if info.needs_velocity && source.velocity_map().is_none() {
+                return Err(bad(
+                    "train.models",
+                    format!(
+                        "\"{m}\" moves positions by the task's velocity map dq/dt = V p, and this {} task declares none",
+                        source.name()
+                    ),
+                ));
+            }
         }
         if t.models
             .iter()
@@ -1523,6 +1533,29 @@ mod tests {
         }
         let pixels = "[experiment]\nname = \"p\"\n[system]\nkind = \"pixel-pendulum\"\n[train]\nobjective = \"rollout\"\n";
         assert!(err(pixels).contains("train.objective"));
+    }
+
+    /// `"node-so"` needs the task's velocity map: the spring and the real pendulum declare one,
+    /// the q-damped spring (friction on q) and written systems do not.
+    #[test]
+    fn the_second_order_node_needs_a_velocity_map() {
+        let with = |kind: &str, extra: &str| {
+            format!(
+                "[experiment]\nname = \"s\"\n[system]\nkind = \"{kind}\"\n{extra}[train]\nmodels = [\"node-so\"]\n"
+            )
+        };
+        let c = crate::config::parse(&with("mass-spring", ""), Path::new("t.toml")).unwrap();
+        assert_eq!(c.source.velocity_map(), Some(vec![2.0]));
+        let e = err(&with("q-damped-spring", ""));
+        assert!(
+            e.contains("train.models") && e.contains("velocity map"),
+            "{e}"
+        );
+        let e = err(&with(
+            "expression",
+            "hamiltonian = \"q^2 + p^2\"\nradius = [0.1, 1.0]\n",
+        ));
+        assert!(e.contains("velocity map"), "{e}");
     }
 
     /// Every config shipped under `configs/` (its subfolders too) passes the check, from

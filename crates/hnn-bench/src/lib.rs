@@ -78,8 +78,12 @@ pub fn build_model(
     exp: &Experiment,
     device: Device,
 ) -> Result<Box<dyn DynamicsModel>> {
+    let spec = hnn_models::ModelSpec {
+        velocity: exp.source.velocity_map(),
+        ..exp.config.model.spec()
+    };
     let model = seeded_init(exp.config.experiment.seed, || {
-        hnn_models::build_model(name, &vs.root(), dim, &exp.config.model.spec())
+        hnn_models::build_model(name, &vs.root(), dim, &spec)
     })?;
     vs.set_device(device);
     Ok(model)

@@ -22,6 +22,7 @@ mod error;
 mod latent;
 mod mlp;
 mod model;
+mod node_so;
 mod shnn;
 
 pub use device::{DeviceChoice, resolve_device};
@@ -37,5 +38,6 @@ pub use model::{
     ModelSpec, build_model, check_model, flops, load_checkpoint, mlp_macs, model_info,
     model_weights, save_checkpoint,
 };
+pub use node_so::SecondOrderNode;
 pub use shnn::SeparableHnn;
 pub use tch;

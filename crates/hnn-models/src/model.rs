@@ -102,6 +102,9 @@ pub struct ModelSpec {
     /// Weight `λ` of the dissipative HNN's prior `λ · mean((dD/dx)²)` on training batches
     /// (0: none, the D-HNN authors' model). See [`crate::DissipativeHnn`].
     pub dissipation_penalty: f64,
+    /// The task's velocity map `dq/dt = V p` (`n x n`, row-major), for models whose positions
+    /// move by the kinematics (`"node-so"`); `None` where the task declares none.
+    pub velocity: Option<Vec<f64>>,
 }
 
 /// One registered model family.
@@ -116,6 +119,8 @@ pub struct ModelInfo {
     pub canonical: bool,
     /// Whether its field is separable (`H = T(p) + V(q)`), so leapfrog and Yoshida apply.
     pub separable: bool,
+    /// Whether it needs the task's velocity map ([`ModelSpec::velocity`]).
+    pub needs_velocity: bool,
     pub build: fn(&nn::Path, i64, &ModelSpec) -> Result<Box<dyn DynamicsModel>>,
     /// Builds `K` members as one batched network from their stacked variables
     /// ([`crate::ensemble`]); `None`: seed ensembles of this family train one seed at a time.
@@ -134,6 +139,7 @@ pub const MODELS: &[ModelInfo] = &[
         color: [220, 40, 40],
         canonical: false,
         separable: false,
+        needs_velocity: false,
         build: |p, dim, spec| Ok(Box::new(Baseline::new(p, dim, &spec.mlp)?)),
         ensemble: Some(crate::ensemble::baseline),
     },
@@ -143,6 +149,7 @@ pub const MODELS: &[ModelInfo] = &[
         color: [40, 70, 220],
         canonical: true,
         separable: false,
+        needs_velocity: false,
         build: |p, dim, spec| Ok(Box::new(Hnn::new(p, dim, &spec.mlp, spec.gradient)?)),
         ensemble: Some(crate::ensemble::hnn),
     },
@@ -152,6 +159,7 @@ pub const MODELS: &[ModelInfo] = &[
         color: [30, 150, 60],
         canonical: true,
         separable: false,
+        needs_velocity: false,
         build: |p, dim, spec| {
             Ok(Box::new(
                 crate::DissipativeHnn::new(p, dim, &spec.mlp, spec.gradient)?
@@ -166,12 +174,30 @@ pub const MODELS: &[ModelInfo] = &[
         color: [150, 60, 200],
         canonical: true,
         separable: true,
+        needs_velocity: false,
         build: |p, dim, spec| {
             Ok(Box::new(crate::SeparableHnn::new(
                 p,
                 dim,
                 &spec.mlp,
                 spec.gradient,
+            )?))
+        },
+        ensemble: None,
+    },
+    ModelInfo {
+        name: "node-so",
+        label: "NODE+SO",
+        color: [230, 140, 20],
+        canonical: true,
+        separable: false,
+        needs_velocity: true,
+        build: |p, dim, spec| {
+            Ok(Box::new(crate::SecondOrderNode::new(
+                p,
+                dim,
+                &spec.mlp,
+                spec.velocity.as_deref(),
             )?))
         },
         ensemble: None,
@@ -372,6 +398,7 @@ pub fn model_weights(name: &str, dim: i64, spec: &ModelSpec) -> f64 {
         "hnn" => mlp_macs(dim, 1, h),
         "dhnn" => 2.0 * mlp_macs(dim, 1, h),
         "shnn" => 2.0 * mlp_macs(dim / 2, 1, h),
+        "node-so" => mlp_macs(dim, dim / 2, h),
         _ => mlp_macs(dim, dim, h),
     }
 }
@@ -403,6 +430,10 @@ pub fn flops(name: &str, dim: i64, spec: &ModelSpec) -> Option<(f64, f64)> {
         "shnn" => {
             let (t, e) = gradient_model(dim / 2);
             Some((2.0 * t, 2.0 * e))
+        }
+        "node-so" => {
+            let forward = 2.0 * mlp_macs(dim, dim / 2, h);
+            Some((3.0 * forward, forward))
         }
         _ => None,
     }

@@ -87,6 +87,9 @@ impl System for DampedSpring {
     fn dim(&self) -> usize {
         2
     }
+    fn velocity_map(&self) -> Option<Vec<f64>> {
+        Some(vec![1.0 / self.m])
+    }
     fn energy(&self, x: &[f64]) -> f64 {
         0.5 * self.k * x[0] * x[0] + x[1] * x[1] / (2.0 * self.m)
     }

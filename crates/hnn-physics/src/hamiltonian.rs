@@ -43,6 +43,12 @@ pub trait Hamiltonian: Send + Sync {
         None
     }
 
+    /// The kinematics `dq/dt = dH/dp = V p` when `H` is quadratic in `p` with a constant
+    /// matrix (`V`: `n x n`, row-major); `None` otherwise.
+    fn velocity_map(&self) -> Option<Vec<f64>> {
+        None
+    }
+
     /// State dimension `2n`.
     fn dim(&self) -> usize {
         2 * self.dof()

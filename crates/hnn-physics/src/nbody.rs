@@ -203,6 +203,14 @@ impl Hamiltonian for NBody {
         }
         Ok(())
     }
+    fn velocity_map(&self) -> Option<Vec<f64>> {
+        let n = Hamiltonian::dof(self);
+        Some(
+            (0..n * n)
+                .map(|k| if k / n == k % n { 1.0 / self.mass } else { 0.0 })
+                .collect(),
+        )
+    }
     fn name(&self) -> &str {
         match self.bodies {
             2 => "two-body",

@@ -58,6 +58,9 @@ impl Hamiltonian for Pendulum {
         }
         check_radius("radius", self.radius)
     }
+    fn velocity_map(&self) -> Option<Vec<f64>> {
+        Some(vec![self.l * self.l / self.m])
+    }
     fn name(&self) -> &str {
         "pendulum"
     }

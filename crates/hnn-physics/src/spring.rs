@@ -69,6 +69,9 @@ impl Hamiltonian for MassSpring {
         }
         check_radius("radius", self.radius)
     }
+    fn velocity_map(&self) -> Option<Vec<f64>> {
+        Some(vec![1.0 / self.m])
+    }
     fn name(&self) -> &str {
         "mass-spring"
     }

@@ -41,6 +41,12 @@ pub trait System: Send + Sync {
     fn energy_parts(&self, _x: &[f64]) -> Option<[f64; 2]> {
         None
     }
+
+    /// The kinematics `dq/dt = V p`, when the true field moves positions by a constant matrix
+    /// of the momenta (`V`: `n x n`, row-major); `None` otherwise.
+    fn velocity_map(&self) -> Option<Vec<f64>> {
+        None
+    }
 }
 
 impl<H: Hamiltonian + ?Sized> System for H {
@@ -70,6 +76,9 @@ impl<H: Hamiltonian + ?Sized> System for H {
     }
     fn energy_parts(&self, x: &[f64]) -> Option<[f64; 2]> {
         Hamiltonian::energy_parts(self, x)
+    }
+    fn velocity_map(&self) -> Option<Vec<f64>> {
+        Hamiltonian::velocity_map(self)
     }
 }
 
@@ -112,5 +121,50 @@ mod tests {
         let damped: &dyn System = &DampedSpring::default();
         assert!(damped.body_positions(&[1.0, 0.0]).is_none());
         assert!(damped.energy_parts(&[1.0, 0.0]).is_none());
+    }
+
+    /// Where a system declares its kinematics `dq/dt = V p`, the true field's `dq/dt` is exactly
+    /// that, at any state; the q-damped spring (friction on q) declares none.
+    #[test]
+    fn velocity_maps_are_the_true_kinematics() {
+        use crate::{MassSpring, Pendulum, QDampedSpring};
+        let systems: Vec<Box<dyn System>> = vec![
+            Box::new(MassSpring {
+                m: 0.7,
+                ..MassSpring::default()
+            }),
+            Box::new(Pendulum {
+                l: 1.3,
+                m: 0.4,
+                ..Pendulum::default()
+            }),
+            Box::new(NBody {
+                bodies: 3,
+                mass: 2.0,
+                ..NBody::default()
+            }),
+            Box::new(DampedSpring {
+                m: 1.5,
+                ..DampedSpring::default()
+            }),
+        ];
+        for sys in &systems {
+            let v = sys.velocity_map().expect("declared");
+            let (dim, n) = (sys.dim(), sys.dim() / 2);
+            assert_eq!(v.len(), n * n);
+            let x: Vec<f64> = (0..dim).map(|i| 0.3 + 0.17 * i as f64).collect();
+            let mut dx = vec![0.0; dim];
+            sys.time_derivative(&x, &mut dx);
+            for i in 0..n {
+                let vp: f64 = (0..n).map(|j| v[i * n + j] * x[n + j]).sum();
+                assert!(
+                    (dx[i] - vp).abs() < 1e-12,
+                    "{}: {i}: {} vs {vp}",
+                    sys.name(),
+                    dx[i]
+                );
+            }
+        }
+        assert!(QDampedSpring::default().velocity_map().is_none());
     }
 }

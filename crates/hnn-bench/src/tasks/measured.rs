@@ -247,6 +247,10 @@ impl Source for MeasuredSource {
     fn long_horizon(&self, _data: &DataSpec) -> Option<([f64; 2], usize)> {
         None
     }
+    /// The file's `p` is the measured angular velocity: `dq/dt = p`.
+    fn velocity_map(&self) -> Option<Vec<f64>> {
+        Some(vec![1.0])
+    }
     fn sequence_lengths(&self, _data: &DataSpec) -> Option<Vec<usize>> {
         let runs = runs(&self.samples.train, &self.samples);
         Some(runs.iter().map(|r| r.t.len()).collect())

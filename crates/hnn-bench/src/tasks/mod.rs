@@ -161,6 +161,11 @@ pub trait Source: Send + Sync + Any {
     /// The `long` protocol's `t_span` and `points` (ten training horizons); `None`: there is
     /// no longer horizon to compare with.
     fn long_horizon(&self, data: &DataSpec) -> Option<([f64; 2], usize)>;
+    /// The kinematics `dq/dt = V p` of its state (`V`: `n x n`, row-major), for models that
+    /// move positions by it (`"node-so"`); `None`: the task declares none.
+    fn velocity_map(&self) -> Option<Vec<f64>> {
+        None
+    }
     /// Points of each observed training trajectory (the windows of `train.objective =
     /// "rollout"` fit in them); `None`: the task has no observed trajectories.
     fn sequence_lengths(&self, _data: &DataSpec) -> Option<Vec<usize>> {

@@ -91,6 +91,9 @@ impl Source for SimulatedSource {
             (LONG_HORIZON_FACTOR * data.points as f64) as usize,
         ))
     }
+    fn velocity_map(&self) -> Option<Vec<f64>> {
+        self.0.velocity_map()
+    }
     fn sequence_lengths(&self, data: &DataSpec) -> Option<Vec<usize>> {
         let trajectories = data.layout == hnn_physics::dataset::Layout::Trajectories;
         let n_train = data.total_trajectories() - data.test_trajectories();
