@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{PhysicsError, Result, System};
 
-/// The damped mass-spring of the [Re] study, `m x'' + beta x' + k x = 0`, with `q = x`,
+/// The damped mass-spring of the \[Re\] study, `m x'' + beta x' + k x = 0`, with `q = x`,
 /// `p = m x'`:
 /// `dq/dt = p / m`, `dp/dt = -k q - beta p / m`; energy `k q^2 / 2 + p^2 / (2 m)`, which decays
 /// at the rate `beta p^2 / m^2`. Trajectories start at rest at `q0 ~ U[x0[0], x0[1]]`.
