@@ -1551,11 +1551,32 @@ mod tests {
             e.contains("train.models") && e.contains("velocity map"),
             "{e}"
         );
+        let written = "hamiltonian = \"q^2 + p^2\"\nradius = [0.1, 1.0]\n";
+        let e = err(&with("expression", written));
+        assert!(e.contains("velocity map"), "{e}");
+        // declared (and checked against the field: dq/dt = 2p here)
+        let c = crate::config::parse(
+            &with("expression", &format!("{written}velocity = [[2.0]]\n")),
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.source.velocity_map(), Some(vec![2.0]));
         let e = err(&with(
             "expression",
-            "hamiltonian = \"q^2 + p^2\"\nradius = [0.1, 1.0]\n",
+            &format!("{written}velocity = [[1.0]]\n"),
         ));
-        assert!(e.contains("velocity map"), "{e}");
+        assert!(
+            e.contains("system.velocity") && e.contains("kinematics"),
+            "{e}"
+        );
+        let e = err(&with(
+            "expression",
+            &format!("{written}velocity = [[1.0, 2.0]]\n"),
+        ));
+        assert!(
+            e.contains("system.velocity") && e.contains("1 rows of 1"),
+            "{e}"
+        );
     }
 
     /// Every config shipped under `configs/` (its subfolders too) passes the check, from

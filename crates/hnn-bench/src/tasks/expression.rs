@@ -12,6 +12,7 @@
 //! constants = { k = 2.0, m = 0.5, gamma = 0.1 }
 //! radius = [0.1, 1.0]                        # or energy = [min, max], or ranges = { q = [..], p = [..] }
 //! direction = "square"                       # with radius or energy: "square" (default) or "uniform"
+//! velocity = [[2.0]]                         # optional: dq/dt = V p, for "node-so" (checked)
 //! ```
 
 use std::collections::BTreeMap;
@@ -22,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::tasks::simulated::SimulatedSource;
-use crate::tasks::{Context, Kind, Section, Source, read_section, table_of};
+use crate::tasks::{Context, Kind, Section, Source, read_section, table_of, velocity_rows};
 
 pub const KIND: Kind = Kind {
     name: "expression",
@@ -64,6 +65,10 @@ pub struct ExpressionConfig {
     /// code's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub direction: Option<Direction>,
+    /// The kinematics `dq/dt = V p` (`n` rows of `n`), for `"node-so"`; checked against the
+    /// field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub velocity: Option<Vec<Vec<f64>>>,
 }
 
 fn default_name() -> String {
@@ -141,6 +146,16 @@ impl Section for ExpressionConfig {
             PhysicsError::Expression { key, reason } => cx.bad(&key, reason),
             other => crate::config::physics_key("system", other, cx.path),
         })?;
+        let system = match &self.velocity {
+            Some(rows) => {
+                let v = velocity_rows(cx, rows, system.dof())?;
+                system.with_velocity(v).map_err(|err| match err {
+                    PhysicsError::Expression { key, reason } => cx.bad(&key, reason),
+                    other => crate::config::physics_key("system", other, cx.path),
+                })?
+            }
+            None => system,
+        };
         Ok(Arc::new(SimulatedSource(Arc::new(system))))
     }
 }

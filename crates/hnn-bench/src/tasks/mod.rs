@@ -264,6 +264,23 @@ pub fn read_section<T: DeserializeOwned>(table: toml::Table) -> std::result::Res
     })
 }
 
+/// `velocity = [[..], ..]` as written: `n` rows of `n` numbers, flattened row-major; the error
+/// names the key.
+pub fn velocity_rows(cx: &Context, rows: &[Vec<f64>], n: usize) -> Result<Vec<f64>> {
+    if rows.len() != n
+        || rows.iter().any(|r| r.len() != n)
+        || rows.iter().flatten().any(|v| !v.is_finite())
+    {
+        return Err(cx.bad(
+            "velocity",
+            format!(
+                "{rows:?}: expected {n} rows of {n} finite numbers, the matrix V of dq/dt = V p"
+            ),
+        ));
+    }
+    Ok(rows.iter().flatten().copied().collect())
+}
+
 /// A section's fields as a TOML table.
 pub fn table_of<T: Serialize>(section: &T) -> toml::Table {
     toml::Table::try_from(section).expect("a section serialises to a TOML table")

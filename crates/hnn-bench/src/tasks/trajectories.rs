@@ -15,6 +15,7 @@
 //! test_fraction = 0.2                          # of the trajectories
 //! energy = "p^2/2 + q^4/4 - q^2/2"             # optional, over q, p or q1..qn, p1..pn
 //! constants = {}                               # of the energy expression
+//! velocity = [[1.0]]                           # optional: dq/dt = V p, for "node-so"
 //! ```
 
 use std::any::Any;
@@ -36,7 +37,7 @@ use crate::error::Result;
 use crate::tasks::rollout::{Sequence, Sequences};
 use crate::tasks::{
     Context, Kind, Learner, Refusal, Samples, Section, Source, Task, energy_of, read_section,
-    state_learner, table_of,
+    state_learner, table_of, velocity_rows,
 };
 use crate::truth::{EnergyFn, Truth, TruthTrajectory, View};
 
@@ -72,6 +73,9 @@ pub struct TrajectoriesConfig {
     pub energy: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub constants: BTreeMap<String, f64>,
+    /// The kinematics `dq/dt = V p` of the file's states (`n` rows of `n`), for `"node-so"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub velocity: Option<Vec<Vec<f64>>>,
 }
 
 fn default_targets() -> Targets {
@@ -156,13 +160,13 @@ impl Section for TrajectoriesConfig {
                 ),
             ));
         }
-        Ok(Arc::new(TrajectoriesSource::new(
-            name,
-            file,
-            split,
-            self.targets,
-            energy,
-        )))
+        let velocity = match &self.velocity {
+            Some(rows) => Some(velocity_rows(cx, rows, file.dim / 2)?),
+            None => None,
+        };
+        let mut source = TrajectoriesSource::new(name, file, split, self.targets, energy);
+        source.velocity = velocity;
+        Ok(Arc::new(source))
     }
     fn with_paths(&self, cx: &Context) -> Option<Arc<dyn Section>> {
         let resolved = cx.resolve(&self.path);
@@ -196,6 +200,7 @@ pub struct TrajectoriesSource {
     test: Vec<usize>,
     samples: Arc<Samples>,
     energy: Option<Arc<Formula>>,
+    velocity: Option<Vec<f64>>,
 }
 
 impl TrajectoriesSource {
@@ -246,6 +251,7 @@ impl TrajectoriesSource {
             test,
             samples,
             energy,
+            velocity: None,
         }
     }
 

@@ -351,6 +351,8 @@ pub struct ExpressionSystem {
     /// The dissipation's gradient (absent: a conservative system).
     grad_d: Option<Vec<Option<Formula>>>,
     initial: Initial,
+    /// The declared kinematics `dq/dt = V p`, checked ([`ExpressionSystem::with_velocity`]).
+    velocity: Option<Vec<f64>>,
 }
 
 impl ExpressionSystem {
@@ -413,6 +415,7 @@ impl ExpressionSystem {
             grad_h,
             grad_d,
             initial: spec.initial.clone(),
+            velocity: None,
         };
         system.check_initial()?;
         system.check_sampled_states()?;
@@ -422,6 +425,40 @@ impl ExpressionSystem {
     /// Degrees of freedom.
     pub fn dof(&self) -> usize {
         self.dof
+    }
+
+    /// This system with the kinematics `dq/dt = V p` declared (`V`: `n x n`, row-major), after
+    /// checking that the field's `dq/dt` is `V p` at 100 states drawn from its distribution.
+    pub fn with_velocity(mut self, v: Vec<f64>) -> Result<Self> {
+        let n = self.dof;
+        let bad = |reason: String| PhysicsError::Expression {
+            key: "velocity".into(),
+            reason,
+        };
+        if v.len() != n * n || !v.iter().all(|x| x.is_finite()) {
+            return Err(bad(format!(
+                "expected {n} rows of {n} finite numbers (dq/dt = V p), got {} numbers",
+                v.len()
+            )));
+        }
+        let mut rng = stream(0, Purpose::Evaluation, u64::MAX - 2);
+        let mut dx = vec![0.0; 2 * n];
+        for _ in 0..100 {
+            let x = self.sample(&mut rng);
+            System::time_derivative(&self, &x, &mut dx);
+            for i in 0..n {
+                let vp: f64 = (0..n).map(|j| v[i * n + j] * x[n + j]).sum();
+                if (dx[i] - vp).abs() > 1e-9 * (1.0 + dx[i].abs()) {
+                    return Err(bad(format!(
+                        "at the state {x:?} the field's dq/dt is {:?}, and V p gives {vp} for coordinate {}: V is not this system's kinematics",
+                        &dx[..n],
+                        i + 1
+                    )));
+                }
+            }
+        }
+        self.velocity = Some(v);
+        Ok(self)
     }
 
     /// `∇H` at `x`, into `grad`.
@@ -626,6 +663,9 @@ impl System for ExpressionSystem {
     fn conservative(&self) -> bool {
         self.grad_d.is_none()
     }
+    fn velocity_map(&self) -> Option<Vec<f64>> {
+        self.velocity.clone()
+    }
 }
 
 #[cfg(test)]
@@ -779,6 +819,33 @@ mod tests {
         ));
         assert_eq!(key, "energy");
         assert!(reason.contains("H(0) = 0"), "{reason}");
+    }
+
+    /// A declared velocity map is checked against the field: the spring's `1/m` passes, a
+    /// wrong one is refused naming a state; the double pendulum (velocity depends on q) has
+    /// none that passes.
+    #[test]
+    fn a_declared_velocity_map_must_be_the_kinematics() {
+        let spring = || {
+            ExpressionSystem::new(&spec(
+                "k*q^2/2 + p^2/(2*m)",
+                &[("k", 2.0), ("m", 0.5)],
+                radius([0.1, 1.0], Direction::Square),
+            ))
+            .unwrap()
+        };
+        let ok = spring().with_velocity(vec![2.0]).unwrap();
+        assert_eq!(ok.velocity_map(), Some(vec![2.0]));
+        let e = spring().with_velocity(vec![1.0]).unwrap_err().to_string();
+        assert!(
+            e.contains("`velocity`") && e.contains("not this system's kinematics"),
+            "{e}"
+        );
+        let e = spring()
+            .with_velocity(vec![1.0, 0.0])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("1 rows of 1"), "{e}");
     }
 
     #[test]
