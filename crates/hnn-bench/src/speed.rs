@@ -98,15 +98,38 @@ impl Rates {
     }
 }
 
-/// Training samples per step of an experiment (the batch, or the whole training set).
-fn samples_per_step(exp: &config::Experiment) -> f64 {
+/// Rows per training step (the batch, or the whole training set) and training passes of the
+/// field per row: one per sample for `dx/dt` targets; for `train.objective = "rollout"` the rows
+/// are windows, each taking `(k - 1) * substeps` integrator steps of 4 (RK4) or 5 (implicit
+/// midpoint) field evaluations, every one differentiated through (counted as one training
+/// pass each).
+fn training_rows(exp: &config::Experiment) -> (f64, f64) {
     let cfg = &exp.config;
-    let n_train = exp.source.n_train(&cfg.data);
-    if cfg.train.batch_size == 0 {
-        n_train as f64
+    let (rows, passes) = match cfg.train.objective {
+        config::TrainObjective::Derivatives => (exp.source.n_train(&cfg.data), 1.0),
+        config::TrainObjective::Rollout => {
+            let r = &cfg.train.rollout;
+            let k = r.window;
+            let windows = exp
+                .source
+                .sequence_lengths(&cfg.data)
+                .unwrap_or_default()
+                .iter()
+                .map(|&len| (len + 1).saturating_sub(k))
+                .sum();
+            let evals = match r.integrator {
+                config::RolloutIntegrator::Rk4 => 4.0,
+                config::RolloutIntegrator::ImplicitMidpoint => 5.0,
+            };
+            (windows, (k - 1) as f64 * r.substeps as f64 * evals)
+        }
+    };
+    let per_step = if cfg.train.batch_size == 0 {
+        rows
     } else {
-        cfg.train.batch_size.min(n_train) as f64
-    }
+        cfg.train.batch_size.min(rows)
+    };
+    (per_step as f64, passes)
 }
 
 /// The stages of one finished run.
@@ -115,7 +138,7 @@ pub fn stages(dir: &Path, summary: &RunSummary) -> Result<Vec<Stage>, String> {
     let cfg = &exp.config;
     let dim = exp.source.model_dim(&cfg.model) as i64;
     let spec = cfg.model.spec();
-    let per_step = samples_per_step(&exp);
+    let (per_step, passes) = training_rows(&exp);
     let width = spec.mlp.hidden.iter().copied().max().unwrap_or(1);
     let pixels = exp.source.as_any().downcast_ref::<PixelSource>();
     let (extra, train_shape) = match pixels.map(|p| &p.0) {
@@ -185,7 +208,7 @@ pub fn stages(dir: &Path, summary: &RunSummary) -> Result<Vec<Stage>, String> {
         out.push(stage(
             format!("train {}", m.name),
             m.train_seconds,
-            f.map(|(t, _)| steps * per_step * (t + extra)),
+            f.map(|(t, _)| steps * per_step * (passes * t + extra)),
             Some(train_shape),
             official.and_then(|o| o.train(&m.name)),
         ));
@@ -304,6 +327,26 @@ pub fn finished_runs(root: &Path) -> Result<Vec<(PathBuf, RunSummary)>, String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The spring's official data (25 training trajectories of 30 points): 750 samples a step
+    /// for `dx/dt` targets; 25 x 26 windows of 5 states a step, each 4 RK4 steps of 4 passes,
+    /// through the integrator; a batch caps either.
+    #[test]
+    fn training_rows_follow_the_objective() {
+        let parse = |extra: &str| {
+            let text = format!(
+                "[experiment]\nname = \"s\"\n[system]\nkind = \"mass-spring\"\n[train]\n{extra}"
+            );
+            config::parse(&text, Path::new("s.toml")).unwrap()
+        };
+        assert_eq!(training_rows(&parse("")), (750.0, 1.0));
+        assert_eq!(
+            training_rows(&parse("objective = \"rollout\"\n")),
+            (650.0, 16.0)
+        );
+        let midpoint = "objective = \"rollout\"\nbatch_size = 100\n[train.rollout]\nintegrator = \"implicit-midpoint\"\nsubsteps = 2\n";
+        assert_eq!(training_rows(&parse(midpoint)), (100.0, 40.0));
+    }
 
     #[test]
     fn the_table_divides_work_by_both_floors() {
