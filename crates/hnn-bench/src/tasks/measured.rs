@@ -212,17 +212,10 @@ impl Section for MeasuredConfig {
     }
     fn with_paths(&self, cx: &Context) -> Option<Arc<dyn Section>> {
         Some(Arc::new(MeasuredConfig {
-            path: absolute(&cx.resolve(&self.path)),
+            path: cx.absolute(&self.path),
             ..self.clone()
         }))
     }
-}
-
-/// `path` made absolute (the resolved config is read again from the run's own folder).
-fn absolute(path: &Path) -> PathBuf {
-    path.canonicalize()
-        .or_else(|_| std::path::absolute(path))
-        .unwrap_or_else(|_| path.to_path_buf())
 }
 
 impl Source for MeasuredSource {

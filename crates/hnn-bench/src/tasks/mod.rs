@@ -113,6 +113,15 @@ impl Context<'_> {
             _ => file.to_path_buf(),
         }
     }
+
+    /// `file` resolved and made absolute, for the resolved config a run writes (it is read
+    /// again from the run's own folder).
+    pub fn absolute(&self, file: &Path) -> PathBuf {
+        let path = self.resolve(file);
+        path.canonicalize()
+            .or_else(|_| std::path::absolute(&path))
+            .unwrap_or(path)
+    }
 }
 
 /// A config key and why its value is refused.

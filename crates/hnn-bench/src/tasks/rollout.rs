@@ -165,11 +165,19 @@ impl RolloutLearner {
         let dim = samples.x.ncols();
         let model = crate::build_model(name, vs, dim as i64, exp, device)?;
         let cfg = exp.config.train.rollout;
+        let test = Windows::new(&sequences.test, cfg.window, dim, device);
+        if test.rows() == 0 {
+            tracing::warn!(
+                model = name,
+                "train.rollout.window = {}: no test trajectory is that long, so the logged test loss is NaN (not computed); the reported dx/dt losses are unaffected",
+                cfg.window
+            );
+        }
         Ok(Self {
             model,
             cfg,
             train: Windows::new(&sequences.train, cfg.window, dim, device),
-            test: Windows::new(&sequences.test, cfg.window, dim, device),
+            test,
             derivatives: TrainData::from_arrays(
                 &samples.x,
                 &samples.dx,
@@ -213,13 +221,20 @@ impl Objective for RolloutLearner {
     }
     fn test_loss(&self) -> Vec<LossValues> {
         let n = self.test.rows();
+        if n == 0 {
+            // no window fits a test trajectory: not computed, never a zero
+            return vec![LossValues {
+                total: f64::NAN,
+                parts: vec![("state_mse".to_string(), f64::NAN)],
+            }];
+        }
         let mut sum = 0.0;
         for (from, len) in crate::train::row_chunks(n, TEST_CHUNK) {
             let w = self.test.narrow(from, len);
             let reached = integrate(self.model.as_ref(), &w, &self.cfg, None).detach();
             sum += state_mse(&reached, &w.targets).double_value(&[]) * len as f64;
         }
-        let mse = sum / n.max(1) as f64;
+        let mse = sum / n as f64;
         vec![LossValues {
             total: mse,
             parts: vec![("state_mse".to_string(), mse)],
@@ -320,5 +335,24 @@ mod tests {
         let want = cayley(0.1) * cayley(0.2) * 2.0;
         let got = reached.double_value(&[0, 1, 1]);
         assert!((got - want).abs() < 2e-5, "{got} vs {want}");
+    }
+
+    /// With no window in the test trajectories the logged test loss is NaN (not computed),
+    /// never 0; with one it is the state error of that window.
+    #[test]
+    fn a_test_split_without_windows_is_not_computed() {
+        let x = Array2::from_shape_vec((1, 2), vec![1.0, 2.0]).unwrap();
+        let learner = |test: &[Sequence]| RolloutLearner {
+            model: Box::new(Echo),
+            cfg: RolloutConfig::default(),
+            train: Windows::new(&[sequence()], 3, 2, Device::Cpu),
+            test: Windows::new(test, 3, 2, Device::Cpu),
+            derivatives: TrainData::from_arrays(&x, &x, &x, &x, Device::Cpu),
+            x_test: x.clone(),
+        };
+        let none = learner(&[]).test_loss();
+        assert!(none[0].total.is_nan() && none[0].parts[0].1.is_nan());
+        let one = learner(&[sequence()]).test_loss();
+        assert!(one[0].total > 0.0 && one[0].total.is_finite(), "{one:?}");
     }
 }

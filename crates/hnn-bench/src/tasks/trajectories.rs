@@ -169,9 +169,8 @@ impl Section for TrajectoriesConfig {
         Ok(Arc::new(source))
     }
     fn with_paths(&self, cx: &Context) -> Option<Arc<dyn Section>> {
-        let resolved = cx.resolve(&self.path);
         Some(Arc::new(TrajectoriesConfig {
-            path: resolved.canonicalize().unwrap_or(resolved),
+            path: cx.absolute(&self.path),
             ..self.clone()
         }))
     }
