@@ -126,15 +126,12 @@ pub fn check(
     for (k, t) in tokens.iter().enumerate() {
         match &t.kind {
             TokenKind::Number(_) | TokenKind::Ident(_) | TokenKind::Open => {
+                // (after a function's name `after_operand` is false: its argument follows)
                 if after_operand {
-                    let prev = &tokens[k - 1].kind;
-                    let function_call = matches!(prev, TokenKind::Ident(name) if is_function(name));
-                    if !function_call {
-                        return err(
-                            t.column,
-                            "two operands in a row: a missing operator (write 2*q, not 2q)",
-                        );
-                    }
+                    return err(
+                        t.column,
+                        "two operands in a row: a missing operator (write 2*q, not 2q)",
+                    );
                 }
                 if t.kind == TokenKind::Open {
                     depth.push(t.column);
@@ -191,7 +188,8 @@ fn check_unary_minus(
     k: usize,
     is_function: &dyn Fn(&str) -> bool,
 ) -> Result<(), SyntaxError> {
-    let after = end_of_operand(tokens, k + 1, is_function);
+    // the sign and its operand
+    let after = end_of_operand(tokens, k, is_function);
     if let Some(next) = tokens.get(after)
         && next.kind == TokenKind::Op('^')
     {
@@ -283,6 +281,13 @@ mod tests {
             ("()", 2, "empty"),
             ("", 1, "empty"),
             ("1e999 * q", 1, "finite"),
+            // an exponent needs digits: `2e` is 2 and Euler's e
+            ("q*2e", 4, "missing operator"),
+            ("q*2e+", 4, "missing operator"),
+            // a sign before a function or a group, then a power
+            ("-sin(q)^2 + p^2", 1, "(-x)^2"),
+            ("-(q + p)^2", 1, "(-x)^2"),
+            ("2^-q^2", 5, "a^b^c"),
         ] {
             let e = refused(text);
             assert_eq!(e.column, column, "{text}: {e:?}");
