@@ -1061,14 +1061,8 @@ impl Config {
         for m in &t.models {
             let info = hnn_models::check_model(m, model_dim)
                 .map_err(|err| bad("train.models", err.to_string()))?;
-            if info.needs_velocity && source.velocity_map().is_none() {
-                return Err(bad(
-                    "train.models",
-                    format!(
-                        "\"{m}\" moves positions by the task's velocity map dq/dt = V p, and this {} task declares none",
-                        source.name()
-                    ),
-                ));
+            if info.needs_velocity {
+                check_velocity_map(m, model_dim, source.as_ref()).map_err(|e| bad("train.models", e))?;
             }
         }
         if t.models
@@ -1388,6 +1382,34 @@ impl Config {
 
 /// `train.objective = "rollout"`: windows of at least two states that fit in every training
 /// trajectory of a task that has observed trajectories.
+/// That the task declares the velocity map `dq/dt = V p` model `name` moves positions by, and
+/// that the model accepts it (the Lagrangian NN needs it invertible): a trial build of the
+/// model with a one-unit layer (the run seeds libtorch before every real build).
+fn check_velocity_map(
+    name: &str,
+    dim: usize,
+    source: &dyn Source,
+) -> std::result::Result<(), String> {
+    let Some(velocity) = source.velocity_map() else {
+        return Err(format!(
+            "\"{name}\" moves positions by the task's velocity map dq/dt = V p, and this {} task declares none",
+            source.name()
+        ));
+    };
+    let spec = ModelSpec {
+        mlp: MlpConfig {
+            hidden: vec![1],
+            ..Default::default()
+        },
+        velocity: Some(velocity),
+        ..Default::default()
+    };
+    let vs = tch::nn::VarStore::new(Device::Cpu);
+    hnn_models::build_model(name, &vs.root(), dim as i64, &spec)
+        .map(|_| ())
+        .map_err(|e| format!("\"{name}\" on this {} task: {e}", source.name()))
+}
+
 fn check_rollout(
     r: &RolloutConfig,
     source: &dyn Source,
@@ -1535,8 +1557,8 @@ mod tests {
         assert!(err(pixels).contains("train.objective"));
     }
 
-    /// `"node-so"` needs the task's velocity map: the spring and the real pendulum declare one,
-    /// the q-damped spring (friction on q) and written systems do not.
+    /// `"node-so"` and `"lnn"` need the task's velocity map: the spring and the real pendulum
+    /// declare one, the q-damped spring (friction on q) and written systems do not.
     #[test]
     fn the_second_order_node_needs_a_velocity_map() {
         let with = |kind: &str, extra: &str| {
@@ -1577,6 +1599,11 @@ mod tests {
             e.contains("system.velocity") && e.contains("1 rows of 1"),
             "{e}"
         );
+        // the Lagrangian NN reads q̇ = V p through the same map
+        let lnn = |kind: &str| with(kind, "").replace("node-so", "lnn");
+        assert!(crate::config::parse(&lnn("pendulum"), Path::new("t.toml")).is_ok());
+        let e = err(&lnn("q-damped-spring"));
+        assert!(e.contains("train.models") && e.contains("\"lnn\""), "{e}");
     }
 
     /// Every config shipped under `configs/` (its subfolders too) passes the check, from

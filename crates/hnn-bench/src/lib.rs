@@ -545,6 +545,22 @@ fn train_members(
     Ok(())
 }
 
+/// A model's own counts ([`hnn_models::DynamicsModel::diagnostics`]) so far, each logged; a
+/// warning when a count of trouble (a name ending in `ill_conditioned`) is not zero.
+fn diagnostics(name: &str, seed: u64, model: &dyn DynamicsModel) -> BTreeMap<String, u64> {
+    let counts = model.diagnostics();
+    for (key, n) in &counts {
+        if key.ends_with("ill_conditioned") && *n > 0 {
+            tracing::warn!(
+                model = name,
+                seed,
+                "{key} = {n}: the model's mass matrix was singular or ill-conditioned there, so its accelerations are unreliable"
+            );
+        }
+    }
+    counts.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
 /// A number for `metrics.jsonl`: JSON has no NaN or infinity, and `null` would not say which,
 /// so those are written as the strings `"NaN"`, `"inf"` and `"-inf"`.
 pub fn json_number(x: f64) -> serde_json::Value {
@@ -743,6 +759,7 @@ impl RunState {
             energy_fit: probe
                 .as_ref()
                 .and_then(|(x, states)| energy_fit(learner.field(), self.task.as_ref(), x, states)),
+            diagnostics: diagnostics(name, self.seed, learner.field()),
         });
         self.histories.push((name.to_string(), outcome.history));
         if outcome.diverged.is_none() {
@@ -819,6 +836,12 @@ impl RunState {
             seconds = format_args!("{:.3}", timings.eval),
             "evaluation done"
         );
+        let mut models = models;
+        for (name, _, learner) in &trained {
+            if let Some(m) = models.iter_mut().find(|m| &m.name == name) {
+                m.diagnostics = diagnostics(name, seed, learner.field());
+            }
+        }
 
         write_rollouts(run_dir, &figure, &protocol_rollouts)?;
 

@@ -40,6 +40,10 @@ pub struct ModelSummary {
     /// inputs (models with an energy, tasks with one).
     #[serde(default)]
     pub energy_fit: Option<crate::metrics::AffineFit>,
+    /// The model's own counts over training and evaluation (e.g. the Lagrangian NN's
+    /// `mass_matrix_solves` and `mass_matrix_ill_conditioned`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub diagnostics: BTreeMap<String, u64>,
 }
 
 /// Wall time of each stage, in seconds.

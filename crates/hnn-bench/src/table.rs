@@ -267,6 +267,16 @@ pub fn report(s: &RunSummary) -> String {
         }
     }
     for m in &s.models {
+        if !m.diagnostics.is_empty() {
+            let counts: Vec<String> = m
+                .diagnostics
+                .iter()
+                .map(|(k, v)| format!("{k} = {v}"))
+                .collect();
+            out += &format!("\n{}: {}\n", m.name, counts.join(", "));
+        }
+    }
+    for m in &s.models {
         if let Some(d) = m.dissipative_ratio {
             out += &format!(
                 "\n{}: dissipative part |∇D| / |J∇H| on the test set = {:.2}%\n",
@@ -654,6 +664,7 @@ mod tests {
             steps_per_second: 1.0,
             checkpoint: PathBuf::new(),
             dissipative_ratio: None,
+            diagnostics: Default::default(),
             diverged: None,
             energy_fit: None,
         }

@@ -159,9 +159,7 @@ impl StackedMlp {
     }
 
     fn act(&self, z: &Tensor) -> Tensor {
-        match self.activation {
-            Activation::Tanh => z.tanh(),
-        }
+        self.activation.apply(z)
     }
 
     fn layer(l: &StackedLayer, h: &Tensor) -> Tensor {

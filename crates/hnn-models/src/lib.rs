@@ -6,6 +6,8 @@
 //! - [`Hnn`]: an [`Mlp`] that outputs a scalar `H(q, p)`; its field is `(dH/dp, -dH/dq)`;
 //! - [`DissipativeHnn`]: two scalar MLPs `H` and `D`, field `J dH/dx + dD/dx`;
 //! - [`SeparableHnn`]: `H = T(p) + V(q)` from two MLPs, for explicit symplectic integrators;
+//! - [`SecondOrderNode`]: `dq/dt` from the task's kinematics, one MLP for `dp/dt` (NODE+SO);
+//! - [`Lnn`]: an MLP `L(q, q̇)` and the Euler-Lagrange equation ([`euler_lagrange`]);
 //! - [`LatentModel`]: the pixel [`Autoencoder`] with any of the above on its latent state.
 //!
 //! Models are open: [`MODELS`] registers each by name, [`build_model`] builds one from a name
@@ -20,6 +22,7 @@ mod dhnn;
 pub mod ensemble;
 mod error;
 mod latent;
+mod lnn;
 mod mlp;
 mod model;
 mod node_so;
@@ -32,7 +35,8 @@ pub use latent::{
     Autoencoder, AutoencoderConfig, LATENT_WEIGHT, LatentLosses, LatentModel,
     autoencoder_train_flops,
 };
-pub use mlp::{Activation, MAX_HIDDEN_WEIGHTS, MAX_WIDTH, Mlp, MlpConfig};
+pub use lnn::{Acceleration, Lnn, euler_lagrange};
+pub use mlp::{Activation, LayerInit, LayerShape, MAX_HIDDEN_WEIGHTS, MAX_WIDTH, Mlp, MlpConfig};
 pub use model::{
     Baseline, DynamicsModel, EnsembleBuild, FieldParts, GradientMethod, Hnn, MODELS, ModelInfo,
     ModelSpec, build_model, check_model, flops, load_checkpoint, mlp_macs, model_info,

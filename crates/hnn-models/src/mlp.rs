@@ -8,6 +8,9 @@ use crate::{ModelError, Result};
 #[serde(rename_all = "lowercase")]
 pub enum Activation {
     Tanh,
+    /// `log(1 + e^z)`: smooth to every order, with a second derivative that never vanishes
+    /// (the Lagrangian NN's choice, after its authors).
+    Softplus,
 }
 
 /// Sizes of an [`Mlp`]. The paper's network is `input -> 200 -> 200 -> output`, tanh.
@@ -58,6 +61,32 @@ impl MlpConfig {
     }
 }
 
+/// Where a layer sits in an [`Mlp`], for [`Mlp::with_init`].
+#[derive(Debug, Clone, Copy)]
+pub struct LayerShape {
+    /// 0 for the input layer, `layers - 1` for the output layer.
+    pub index: usize,
+    pub layers: usize,
+    pub fan_in: i64,
+    pub fan_out: i64,
+}
+
+/// How a layer's weights and biases start.
+#[derive(Debug, Clone, Copy)]
+pub struct LayerInit {
+    pub weights: nn::Init,
+    /// `None`: PyTorch's `U(-1/sqrt(fan_in), 1/sqrt(fan_in))`.
+    pub biases: Option<nn::Init>,
+}
+
+impl LayerInit {
+    /// Orthogonal weights, PyTorch's default biases (the HNN authors' choice).
+    pub const ORTHOGONAL: Self = Self {
+        weights: nn::Init::Orthogonal { gain: 1.0 },
+        biases: None,
+    };
+}
+
 /// Widest hidden layer accepted.
 pub const MAX_WIDTH: i64 = 1 << 16;
 /// Most weights between hidden layers accepted (4 GB per copy in single precision).
@@ -75,6 +104,17 @@ pub struct Mlp {
 
 impl Mlp {
     pub fn new(p: &nn::Path, input_dim: i64, output_dim: i64, cfg: &MlpConfig) -> Result<Self> {
+        Self::with_init(p, input_dim, output_dim, cfg, |_| LayerInit::ORTHOGONAL)
+    }
+
+    /// An MLP whose layer `i` of `n` (weights `[fan_out, fan_in]`) starts from `init(shape)`.
+    pub fn with_init(
+        p: &nn::Path,
+        input_dim: i64,
+        output_dim: i64,
+        cfg: &MlpConfig,
+        init: impl Fn(LayerShape) -> LayerInit,
+    ) -> Result<Self> {
         cfg.validate()?;
         if input_dim <= 0 || output_dim <= 0 {
             return Err(ModelError::Config {
@@ -88,9 +128,15 @@ impl Mlp {
         let n = sizes.len() - 1;
         let layers = (0..n)
             .map(|i| {
+                let start = init(LayerShape {
+                    index: i,
+                    layers: n,
+                    fan_in: sizes[i],
+                    fan_out: sizes[i + 1],
+                });
                 let lc = nn::LinearConfig {
-                    ws_init: nn::Init::Orthogonal { gain: 1.0 },
-                    bs_init: None,
+                    ws_init: start.weights,
+                    bs_init: start.biases,
                     bias: i + 1 < n,
                 };
                 nn::linear(p / format!("l{i}"), sizes[i], sizes[i + 1], lc)
@@ -103,9 +149,7 @@ impl Mlp {
     }
 
     fn act(&self, z: &Tensor) -> Tensor {
-        match self.activation {
-            Activation::Tanh => z.tanh(),
-        }
+        self.activation.apply(z)
     }
 
     /// # Shapes
@@ -144,12 +188,21 @@ impl Mlp {
 }
 
 impl Activation {
+    pub(crate) fn apply(self, z: &Tensor) -> Tensor {
+        match self {
+            Activation::Tanh => z.tanh(),
+            Activation::Softplus => z.softplus(),
+        }
+    }
+
     /// `g` times the activation's derivative, from its output `a` (tanh: `g * (1 - a^2)`), as
     /// one libtorch operation (`tanh_backward`, whose own derivative is one more), where the
     /// spelled-out product costs three, and their backward passes more.
     pub(crate) fn backward_at_output(self, g: &Tensor, a: &Tensor) -> Tensor {
         match self {
             Activation::Tanh => Tensor::tanh_backward(g, a),
+            // softplus'(z) = sigmoid(z) = 1 - e^(-a)
+            Activation::Softplus => g * (-a).expm1().neg(),
         }
     }
 }

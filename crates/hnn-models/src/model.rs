@@ -92,6 +92,12 @@ pub trait DynamicsModel: Send {
     fn force(&self, _q: &Tensor) -> Option<Tensor> {
         None
     }
+
+    /// Counts the model keeps over its life, by name (e.g. the Lagrangian NN's singular mass
+    /// matrices), for the run's summary; none by default.
+    fn diagnostics(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
 }
 
 /// Settings every registered model is built from.
@@ -194,6 +200,23 @@ pub const MODELS: &[ModelInfo] = &[
         needs_velocity: true,
         build: |p, dim, spec| {
             Ok(Box::new(crate::SecondOrderNode::new(
+                p,
+                dim,
+                &spec.mlp,
+                spec.velocity.as_deref(),
+            )?))
+        },
+        ensemble: None,
+    },
+    ModelInfo {
+        name: "lnn",
+        label: "Lagrangian NN",
+        color: [120, 80, 40],
+        canonical: true,
+        separable: false,
+        needs_velocity: true,
+        build: |p, dim, spec| {
+            Ok(Box::new(crate::Lnn::new(
                 p,
                 dim,
                 &spec.mlp,
@@ -399,6 +422,7 @@ pub fn model_weights(name: &str, dim: i64, spec: &ModelSpec) -> f64 {
         "dhnn" => 2.0 * mlp_macs(dim, 1, h),
         "shnn" => 2.0 * mlp_macs(dim / 2, 1, h),
         "node-so" => mlp_macs(dim, dim / 2, h),
+        "lnn" => mlp_macs(dim, 1, h),
         _ => mlp_macs(dim, dim, h),
     }
 }
@@ -434,6 +458,13 @@ pub fn flops(name: &str, dim: i64, spec: &ModelSpec) -> Option<(f64, f64)> {
         "node-so" => {
             let forward = 2.0 * mlp_macs(dim, dim / 2, h);
             Some((3.0 * forward, forward))
+        }
+        "lnn" => {
+            // forward, the gradient (one pass back), and per degree of freedom one row of the
+            // Hessian by double backward (a pass back through the gradient's graph: two)
+            let forward = 2.0 * mlp_macs(dim, 1, h);
+            let field = forward * (2.0 + dim as f64);
+            Some((3.0 * field, field))
         }
         _ => None,
     }

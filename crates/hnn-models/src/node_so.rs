@@ -23,25 +23,9 @@ impl SecondOrderNode {
     pub fn new(p: &nn::Path, dim: i64, cfg: &MlpConfig, velocity: Option<&[f64]>) -> Result<Self> {
         even_dim(dim)?;
         let n = dim / 2;
-        let v = velocity.ok_or_else(|| ModelError::Config {
-            key: "velocity",
-            reason:
-                "\"node-so\" needs the task's velocity map dq/dt = V p, and this task declares none"
-                    .into(),
-        })?;
-        if v.len() as i64 != n * n {
-            return Err(ModelError::Config {
-                key: "velocity",
-                reason: format!(
-                    "a velocity map of {} numbers for {n} degrees of freedom",
-                    v.len()
-                ),
-            });
-        }
-        let v32: Vec<f32> = v.iter().map(|&x| x as f32).collect();
-        let velocity_t = Tensor::from_slice(&v32)
-            .view([n, n])
+        let velocity_t = velocity_matrix("node-so", velocity, n)?
             .transpose(0, 1)
+            .to_kind(tch::Kind::Float)
             .contiguous()
             .to_device(p.device());
         Ok(Self {
@@ -50,6 +34,26 @@ impl SecondOrderNode {
             dim,
         })
     }
+}
+
+/// The task's velocity map `V` as an `[n, n]` double tensor, for model `model`.
+pub(crate) fn velocity_matrix(model: &str, velocity: Option<&[f64]>, n: i64) -> Result<Tensor> {
+    let v = velocity.ok_or_else(|| ModelError::Config {
+        key: "velocity",
+        reason: format!(
+            "\"{model}\" needs the task's velocity map dq/dt = V p, and this task declares none"
+        ),
+    })?;
+    if v.len() as i64 != n * n {
+        return Err(ModelError::Config {
+            key: "velocity",
+            reason: format!(
+                "a velocity map of {} numbers for {n} degrees of freedom",
+                v.len()
+            ),
+        });
+    }
+    Ok(Tensor::from_slice(v).view([n, n]))
 }
 
 impl DynamicsModel for SecondOrderNode {
