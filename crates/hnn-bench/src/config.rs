@@ -131,6 +131,15 @@ pub struct ModelConfig {
     /// that runs from before it keep their keys) is the D-HNN authors' model.
     #[serde(skip_serializing_if = "is_zero")]
     pub dissipation_penalty: f64,
+    /// How the Lagrangian NN's weights start: `"orthogonal"` (the default, as every other
+    /// model) or `"authors"` (the LNN authors' scheme). Left out of the resolved config when
+    /// default.
+    #[serde(skip_serializing_if = "is_default")]
+    pub lnn_init: hnn_models::LnnInit,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 fn is_zero(v: &f64) -> bool {
@@ -146,6 +155,7 @@ impl Default for ModelConfig {
             hnn_gradient: GradientMethod::default(),
             autoencoder: hnn_models::AutoencoderConfig::default(),
             dissipation_penalty: 0.0,
+            lnn_init: hnn_models::LnnInit::default(),
         }
     }
 }
@@ -165,6 +175,7 @@ impl ModelConfig {
             gradient: self.hnn_gradient,
             dissipation_penalty: self.dissipation_penalty,
             velocity: None,
+            lnn_init: self.lnn_init,
         }
     }
 }
@@ -1062,7 +1073,8 @@ impl Config {
             let info = hnn_models::check_model(m, model_dim)
                 .map_err(|err| bad("train.models", err.to_string()))?;
             if info.needs_velocity {
-                check_velocity_map(m, model_dim, source.as_ref()).map_err(|e| bad("train.models", e))?;
+                check_velocity_map(m, model_dim, source.as_ref())
+                    .map_err(|e| bad("train.models", e))?;
             }
         }
         if t.models
@@ -1109,6 +1121,17 @@ impl Config {
                 "model.dissipation_penalty",
                 format!(
                     "{penalty:e} weighs the dissipative HNN's prior, and this config trains none on state data (train.models = {:?})",
+                    t.models,
+                ),
+            ));
+        }
+        if self.model.lnn_init != hnn_models::LnnInit::default()
+            && !t.models.iter().any(|m| m == "lnn")
+        {
+            return Err(bad(
+                "model.lnn_init",
+                format!(
+                    "starts the Lagrangian NN's weights, and this config trains none (train.models = {:?})",
                     t.models,
                 ),
             ));

@@ -558,7 +558,10 @@ fn diagnostics(name: &str, seed: u64, model: &dyn DynamicsModel) -> BTreeMap<Str
             );
         }
     }
-    counts.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    counts
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
 }
 
 /// A number for `metrics.jsonl`: JSON has no NaN or infinity, and `null` would not say which,

@@ -35,7 +35,7 @@ pub use latent::{
     Autoencoder, AutoencoderConfig, LATENT_WEIGHT, LatentLosses, LatentModel,
     autoencoder_train_flops,
 };
-pub use lnn::{Acceleration, Lnn, euler_lagrange};
+pub use lnn::{Acceleration, Lnn, LnnInit, euler_lagrange};
 pub use mlp::{Activation, LayerInit, LayerShape, MAX_HIDDEN_WEIGHTS, MAX_WIDTH, Mlp, MlpConfig};
 pub use model::{
     Baseline, DynamicsModel, EnsembleBuild, FieldParts, GradientMethod, Hnn, MODELS, ModelInfo,

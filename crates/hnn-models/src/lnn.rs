@@ -6,16 +6,22 @@
 //! one [`crate::SecondOrderNode`] uses) and returns `dq/dt = V p`, `dp/dt = V⁻¹ q̈`, so it is
 //! trained and evaluated in the task's own coordinates like every other model.
 //!
-//! The authors' choices, kept: softplus activations (whatever `model.activation` says, since
-//! the Euler-Lagrange equation needs a second derivative that does not vanish) and their
+//! The authors' choices: softplus activations (kept, whatever `model.activation` says, since
+//! the Euler-Lagrange equation needs a second derivative that does not vanish); their
 //! initialisation (zero biases; normal weights of standard deviation `s / sqrt(w)`, `w` the
 //! layer's larger side, `s` = 2.2 for the input layer, 0.58·i for hidden layer `i`, and `w`
-//! for the output layer). Where they take the pseudo-inverse of `∇q̇∇q̇ᵀL`, this model solves
-//! with it and counts every solve whose matrix is singular or ill-conditioned (condition
-//! number above `0.01 / ε` of the dtype, or not finite): [`DynamicsModel::diagnostics`].
+//! for the output layer) is [`LnnInit::Authors`], not the default: on the two-body task it
+//! left the loss at the zero model's for 2000 steps, where the orthogonal start every other
+//! model here uses trains (measured; README); and their pseudo-inverse of `∇q̇∇q̇ᵀL` (`jnp.linalg.pinv`, whose
+//! default drops eigenvalues of magnitude at most `10 n ε` times the largest), here by
+//! eigendecomposition of the symmetric matrix. Nothing forces a learned `∇q̇∇q̇ᵀL` to be
+//! positive definite, so near-singular ones happen: every solve whose matrix is ill-conditioned
+//! (condition number above `0.01 / ε`) or lost a direction to the cutoff is counted,
+//! [`DynamicsModel::diagnostics`], and reported with the run.
 
 use std::cell::Cell;
 
+use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor, nn};
 
 use crate::mlp::{LayerInit, LayerShape};
@@ -34,12 +40,19 @@ pub struct Lnn {
     dim: i64,
     solves: Cell<u64>,
     ill_conditioned: Cell<u64>,
+    rank_deficient: Cell<u64>,
 }
 
 impl Lnn {
     /// `velocity`: the task's `V`, `n x n` row-major (`None`: the task declares no velocity
     /// map, and the model cannot be built).
-    pub fn new(p: &nn::Path, dim: i64, cfg: &MlpConfig, velocity: Option<&[f64]>) -> Result<Self> {
+    pub fn new(
+        p: &nn::Path,
+        dim: i64,
+        cfg: &MlpConfig,
+        velocity: Option<&[f64]>,
+        init: LnnInit,
+    ) -> Result<Self> {
         even_dim(dim)?;
         let n = dim / 2;
         let v = crate::node_so::velocity_matrix("lnn", velocity, n)?;
@@ -62,12 +75,16 @@ impl Lnn {
             ..cfg.clone()
         };
         Ok(Self {
-            mlp: Mlp::with_init(&(p / "mlp"), dim, 1, &cfg, authors_init)?,
+            mlp: Mlp::with_init(&(p / "mlp"), dim, 1, &cfg, |l| match init {
+                LnnInit::Orthogonal => LayerInit::ORTHOGONAL,
+                LnnInit::Authors => authors_init(l),
+            })?,
             velocity_t: as_t(&v),
             inverse_t: as_t(&inverse),
             dim,
             solves: Cell::new(0),
             ill_conditioned: Cell::new(0),
+            rank_deficient: Cell::new(0),
         })
     }
 
@@ -77,6 +94,18 @@ impl Lnn {
         let vt = self.velocity_t.to_device(x.device()).to_kind(x.kind());
         (x.narrow(1, 0, n), x.narrow(1, n, n).matmul(&vt))
     }
+}
+
+/// How the Lagrangian NN's weights start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LnnInit {
+    /// Orthogonal weights and PyTorch's default biases, as every other model here: the
+    /// comparison's default.
+    #[default]
+    Orthogonal,
+    /// The LNN authors' scheme ([`authors_init`]'s scales), tuned for their double pendulum.
+    Authors,
 }
 
 /// The LNN authors' initialisation (their `custom_init`): zero biases, normal weights with
@@ -107,6 +136,10 @@ pub struct Acceleration {
     pub qdd: Tensor,
     /// Samples whose `∇q̇∇q̇ᵀL` has a condition number above `0.01 / ε` or is not finite.
     pub ill_conditioned: i64,
+    /// Samples where the pseudo-inverse dropped a direction (an eigenvalue of magnitude at
+    /// most `10 n ε` times the largest: the cutoff of the authors' `pinv`), or whose matrix was
+    /// not finite (then `q̈ = 0` there).
+    pub rank_deficient: i64,
 }
 
 /// `q̈ = (∇q̇∇q̇ᵀL)⁻¹ (∇qL − (∇q∇q̇ᵀL) q̇)` for the Lagrangian `lagrangian(z)` of `z = (q, q̇)`
@@ -146,11 +179,11 @@ pub fn euler_lagrange(
         let qdot_z = z.narrow(1, n, n);
         let force = g.narrow(1, 0, n) - mixed.matmul(&qdot_z.unsqueeze(2)).squeeze_dim(2);
         let ill_conditioned = count_ill_conditioned(&mass);
-        let (qdd, _) = Tensor::linalg_solve_ex(&mass, &force.unsqueeze(2), true, false);
-        let qdd = qdd.squeeze_dim(2);
+        let (qdd, rank_deficient) = pseudo_solve(&mass, &force);
         Acceleration {
             qdd: if train { qdd } else { qdd.detach() },
             ill_conditioned,
+            rank_deficient,
         }
     })
 }
@@ -165,15 +198,47 @@ fn gradient(scalar: &Tensor, z: &Tensor, create_graph: bool) -> Tensor {
     if g.defined() { g } else { z.zeros_like() }
 }
 
+/// `M⁺ f` for symmetric `M` `[batch, n, n]` and `f` `[batch, n]`, by eigendecomposition, with
+/// eigenvalues of magnitude at most `10 n ε` times the largest dropped (the cutoff of the
+/// authors' `jnp.linalg.pinv`), and how many samples lost a direction that way. A matrix that
+/// is not finite counts as rank-deficient and gives zero.
+fn pseudo_solve(mass: &Tensor, force: &Tensor) -> (Tensor, i64) {
+    let n = mass.size()[1];
+    let eps = epsilon(mass.kind());
+    let finite = mass.isfinite().flatten(1, 2).all_dim(1, false);
+    let safe = mass.where_self(&finite.view([-1, 1, 1]), &mass.zeros_like());
+    let sym = (&safe + safe.transpose(1, 2)) * 0.5;
+    let (lambda, u) = sym.linalg_eigh("L");
+    let magnitude = lambda.abs();
+    let cutoff = magnitude.amax(&[1][..], true) * (10.0 * n as f64 * eps);
+    let keep = magnitude.gt_tensor(&cutoff);
+    let ones = lambda.ones_like();
+    let inverse = lambda.where_self(&keep, &ones).reciprocal() * keep.to_kind(lambda.kind());
+    let coefficients = u.transpose(1, 2).matmul(&force.unsqueeze(2)).squeeze_dim(2) * inverse;
+    let qdd = u.matmul(&coefficients.unsqueeze(2)).squeeze_dim(2);
+    let dropped = tch::no_grad(|| {
+        keep.all_dim(1, false)
+            .logical_and(&finite)
+            .logical_not()
+            .sum(Kind::Int64)
+            .int64_value(&[])
+    });
+    (qdd, dropped)
+}
+
+fn epsilon(kind: Kind) -> f64 {
+    if kind == Kind::Double {
+        f64::EPSILON
+    } else {
+        f32::EPSILON as f64
+    }
+}
+
 /// Matrices `[batch, n, n]` (symmetric) whose condition number exceeds `0.01 / ε` of their
 /// kind, or that are not finite.
 fn count_ill_conditioned(mass: &Tensor) -> i64 {
     tch::no_grad(|| {
-        let eps = if mass.kind() == Kind::Double {
-            f64::EPSILON
-        } else {
-            f32::EPSILON as f64
-        };
+        let eps = epsilon(mass.kind());
         let finite = mass.isfinite().flatten(1, 2).all_dim(1, false);
         let safe = mass.where_self(&mass.isfinite(), &mass.zeros_like());
         let eig = safe.linalg_eigvalsh("L").abs(); // [batch, n]
@@ -200,6 +265,8 @@ impl DynamicsModel for Lnn {
         self.solves.set(self.solves.get() + x.size()[0] as u64);
         self.ill_conditioned
             .set(self.ill_conditioned.get() + acc.ill_conditioned as u64);
+        self.rank_deficient
+            .set(self.rank_deficient.get() + acc.rank_deficient as u64);
         let inverse_t = self.inverse_t.to_device(x.device()).to_kind(x.kind());
         let qdot = if train { qdot } else { qdot.detach() };
         Tensor::cat(&[qdot, acc.qdd.matmul(&inverse_t)], 1)
@@ -222,6 +289,7 @@ impl DynamicsModel for Lnn {
         vec![
             ("mass_matrix_solves", self.solves.get()),
             ("mass_matrix_ill_conditioned", self.ill_conditioned.get()),
+            ("mass_matrix_rank_deficient", self.rank_deficient.get()),
         ]
     }
 }
@@ -324,14 +392,21 @@ mod tests {
             )
         };
         let acc = euler_lagrange(&linear, &q, &v, false);
-        assert_eq!(acc.ill_conditioned, 2);
-        assert!(f64s(&acc.qdd).iter().all(|a| !a.is_finite()));
+        assert_eq!((acc.ill_conditioned, acc.rank_deficient), (2, 2));
+        // no mass at all: the pseudo-inverse keeps nothing
+        assert_eq!(f64s(&acc.qdd), [0.0, 0.0]);
         let x = Tensor::from_slice(&[0.1, 0.2, 0.3, 0.4]).view([1, 4]);
         let one_mass = |z: &Tensor| {
             z.narrow(1, 2, 1).square().squeeze_dim(1) - z.narrow(1, 0, 1).cos().squeeze_dim(1)
         };
         let acc = euler_lagrange(&one_mass, &x.narrow(1, 0, 2), &x.narrow(1, 2, 2), false);
-        assert_eq!(acc.ill_conditioned, 1);
+        assert_eq!((acc.ill_conditioned, acc.rank_deficient), (1, 1));
+        // the kept direction: 2 q̈₁ = ∂L/∂q₁ = sin q₁; the dropped one gives 0
+        let got = f64s(&acc.qdd);
+        assert!(
+            (got[0] - 0.1f64.sin() / 2.0).abs() < 1e-12 && got[1] == 0.0,
+            "{got:?}"
+        );
     }
 
     /// A 2 -> 2 -> 1 softplus network with set weights on the spring's `q̇ = 2p`: the model's
@@ -343,7 +418,7 @@ mod tests {
             hidden: vec![2],
             ..MlpConfig::default()
         };
-        let model = Lnn::new(&vs.root(), 2, &cfg, Some(&[2.0])).unwrap();
+        let model = Lnn::new(&vs.root(), 2, &cfg, Some(&[2.0]), LnnInit::Authors).unwrap();
         // z_k = a_k q + b_k v + c_k, L = Σ w_k softplus(z_k)
         let (a, b, c, w) = ([0.7, -0.4], [1.1, 0.9], [0.2, -0.3], [1.5, 0.8]);
         let set = |name: &str, values: &[f64], shape: &[i64]| {
@@ -384,7 +459,8 @@ mod tests {
             model.diagnostics(),
             vec![
                 ("mass_matrix_solves", 1),
-                ("mass_matrix_ill_conditioned", 0)
+                ("mass_matrix_ill_conditioned", 0),
+                ("mass_matrix_rank_deficient", 0)
             ]
         );
     }
@@ -400,6 +476,7 @@ mod tests {
             4,
             &MlpConfig::default(),
             Some(&[1.0, 0.0, 0.5, 2.0]),
+            LnnInit::Orthogonal,
         )
         .unwrap();
         let x = Tensor::randn([5, 4], (Kind::Float, Device::Cpu));
@@ -414,7 +491,14 @@ mod tests {
             .map(|v| v.grad().abs().sum(Kind::Float).double_value(&[]))
             .sum();
         assert!(grads.is_finite() && grads > 0.0);
-        let e = Lnn::new(&vs.root(), 2, &MlpConfig::default(), Some(&[0.0])).unwrap_err();
+        let e = Lnn::new(
+            &vs.root(),
+            2,
+            &MlpConfig::default(),
+            Some(&[0.0]),
+            LnnInit::Orthogonal,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("invertible"), "{e}");
     }
 

@@ -111,6 +111,8 @@ pub struct ModelSpec {
     /// The task's velocity map `dq/dt = V p` (`n x n`, row-major), for models whose positions
     /// move by the kinematics (`"node-so"`); `None` where the task declares none.
     pub velocity: Option<Vec<f64>>,
+    /// How the Lagrangian NN's weights start.
+    pub lnn_init: crate::LnnInit,
 }
 
 /// One registered model family.
@@ -221,6 +223,7 @@ pub const MODELS: &[ModelInfo] = &[
                 dim,
                 &spec.mlp,
                 spec.velocity.as_deref(),
+                spec.lnn_init,
             )?))
         },
         ensemble: None,
