@@ -24,6 +24,8 @@ pub struct EvalModel<'a> {
     pub field: &'a dyn DynamicsModel,
     /// `None`: the field lives in the truth's coordinates.
     pub embedding: Option<&'a dyn Embedding>,
+    /// The fit of its learned energy to the true one on the test inputs, for the metrics.
+    pub energy_fit: Option<crate::metrics::AffineFit>,
 }
 
 impl<'a> EvalModel<'a> {
@@ -33,6 +35,7 @@ impl<'a> EvalModel<'a> {
             name,
             field,
             embedding: None,
+            energy_fit: None,
         }
     }
 
@@ -207,13 +210,16 @@ pub struct ModelEnergy {
     /// (and are NaN in the rollouts).
     pub failed: Vec<Failure>,
     pub field_evaluations: usize,
-    /// Valid prediction time, relative error and energy drift over the finished rollouts.
+    /// Curves over time of the finished rollouts, and their horizon.
     #[serde(default)]
     pub metrics: crate::metrics::RolloutMetrics,
-    /// Time-reversal error of the first `reversibility` (a protocol key) finished rollouts:
-    /// momenta flipped at the end, integrated as long again, flipped back, distance to the
-    /// start over `|x0|`, averaged (`None` if none came back or none was asked for).
+    /// Every registered metric's score ([`crate::metrics::METRICS`]), by name; a metric with
+    /// no score here is left out.
     #[serde(default)]
+    pub scores: BTreeMap<String, f64>,
+    /// Where runs written before [`Self::scores`] kept the reversibility score (read back
+    /// only).
+    #[serde(default, skip_serializing)]
     pub reversibility_error: Option<f64>,
     /// For a model read back through a fitted readout (a latent model): R² of each truth
     /// coordinate on the data it was fitted to.
@@ -434,9 +440,9 @@ fn fixed_step_rollouts(
 /// Time-reversal test of the first `count` finished rollouts: from the end state `(q, p)` of a
 /// rollout over `[t0, T]`, flip the momenta, integrate the model over another `T - t0`, flip
 /// again, and compare with the start: `|R φ_T R φ_T x0 - x0| / |x0|` with `R(q, p) = (q, -p)`,
-/// averaged. A Hamiltonian even in `p` (every system here) is reversible, so the exact flow
+/// one per reversal that came back (`None`: none asked for, or no momenta). A Hamiltonian even in `p` (every system here) is reversible, so the exact flow
 /// scores the solver's tolerance; a model without that symmetry drifts away.
-fn reversibility(
+fn reversal_errors(
     count: usize,
     field: &dyn VectorField,
     truth: &Truth,
@@ -444,7 +450,7 @@ fn reversibility(
     rtol: f64,
     atol: f64,
     budget: Budget,
-) -> Option<f64> {
+) -> Option<Vec<f64>> {
     let dim = truth.dim;
     if count == 0 || !dim.is_multiple_of(2) {
         return None;
@@ -462,7 +468,7 @@ fn reversibility(
         .take(count)
         .collect();
     if picked.is_empty() {
-        return None;
+        return Some(Vec::new());
     }
     let ends: Vec<[f64; 1]> = picked
         .iter()
@@ -492,7 +498,7 @@ fn reversibility(
             Some((num / den).sqrt())
         })
         .collect();
-    (!errors.is_empty()).then(|| errors.iter().sum::<f64>() / errors.len() as f64)
+    Some(errors)
 }
 
 /// Runs one energy-MSE protocol for every model.
@@ -585,23 +591,31 @@ pub fn run_protocol(
                 })
             })
             .collect();
-        let metrics = crate::metrics::rollout_metrics(
-            &finished_rollouts,
+        let energy_ref = truth
+            .energy
+            .as_ref()
+            .map(|e| e.as_ref() as &dyn Fn(&[f64]) -> f64);
+        let metrics = crate::metrics::rollout_series(&finished_rollouts, dim, energy_ref);
+        let reversal_errors = if crate::metrics::needed(|n| n.reversal) {
+            reversal_errors(
+                p.reversibility,
+                &ModelField::new(model, device),
+                model_truth,
+                &own_sols,
+                p.rtol,
+                p.atol,
+                budget,
+            )
+        } else {
+            None
+        };
+        let scores = crate::metrics::scores(&crate::metrics::Evidence {
+            rollouts: &finished_rollouts,
             dim,
-            truth
-                .energy
-                .as_ref()
-                .map(|e| e.as_ref() as &dyn Fn(&[f64]) -> f64),
-        );
-        let reversibility_error = reversibility(
-            p.reversibility,
-            &ModelField::new(model, device),
-            model_truth,
-            &own_sols,
-            p.rtol,
-            p.atol,
-            budget,
-        );
+            energy: energy_ref,
+            reversal_errors: reversal_errors.as_deref(),
+            energy_fit: m.energy_fit,
+        });
         metrics_seconds += metrics_start.elapsed().as_secs_f64();
         let finished = n - failed.len();
         let energy_mse = (truth.energy.is_some() && finished > 0).then(|| {
@@ -632,7 +646,8 @@ pub fn run_protocol(
                 failed,
                 field_evaluations: fev,
                 metrics,
-                reversibility_error,
+                scores,
+                reversibility_error: None,
                 readout_r2: m.embedding.and_then(|e| e.readout_r2()),
             },
         );
@@ -977,7 +992,7 @@ mod tests {
         })];
         let budget = EvalConfig::default().budget();
         assert_eq!(
-            reversibility(1, &field3, &truth, &sols, 1e-9, 1e-9, budget),
+            reversal_errors(1, &field3, &truth, &sols, 1e-9, 1e-9, budget),
             None
         );
         let field2 = hnn_ode::FnField::new(2, |_t, _y: &[f64], dy: &mut [f64]| dy.fill(0.0));
@@ -989,13 +1004,13 @@ mod tests {
             stats: Default::default(),
         })];
         assert_eq!(
-            reversibility(0, &field2, &truth2, &sols2, 1e-9, 1e-9, budget),
+            reversal_errors(0, &field2, &truth2, &sols2, 1e-9, 1e-9, budget),
             None
         );
         // the still field comes back exactly
         assert_eq!(
-            reversibility(1, &field2, &truth2, &sols2, 1e-9, 1e-9, budget),
-            Some(0.0)
+            reversal_errors(1, &field2, &truth2, &sols2, 1e-9, 1e-9, budget),
+            Some(vec![0.0])
         );
     }
 
@@ -1199,6 +1214,7 @@ mod tests {
                 name: "shifted",
                 field: &ShiftedSpring,
                 embedding: Some(&Shifted),
+                energy_fit: None,
             },
             // without its embedding the same field starts at the truth's x0 and is wrong
             EvalModel::plain("raw", &ShiftedSpring),
@@ -1207,7 +1223,7 @@ mod tests {
         let m = &o.models["shifted"];
         assert!(m.coordinate_mse < 1e-10, "{}", m.coordinate_mse);
         assert!(m.energy_mse.unwrap().mean < 1e-10);
-        assert!(m.reversibility_error.unwrap() < 1e-5);
+        assert!(m.scores["reversibility"] < 1e-5);
         assert!(o.models["raw"].coordinate_mse > 0.1);
         // rollouts are written in the truth's coordinates
         assert!((r.models[0].1[[1, 0, 1]] - 0.75).abs() < 1e-6);
@@ -1274,22 +1290,20 @@ mod tests {
         );
         let m = &o.models["exact"];
         // the network runs in f32: agreement to single precision
-        assert_eq!(m.metrics.valid_time, 10.0);
+        assert_eq!(m.scores["valid_time"], 10.0);
         assert_eq!(m.metrics.horizon, 10.0);
-        assert!(m.metrics.relative_error_geomean < 1e-5, "{:?}", m.metrics);
-        assert!(m.metrics.energy_drift_final.unwrap() < 1e-5);
-        assert!(
-            m.reversibility_error.unwrap() < 1e-5,
-            "{:?}",
-            m.reversibility_error
-        );
+        assert!(m.scores["relative_error"] < 1e-5, "{:?}", m.scores);
+        assert!(m.scores["energy_drift"] < 1e-5);
+        assert!(m.scores["reversibility"] < 1e-5, "{:?}", m.scores);
+        // no learned energy handed over: no identifiability score
+        assert!(!m.scores.contains_key("h_fit_r2"));
         // the still model is reversible too, but wrong from the first step
         let s = &o.models["still"];
-        assert_eq!(s.reversibility_error, Some(0.0));
-        assert_eq!(s.metrics.valid_time, 0.0);
+        assert_eq!(s.scores["reversibility"], 0.0);
+        assert_eq!(s.scores["valid_time"], 0.0);
         // a constant push dq/dt = 1 is not time-reversible: forward 10 and, flipped, forward 10
         // again moves q by 20: |(20, 0)| / |(1, 0)| and |(20, 0)| / |(0.3, -0.5)|
-        let d = o.models["drift"].reversibility_error.unwrap();
+        let d = o.models["drift"].scores["reversibility"];
         let want = (20.0 + 20.0 / (0.34f64).sqrt()) / 2.0;
         assert!((d - want).abs() < 1e-3 * want, "{d} vs {want}");
         assert!(o.metrics_seconds <= o.seconds);

@@ -804,8 +804,9 @@ impl RunState {
             }
             let truth = task.protocol(name, p, seed, budget)?;
             let embeddings: Vec<_> = trained.iter().map(|(_, _, l)| l.embedding(name)).collect();
-            let models = eval_models(&trained, &embeddings);
-            let (outcome, rollouts) = eval::run_protocol(name, p, &truth, &models, device, budget);
+            let evaluated = eval_models(&trained, &embeddings, &models);
+            let (outcome, rollouts) =
+                eval::run_protocol(name, p, &truth, &evaluated, device, budget);
             for (model, e) in &outcome.models {
                 if let Some(mse) = e.energy_mse {
                     tracing::info!(
@@ -830,7 +831,7 @@ impl RunState {
             &cfg.eval.figure,
             &figure_truth,
             parts.as_ref(),
-            &eval_models(&trained, &embeddings),
+            &eval_models(&trained, &embeddings, &models),
             device,
             budget,
         );
@@ -899,6 +900,7 @@ impl RunState {
 fn eval_models<'a>(
     trained: &'a [(String, nn::VarStore, Box<dyn tasks::Learner>)],
     embeddings: &'a [Option<Box<dyn truth::Embedding + 'a>>],
+    summaries: &[ModelSummary],
 ) -> Vec<eval::EvalModel<'a>> {
     trained
         .iter()
@@ -907,6 +909,10 @@ fn eval_models<'a>(
             name: n.as_str(),
             field: l.field(),
             embedding: e.as_deref(),
+            energy_fit: summaries
+                .iter()
+                .find(|m| &m.name == n)
+                .and_then(|m| m.energy_fit),
         })
         .collect()
 }

@@ -95,9 +95,27 @@ impl RunSummary {
     }
 
     /// Reads `summary.json` back.
+    /// Reads a `summary.json`; one written before metrics were objects gets its scores from
+    /// the fields it kept them in ([`crate::metrics::upgrade_legacy`]).
     pub fn read(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-        serde_json::from_str(&text).map_err(|e| e.to_string())
+        let mut s: Self = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        for outcome in s.energy.values_mut() {
+            for (name, m) in outcome.models.iter_mut() {
+                let fit = s
+                    .models
+                    .iter()
+                    .find(|x| &x.name == name)
+                    .and_then(|x| x.energy_fit);
+                crate::metrics::upgrade_legacy(
+                    &mut m.scores,
+                    &m.metrics.legacy,
+                    m.reversibility_error,
+                    fit,
+                );
+            }
+        }
+        Ok(s)
     }
 }
 
@@ -119,8 +137,7 @@ mod tests {
         assert_eq!(p.settings.reversibility, 0);
         let d = &p.models["dhnn"];
         assert!((d.energy_mse.unwrap().mean - 3.0e-4).abs() < 1e-5);
-        assert!(d.reversibility_error.is_none());
-        assert!(d.metrics.valid_time.is_nan() && d.metrics.energy_drift_final.is_none());
+        assert!(d.scores.is_empty() && d.metrics.horizon.is_nan());
         assert!(s.model("dhnn").unwrap().diverged.is_none());
         assert!(s.model("hnn").unwrap().energy_fit.is_none());
     }

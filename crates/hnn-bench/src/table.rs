@@ -437,12 +437,19 @@ fn across_seeds(runs: &[RunSummary]) -> String {
     out
 }
 
-/// Valid prediction time, relative error, energy drift and reversibility of every model under
-/// `protocol`, and how well each learned H matches the true energy.
+/// Every registered metric ([`crate::metrics::METRICS`]) of every model under `protocol`.
 fn rollout_metrics(runs: &[RunSummary], protocol: &str, title: &str) -> String {
+    let metrics = crate::metrics::METRICS;
+    let legend: Vec<String> = metrics.iter().map(|m| m.legend()).collect();
     let mut out = format!(
-        "\n## Rollout metrics, {title}\n\nValid time: until the relative error |x̂ − x| / (|x̂| + |x|) first exceeds {}, mean over trajectories, of the horizon. Drift: |E(x̂(T)) − E(x(0))| / |E(x(0))| at the last point. Reversibility: |R φ R φ x(0) − x(0)| / |x(0)|, the rollout continued from its end with momenta flipped, then flipped back (`eval.{protocol}.reversibility` rollouts; a dash when off). H fit: R² (and slope a) of H_learned ≈ a·E_true + b on the test inputs.\n\n| task | model | valid time / horizon | relative error (geo. mean) | energy drift at the end | reversibility | H fit R² (a) |\n|---|---|---|---|---|---|---|\n",
-        crate::metrics::VPT_THRESHOLD,
+        "\n## Rollout metrics, {title}\n\n{}.\n\n| task | model | horizon | {} |\n|---|---|---|{}\n",
+        capitalised(&legend.join(". ")),
+        metrics
+            .iter()
+            .map(|m| m.column())
+            .collect::<Vec<_>>()
+            .join(" | "),
+        "---|".repeat(metrics.len()),
     );
     let mut any = false;
     for s in runs {
@@ -450,33 +457,91 @@ fn rollout_metrics(runs: &[RunSummary], protocol: &str, title: &str) -> String {
             continue;
         };
         for m in &s.models {
-            let fit = m.energy_fit.map_or("—".into(), |f| {
-                if f.r2.is_finite() {
-                    format!("{:.4} ({:.3})", f.r2, f.a)
-                } else {
-                    "—".into()
-                }
-            });
             let Some(e) = p.models.get(&m.name) else {
                 continue;
             };
             any = true;
-            let g = |v: f64| if v.is_finite() { sci(v) } else { "—".into() };
+            let cells: Vec<String> = metrics
+                .iter()
+                .map(|metric| {
+                    e.scores
+                        .get(metric.name())
+                        .map_or("—".into(), |&v| metric.format(v))
+                })
+                .collect();
+            let horizon = e.metrics.horizon;
             out += &format!(
-                "| {} (seed {}) | {} | {} / {} | {} | {} | {} | {} |\n",
+                "| {} (seed {}) | {} | {} | {} |\n",
                 s.experiment,
                 s.seed,
                 m.name,
-                g(e.metrics.valid_time),
-                g(e.metrics.horizon),
-                g(e.metrics.relative_error_geomean),
-                e.metrics.energy_drift_final.map_or("—".into(), g),
-                e.reversibility_error.map_or("—".into(), g),
-                fit
+                if horizon.is_finite() {
+                    sci(horizon)
+                } else {
+                    "—".into()
+                },
+                cells.join(" | "),
             );
         }
     }
     if any { out } else { String::new() }
+}
+
+/// Every registered metric under the corrected protocol, median [min – max] over the seeds of
+/// each experiment run under more than one.
+fn metrics_across_seeds(runs: &[RunSummary]) -> String {
+    let groups: Vec<_> = by_experiment(runs)
+        .into_iter()
+        .filter(|(_, g)| g.len() > 1)
+        .collect();
+    if groups.is_empty() {
+        return String::new();
+    }
+    let metrics = crate::metrics::METRICS;
+    let mut out = format!(
+        "\n## Rollout metrics across seeds, corrected protocol: median [min – max]\n\n| task | model | energy MSE | {} |\n|---|---|---|{}\n",
+        metrics
+            .iter()
+            .map(|m| m.column())
+            .collect::<Vec<_>>()
+            .join(" | "),
+        "---|".repeat(metrics.len()),
+    );
+    for (task, g) in &groups {
+        for model in model_names(g.iter().copied()) {
+            let score = |name: &str| -> Vec<f64> {
+                g.iter()
+                    .filter_map(|s| {
+                        s.model_energy("corrected", &model)?
+                            .scores
+                            .get(name)
+                            .copied()
+                    })
+                    .collect()
+            };
+            let cells: Vec<String> = metrics
+                .iter()
+                .map(|m| spread(score(m.name()), |v| m.format(v)))
+                .collect();
+            let mse = g
+                .iter()
+                .filter_map(|s| s.energy_mse("corrected", &model))
+                .collect();
+            out += &format!(
+                "| {task} | {model} | {} | {} |\n",
+                spread(mse, sci),
+                cells.join(" | ")
+            );
+        }
+    }
+    out
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map_or(String::new(), |f| {
+        f.to_uppercase().collect::<String>() + c.as_str()
+    })
 }
 
 /// Table 1 in markdown from finished runs, ordered by experiment name and seed (so a sharded
@@ -558,6 +623,7 @@ pub fn table1(runs: &[RunSummary]) -> String {
         "long horizon (10x the training horizon, `eval.long`)",
     );
     out += &across_seeds(runs);
+    out += &metrics_across_seeds(runs);
     out += "\n## Wall seconds per stage (official implementation on this kind of machine, from reference.toml, in brackets)\n\n";
     out += &format!(
         "| task | data | {} | evaluation | total |\n|---|---|{}---|---|\n",
@@ -681,13 +747,16 @@ mod tests {
             failed: vec![],
             field_evaluations: 0,
             metrics: crate::metrics::RolloutMetrics {
-                valid_time: 2.5,
                 horizon: 20.0,
-                relative_error_geomean: 0.1 * m,
-                energy_drift_final: Some(m),
                 ..Default::default()
             },
-            reversibility_error: Some(1e-3),
+            scores: BTreeMap::from([
+                ("valid_time".to_string(), 2.5),
+                ("relative_error".to_string(), 0.1 * m),
+                ("energy_drift".to_string(), m),
+                ("reversibility".to_string(), 1e-3),
+            ]),
+            reversibility_error: None,
             readout_r2: None,
         }
     }
@@ -741,6 +810,11 @@ mod tests {
             small.contains("| toy | baseline/HNN | 6.8x [1.7x – 12x] | — |"),
             "{small}"
         );
+        // every metric across seeds: valid time 2.5 in each; relative error 0.1 x energy MSE
+        assert!(
+            t.contains("| toy | hnn | 1.00e0 [1.00e0 – 2.00e0] | 2.50e0 [2.50e0 – 2.50e0] | 1.00e-1 [1.00e-1 – 2.00e-1] |"),
+            "{t}"
+        );
         // one seed: no across-seeds section
         assert!(!table1(&runs[..1]).contains("Across seeds"));
     }
@@ -776,7 +850,7 @@ mod tests {
         assert!(t.contains("## Rollout metrics, corrected protocol"), "{t}");
         assert!(
             t.contains(
-                "| toy (seed 0) | dhnn | 2.50e0 / 2.00e1 | 2.50e-2 | 2.50e-1 | 1.00e-3 | — |"
+                "| toy (seed 0) | dhnn | 2.00e1 | 2.50e0 | 2.50e-2 | 2.50e-1 | 1.00e-3 | — |"
             ),
             "{t}"
         );

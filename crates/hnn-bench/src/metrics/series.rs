@@ -1,12 +1,10 @@
-//! Metrics over rollouts: small functions of truth and model trajectories that never integrate
-//! anything themselves (the rollouts come from [`crate::eval`]).
+//! Pointwise errors over rollouts and their curves over time: small functions of truth and
+//! model trajectories that never integrate anything themselves (the rollouts come from
+//! [`crate::eval`]). The scores built on them are [`super::Metric`]s.
 //!
 //! Trajectories are row-major `[points, dim]` slices; `t` holds the comparison times.
 
 use serde::{Deserialize, Serialize};
-
-/// Threshold of the normalised error that ends the valid prediction time (Botev et al. 2021).
-pub const VPT_THRESHOLD: f64 = 0.025;
 
 fn norm(v: impl Iterator<Item = f64>) -> f64 {
     v.map(|x| x * x).sum::<f64>().sqrt()
@@ -101,23 +99,14 @@ pub fn affine_fit(truth: &[f64], learned: &[f64]) -> AffineFit {
     AffineFit { a, b, r2 }
 }
 
-/// A model's rollout metrics under one protocol, over its finished trajectories. The default
-/// (what a run written before these metrics reads back as) is all missing: NaN and empty.
+/// A model's curves over time under one protocol, over its finished trajectories, and the
+/// horizon they span. The default (what a run written before these curves reads back as) is
+/// all missing: NaN and empty.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RolloutMetrics {
-    /// Mean valid prediction time (threshold [`VPT_THRESHOLD`] on the relative error).
-    #[serde(deserialize_with = "crate::summary::f64_or_nan")]
-    pub valid_time: f64,
-    /// The horizon it is measured against (mean over trajectories).
+    /// The horizon of the rollouts (mean over trajectories).
     #[serde(deserialize_with = "crate::summary::f64_or_nan")]
     pub horizon: f64,
-    /// Geometric mean over trajectories and points of the relative error, the start (equal by
-    /// construction) left out.
-    #[serde(deserialize_with = "crate::summary::f64_or_nan")]
-    pub relative_error_geomean: f64,
-    /// Mean over trajectories of the relative energy drift at the last point (`None` without
-    /// an energy).
-    pub energy_drift_final: Option<f64>,
     /// Per point index, means over trajectories: coordinate MSE, relative error, energy drift.
     #[serde(deserialize_with = "crate::summary::vec_f64_or_nan")]
     pub coordinate_mse_over_time: Vec<f64>,
@@ -125,6 +114,21 @@ pub struct RolloutMetrics {
     pub relative_error_over_time: Vec<f64>,
     #[serde(default, deserialize_with = "crate::summary::vec_f64_or_nan")]
     pub energy_drift_over_time: Vec<f64>,
+    /// Scores that runs written before [`super::METRICS`] kept here, read back (never
+    /// written) so that [`super::upgrade_legacy`] moves them into the scores.
+    #[serde(flatten, skip_serializing)]
+    pub legacy: LegacyScores,
+}
+
+/// The scalar scores `summary.json` held in its rollout metrics before metrics were objects.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct LegacyScores {
+    #[serde(default)]
+    pub valid_time: Option<f64>,
+    #[serde(default)]
+    pub relative_error_geomean: Option<f64>,
+    #[serde(default)]
+    pub energy_drift_final: Option<f64>,
 }
 
 /// A true energy as the metrics take it.
@@ -133,13 +137,11 @@ pub type EnergyRef<'a> = &'a dyn Fn(&[f64]) -> f64;
 impl Default for RolloutMetrics {
     fn default() -> Self {
         Self {
-            valid_time: f64::NAN,
             horizon: f64::NAN,
-            relative_error_geomean: f64::NAN,
-            energy_drift_final: None,
             coordinate_mse_over_time: Vec::new(),
             relative_error_over_time: Vec::new(),
             energy_drift_over_time: Vec::new(),
+            legacy: LegacyScores::default(),
         }
     }
 }
@@ -151,8 +153,8 @@ pub struct Rollout<'a> {
     pub model: &'a [f64],
 }
 
-/// The metrics of a model over its finished rollouts.
-pub fn rollout_metrics(
+/// The curves of a model over its finished rollouts.
+pub fn rollout_series(
     rollouts: &[Rollout<'_>],
     dim: usize,
     energy: Option<EnergyRef<'_>>,
@@ -172,11 +174,9 @@ pub fn rollout_metrics(
         },
         ..RolloutMetrics::default()
     };
-    let (mut vpt, mut horizon, mut all_rel) = (0.0, 0.0, Vec::new());
-    let mut drift_final = 0.0;
+    let mut horizon = 0.0;
     for r in rollouts {
         let rel = relative_error(r.truth, r.model, dim);
-        vpt += valid_prediction_time(r.t, &rel, VPT_THRESHOLD);
         horizon += r.t.last().copied().unwrap_or(0.0) - r.t[0];
         for (acc, v) in out.relative_error_over_time.iter_mut().zip(&rel) {
             *acc += v / n;
@@ -188,19 +188,14 @@ pub fn rollout_metrics(
         {
             *acc += v / n;
         }
-        all_rel.extend_from_slice(&rel[1.min(rel.len())..]);
         if let Some(e) = energy {
             let drift = energy_drift(e, &r.truth[..dim], r.model, dim);
-            drift_final += drift.last().copied().unwrap_or(f64::NAN) / n;
             for (acc, v) in out.energy_drift_over_time.iter_mut().zip(&drift) {
                 *acc += v / n;
             }
         }
     }
-    out.valid_time = vpt / n;
     out.horizon = horizon / n;
-    out.relative_error_geomean = geometric_mean(&all_rel);
-    out.energy_drift_final = energy.map(|_| drift_final);
     out
 }
 
@@ -279,54 +274,42 @@ mod tests {
     }
 
     #[test]
-    fn rollout_metrics_average_over_trajectories() {
+    fn curves_average_over_trajectories() {
         let t = [0.0, 1.0];
         // one perfect rollout, one off by (0, 1) at the second point of truth (1, 0)
         let truth = [1.0, 0.0, 1.0, 0.0];
         let bad = [1.0, 0.0, 1.0, 1.0];
         let e = |x: &[f64]| x[0] * x[0] + x[1] * x[1];
-        let m = rollout_metrics(
-            &[
-                Rollout {
-                    t: &t,
-                    truth: &truth,
-                    model: &truth,
-                },
-                Rollout {
-                    t: &t,
-                    truth: &truth,
-                    model: &bad,
-                },
-            ],
-            2,
-            Some(&e),
-        );
+        let rollouts = [
+            Rollout {
+                t: &t,
+                truth: &truth,
+                model: &truth,
+            },
+            Rollout {
+                t: &t,
+                truth: &truth,
+                model: &bad,
+            },
+        ];
+        let m = rollout_series(&rollouts, 2, Some(&e));
         // relative error of the bad point: 1 / (1 + sqrt 2)
         let r = 1.0 / (1.0 + 2f64.sqrt());
-        assert!(r > VPT_THRESHOLD);
-        assert_eq!(m.valid_time, 0.5);
         assert_eq!(m.horizon, 1.0);
         assert_eq!(m.coordinate_mse_over_time, vec![0.0, 0.25]);
         assert!((m.relative_error_over_time[1] - r / 2.0).abs() < 1e-15);
         // energy 2 against 1 at the end of the bad one: drift 1, mean 0.5
-        assert_eq!(m.energy_drift_final, Some(0.5));
         assert_eq!(m.energy_drift_over_time, vec![0.0, 0.5]);
-        // over the second points only: 1e-16 (exact) and r
-        assert!((m.relative_error_geomean - (1e-16 * r).sqrt()).abs() < 1e-20);
         // horizons are measured from each rollout's own start
         let late = [5.0, 7.5];
-        let m = rollout_metrics(
-            &[Rollout {
-                t: &late,
-                truth: &truth,
-                model: &truth,
-            }],
-            2,
-            None,
-        );
-        assert_eq!((m.horizon, m.valid_time), (2.5, 2.5));
-        assert!(m.energy_drift_final.is_none() && m.energy_drift_over_time.is_empty());
-        let empty = rollout_metrics(&[], 2, None);
-        assert!(empty.valid_time.is_nan() && empty.energy_drift_final.is_none());
+        let one = [Rollout {
+            t: &late,
+            truth: &truth,
+            model: &truth,
+        }];
+        let m = rollout_series(&one, 2, None);
+        assert_eq!(m.horizon, 2.5);
+        assert!(m.energy_drift_over_time.is_empty());
+        assert!(rollout_series(&[], 2, None).horizon.is_nan());
     }
 }
