@@ -8,7 +8,8 @@
 # OUT (default runs/compare) gets one run folder per system, objective and seed, and
 # OUT/table1.md with the median and range over the seeds. SEEDS (default 0-4) and JOBS
 # (default 2: two runs at a time, one libtorch thread each) come from the environment; HNN_BENCH
-# names the binary (default target/release/hnn-bench, built if missing).
+# names the binary (default target/release/hnn-bench, built if missing). Seeds run as separate
+# runs (--ensemble off), so that JOBS of them run at once whatever the model family.
 #
 # Every run is its shipped config (configs/<system>.toml) with three changes, the same for all:
 # - train.models = the five models; experiment.name = <system>-<objective>;
@@ -45,7 +46,7 @@ for system in spring pendulum real-pendulum two-body damped-spring; do
                    --set "train.batch_size=$rollout_batch")
         fi
         # a model that diverges is a result (marked in the table), not the end of the suite
-        "$bin" -c "configs/$system.toml" --seeds "$seeds" --jobs "$jobs" --no-progress \
+        "$bin" -c "configs/$system.toml" --seeds "$seeds" --jobs "$jobs" --ensemble off --no-progress \
             --output-dir "$out" "${sets[@]}" "$@" || failed+=("$system-$objective")
     done
 done

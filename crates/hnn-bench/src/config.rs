@@ -1627,6 +1627,11 @@ mod tests {
         assert!(crate::config::parse(&lnn("pendulum"), Path::new("t.toml")).is_ok());
         let e = err(&lnn("q-damped-spring"));
         assert!(e.contains("train.models") && e.contains("\"lnn\""), "{e}");
+        // its initialisation key without an LNN to start
+        let e =
+            err(&with("pendulum", "")
+                .replace("[train]", "[model]\nlnn_init = \"authors\"\n[train]"));
+        assert!(e.contains("model.lnn_init"), "{e}");
     }
 
     /// Every config shipped under `configs/` (its subfolders too) passes the check, from

@@ -443,7 +443,7 @@ fn rollout_metrics(runs: &[RunSummary], protocol: &str, title: &str) -> String {
     let legend: Vec<String> = metrics.iter().map(|m| m.legend()).collect();
     let mut out = format!(
         "\n## Rollout metrics, {title}\n\n{}.\n\n| task | model | horizon | {} |\n|---|---|---|{}\n",
-        capitalised(&legend.join(". ")),
+        legend.join(". "),
         metrics
             .iter()
             .map(|m| m.column())
@@ -535,13 +535,6 @@ fn metrics_across_seeds(runs: &[RunSummary]) -> String {
         }
     }
     out
-}
-
-fn capitalised(s: &str) -> String {
-    let mut c = s.chars();
-    c.next().map_or(String::new(), |f| {
-        f.to_uppercase().collect::<String>() + c.as_str()
-    })
 }
 
 /// Table 1 in markdown from finished runs, ordered by experiment name and seed (so a sharded

@@ -13,7 +13,7 @@ impl Metric for EnergyDrift {
         "energy drift at the end"
     }
     fn legend(&self) -> String {
-        "energy drift: |E(x̂(T)) − E(x(0))| / |E(x(0))| at the last point, mean over trajectories"
+        "Energy drift: |E(x̂(T)) − E(x(0))| / |E(x(0))| at the last point, mean over trajectories"
             .into()
     }
     fn needs(&self) -> Needs {

@@ -13,7 +13,7 @@ impl Metric for RelativeError {
         "relative error (geo. mean)"
     }
     fn legend(&self) -> String {
-        "relative error: geometric mean over trajectories and points of |x̂ − x| / (|x̂| + |x|), the start left out".into()
+        "Relative error: geometric mean over trajectories and points of |x̂ − x| / (|x̂| + |x|), the start left out".into()
     }
     fn score(&self, e: &Evidence<'_>) -> Option<f64> {
         if e.rollouts.is_empty() {

@@ -15,7 +15,7 @@ impl Metric for Reversibility {
         "reversibility"
     }
     fn legend(&self) -> String {
-        "reversibility: |R φ R φ x(0) − x(0)| / |x(0)|, the rollout continued from its end with momenta flipped, then flipped back (`eval.<protocol>.reversibility` rollouts; a dash when off)".into()
+        "Reversibility: |R φ R φ x(0) − x(0)| / |x(0)|, the rollout continued from its end with momenta flipped, then flipped back (`eval.<protocol>.reversibility` rollouts; a dash when off)".into()
     }
     fn needs(&self) -> Needs {
         Needs {

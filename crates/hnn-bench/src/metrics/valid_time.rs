@@ -17,7 +17,7 @@ impl Metric for ValidTime {
     }
     fn legend(&self) -> String {
         format!(
-            "valid time: until the relative error |x̂ − x| / (|x̂| + |x|) first exceeds {VPT_THRESHOLD}, mean over trajectories (out of the horizon)"
+            "Valid time: until the relative error |x̂ − x| / (|x̂| + |x|) first exceeds {VPT_THRESHOLD}, mean over trajectories (out of the horizon)"
         )
     }
     fn score(&self, e: &Evidence<'_>) -> Option<f64> {
