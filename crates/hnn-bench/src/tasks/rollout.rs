@@ -337,6 +337,31 @@ mod tests {
         assert!((got - want).abs() < 2e-5, "{got} vs {want}");
     }
 
+    /// NODE+SO through the integrator, by hand: with its network's output layer zeroed,
+    /// `dp/dt = 0` and `dq/dt = V p`, so RK4 is exact: `q(t) = q0 + V p0 t`, `p(t) = p0`.
+    /// Window `(1, 2) -> (1.1, 2.1) -> (1.3, 2.5)` at times 0, 0.1, 0.3 with `V = 0.5`: reached
+    /// `(1.1, 2)` and `(1.3, 2)`, so the loss is `(0 + 0.01 + 0 + 0.25) / 4`.
+    #[test]
+    fn a_two_step_window_of_the_second_order_node_by_hand() {
+        let vs = tch::nn::VarStore::new(Device::Cpu);
+        let model = hnn_models::SecondOrderNode::new(
+            &vs.root(),
+            2,
+            &hnn_models::MlpConfig::default(),
+            Some(&[0.5]),
+        )
+        .unwrap();
+        tch::no_grad(|| {
+            let mut last = vs.variables()["mlp.l2.weight"].shallow_clone();
+            let _ = last.zero_();
+        });
+        let w = Windows::new(&[sequence()], 3, 2, Device::Cpu).narrow(0, 1);
+        let reached = integrate(&model, &w, &RolloutConfig::default(), None);
+        let got = state_mse(&reached, &w.targets).double_value(&[]);
+        let want = (0.01 + 0.25) / 4.0;
+        assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+    }
+
     /// With no window in the test trajectories the logged test loss is NaN (not computed),
     /// never 0; with one it is the state error of that window.
     #[test]
