@@ -124,6 +124,18 @@ pub(crate) fn write_npy<A: WriteNpyExt>(path: &Path, a: &A) -> Result<()> {
 
 /// `YYYYMMDD-HHMMSS` in UTC.
 fn utc_stamp() -> String {
+    let (date, time) = utc_now();
+    format!("{}-{}", date.replace('-', ""), time.replace(':', ""))
+}
+
+/// Now in ISO 8601, `2026-12-05T00:43:58Z`.
+fn utc_iso() -> String {
+    let (date, time) = utc_now();
+    format!("{date}T{time}Z")
+}
+
+/// Today's date `YYYY-MM-DD` and the time `HH:MM:SS`, UTC.
+fn utc_now() -> (String, String) {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -139,11 +151,9 @@ fn utc_stamp() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+    (
+        format!("{y:04}-{m:02}-{d:02}"),
+        format!("{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60),
     )
 }
 
@@ -278,7 +288,7 @@ impl OpenRun {
         let open = OpenRun {
             meta_path: run_dir.join("meta.json"),
             run_dir,
-            started: utc_stamp(),
+            started: utc_iso(),
             commit: git_commit(),
             config_path: exp.path.clone(),
             device: exp.device,
@@ -564,17 +574,13 @@ fn diagnostics(name: &str, seed: u64, model: &dyn DynamicsModel) -> BTreeMap<Str
         .collect()
 }
 
-/// A number for `metrics.jsonl`: JSON has no NaN or infinity, and `null` would not say which,
-/// so those are written as the strings `"NaN"`, `"inf"` and `"-inf"`.
+/// A number for `metrics.jsonl`: JSON has no NaN or infinity, so those are `null` (what
+/// pandas and `json.loads` read as missing or NaN, keeping the column numeric).
 pub fn json_number(x: f64) -> serde_json::Value {
     if x.is_finite() {
         serde_json::json!(x)
-    } else if x.is_nan() {
-        "NaN".into()
-    } else if x > 0.0 {
-        "inf".into()
     } else {
-        "-inf".into()
+        serde_json::Value::Null
     }
 }
 
@@ -684,6 +690,8 @@ impl RunState {
             "model": name, "step": row.step,
             "train_loss": json_number(row.train_loss),
             "test_loss": json_number(row.test_loss),
+            "learning_rate": json_number(row.learning_rate),
+            "seconds": json_number(row.seconds),
             "train": parts(&row.train_parts), "test": parts(&row.test_parts),
         });
         if let Err(e) = writeln!(self.metrics, "{line}") {
@@ -967,4 +975,24 @@ fn write_rollouts(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Non-finite numbers are JSON's `null`, finite ones themselves; times are ISO 8601 and
+    /// run folders keep their compact stamp.
+    #[test]
+    fn metrics_numbers_and_times() {
+        assert_eq!(json_number(1.5), serde_json::json!(1.5));
+        for x in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert!(json_number(x).is_null());
+        }
+        let iso = utc_iso();
+        let b = iso.as_bytes();
+        assert_eq!(iso.len(), 20, "{iso}");
+        assert!(b[4] == b'-' && b[7] == b'-' && b[10] == b'T' && b[13] == b':' && b[19] == b'Z');
+        assert_eq!(utc_stamp().len(), 15);
+    }
 }

@@ -252,6 +252,12 @@ pub struct LogRow {
     /// Each named part on the batch and on the test split.
     pub train_parts: Vec<(String, f64)>,
     pub test_parts: Vec<(String, f64)>,
+    /// The learning rate of the step.
+    #[serde(default)]
+    pub learning_rate: f64,
+    /// Wall seconds since training began, when the row was logged (its test loss included).
+    #[serde(default)]
+    pub seconds: f64,
 }
 
 /// Where training was stopped because the loss ran away.
@@ -475,6 +481,8 @@ pub fn train(
                         .map(|(name, v)| (name.to_string(), v[m]))
                         .collect(),
                     test_parts: test[m].parts.clone(),
+                    learning_rate: cfg.rate_at(step),
+                    seconds: start.elapsed().as_secs_f64(),
                 };
                 on_log(m, &row);
                 if bad_steps[m] != never {
