@@ -6,18 +6,22 @@
 //! one [`crate::SecondOrderNode`] uses) and returns `dq/dt = V p`, `dp/dt = V⁻¹ q̈`, so it is
 //! trained and evaluated in the task's own coordinates like every other model.
 //!
-//! The authors' choices: softplus activations (kept, whatever `model.activation` says, since
-//! the Euler-Lagrange equation needs a second derivative that does not vanish); their
-//! initialisation (zero biases; normal weights of standard deviation `s / sqrt(w)`, `w` the
-//! layer's larger side, `s` = 2.2 for the input layer, 0.58·i for hidden layer `i`, and `w`
-//! for the output layer) is [`LnnInit::Authors`], not the default: on the two-body task it
-//! left the loss at the zero model's for 2000 steps, where the orthogonal start every other
-//! model here uses trains (measured; README); and their pseudo-inverse of `∇q̇∇q̇ᵀL` (`jnp.linalg.pinv`, whose
-//! default drops eigenvalues of magnitude at most `10 n ε` times the largest), here by
-//! eigendecomposition of the symmetric matrix. Nothing forces a learned `∇q̇∇q̇ᵀL` to be
-//! positive definite, so near-singular ones happen: every solve whose matrix is ill-conditioned
-//! (condition number above `0.01 / ε`) or lost a direction to the cutoff is counted,
-//! [`DynamicsModel::diagnostics`], and reported with the run.
+//! The authors' choices:
+//! - softplus activations, kept whatever `model.activation` says: the Euler-Lagrange equation
+//!   needs a second derivative that does not vanish;
+//! - their initialisation (zero biases; normal weights of standard deviation `s / sqrt(w)`, `w`
+//!   the layer's larger side, `s` = 2.2 for the input layer, 0.58·i for hidden layer `i`, `w`
+//!   for the output layer) is [`LnnInit::Authors`], not the default: on the two-body task it
+//!   left the loss at the zero model's for 2000 steps, where the orthogonal start every other
+//!   model here uses trains (measured; README);
+//! - their pseudo-inverse of `∇q̇∇q̇ᵀL` (`jnp.linalg.pinv`, whose default drops eigenvalues of
+//!   magnitude at most `10 n ε` times the largest), here by eigendecomposition of the
+//!   symmetric matrix.
+//!
+//! Nothing forces a learned `∇q̇∇q̇ᵀL` to be positive definite, so near-singular ones happen:
+//! every solve whose matrix is ill-conditioned (condition number above `0.01 / ε`) or lost a
+//! direction to the cutoff is counted ([`DynamicsModel::diagnostics`]) and reported with the
+//! run.
 
 use std::cell::Cell;
 

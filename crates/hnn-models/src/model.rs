@@ -492,6 +492,8 @@ mod flop_tests {
             flops("shnn", 2, &spec),
             Some((2.0 * 12.0 * 40_400.0, 2.0 * 4.0 * 40_400.0))
         );
+        // LNN: forward 2 * 40600, its field (2 + dim) forwards' worth, training 3x that
+        assert_eq!(flops("lnn", 2, &spec), Some((974_400.0, 324_800.0)));
         assert_eq!(flops("nope", 2, &spec), None);
     }
 }
