@@ -7,7 +7,9 @@ meta.json status and the error lines. Standard library only.
     python3 scripts/robustness-campaign.py            # every case
     python3 scripts/robustness-campaign.py lr10 k     # some
 
-Each case edits one key of tests/smoke.toml; runs go to $TMPDIR/hnn-campaign/<case>/.
+Each case edits one key of tests/smoke.toml; runs go to $TMPDIR/hnn-campaign/<case>/. The
+case `diskfull` (run as root: it mounts a 512 KiB tmpfs there) runs the smoke config onto a disk
+that fills up during the run: its meta.json must say "failed" with the error.
 """
 import subprocess, sys, time, re, os, shutil, tempfile
 ROOT=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -53,16 +55,26 @@ cases={
  'longname': [('experiment','name','"'+'x'*300+'"')],
  'nulname': [('experiment','name','"a\\u0000b"')],
 }
-sel=sys.argv[1:] or ['seeds']+list(cases)
+sel=sys.argv[1:] or ['seeds','diskfull']+list(cases)
+def mount_small(d):
+    r=subprocess.run(['mount','-t','tmpfs','-o','size=512k','tmpfs',d+'/out'],capture_output=True,text=True)
+    if r.returncode!=0:
+        print('== diskfull: skipped (cannot mount a tmpfs: %s)'%r.stderr.strip()); return False
+    return True
 for name in sel:
     extra=[]
     if name=='seeds':
         text=base; extra=['--seeds','9223372036854775808']
+    elif name=='diskfull':
+        text=base
     else:
         text=base
         for s,k,v in cases[name]: text=setkey(text,s,k,v)
-    d=os.path.join(WORK,name); shutil.rmtree(d,ignore_errors=True); os.makedirs(d)
+    d=os.path.join(WORK,name)
+    subprocess.run(['umount',d+'/out'],capture_output=True)
+    shutil.rmtree(d,ignore_errors=True); os.makedirs(d+'/out')
     open(d+'/c.toml','w').write(text)
+    if name=='diskfull' and not mount_small(d): continue
     t=time.time()
     try:
         p=subprocess.run([B,'--config',d+'/c.toml','--output-dir',d+'/out','--no-progress']+extra,capture_output=True,text=True,timeout=90)
@@ -74,3 +86,4 @@ for name in sel:
     metas=subprocess.run("cat %s/out/*/*/meta.json 2>/dev/null | grep status"%d,shell=True,capture_output=True,text=True).stdout.strip()
     print(f"== {name}: rc={rc} {dt:.1f}s meta[{metas}]")
     for l in tail: print('   ', l[:400])
+    if name=='diskfull': subprocess.run(['umount',d+'/out'],capture_output=True)

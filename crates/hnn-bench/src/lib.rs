@@ -299,7 +299,7 @@ impl OpenRun {
         };
         let running =
             serde_json::to_value(open.meta("running", None, None)).expect("meta serialises");
-        runs::write_atomic(
+        runs::write_meta_reserved(
             &open.meta_path,
             &serde_json::to_vec_pretty(&running).expect("meta serialises"),
         )?;
@@ -345,7 +345,7 @@ impl OpenRun {
                     ("failed", Some(e.to_string()))
                 }
             };
-            let written = runs::write_atomic(
+            let written = runs::write_meta(
                 &meta_path,
                 &serde_json::to_vec_pretty(&self.meta(status, note, Some(wall)))
                     .expect("meta serialises"),

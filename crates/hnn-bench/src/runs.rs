@@ -40,6 +40,43 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     })
 }
 
+/// Spaces (JSON whitespace) after a new run's first `meta.json`, so that the file's storage is
+/// allocated while the disk still has room: its final status then fits over it in place when
+/// the disk has filled up meanwhile ([`write_meta`]).
+pub const META_RESERVE: usize = 16 * 1024;
+
+/// A run's first `meta.json`: `contents` and [`META_RESERVE`] spaces, written atomically.
+pub fn write_meta_reserved(path: &Path, contents: &[u8]) -> Result<()> {
+    let mut padded = contents.to_vec();
+    padded.resize(contents.len() + META_RESERVE, b' ');
+    write_atomic(path, &padded)
+}
+
+/// A run's `meta.json` written atomically or, when that fails (a full disk has no room for a
+/// new file), over the old one in place, within the storage its first writing reserved.
+pub fn write_meta(path: &Path, contents: &[u8]) -> Result<()> {
+    write_atomic(path, contents).or_else(|e| {
+        overwrite_in_place(path, contents).map_err(|_| e)?;
+        tracing::warn!(
+            path = %path.display(),
+            "the disk has no room for a new file: meta.json written over itself in place"
+        );
+        Ok(())
+    })
+}
+
+/// Writes `contents` over the existing file `path` from its start and cuts it there, if it
+/// fits in the file's present length (no new storage needed).
+fn overwrite_in_place(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let mut f = File::options().write(true).open(path)?;
+    if contents.len() as u64 > f.metadata()?.len() {
+        return Err(std::io::Error::other("does not fit in the file's reserve"));
+    }
+    f.write_all(contents)?;
+    f.set_len(contents.len() as u64)?;
+    f.sync_all()
+}
+
 /// A short digest of a resolved config: runs with the same key compute the same thing.
 pub fn config_key(resolved_toml: &str) -> String {
     let digest = Sha256::digest(resolved_toml.as_bytes());
@@ -150,7 +187,7 @@ fn mark_interrupted(signal: &str) -> Vec<PathBuf> {
             meta["status"] = "interrupted".into();
             meta["error"] = format!("interrupted by {signal}").into();
             let bytes = serde_json::to_vec_pretty(&meta).expect("meta serialises");
-            let _ = write_atomic(&path, &bytes);
+            let _ = write_meta(&path, &bytes);
             path.parent().map(Path::to_path_buf)
         })
         .collect()
@@ -413,6 +450,31 @@ mod tests {
         // a folder that does not exist: an error naming the file, nothing written
         let err = write_atomic(&dir.join("missing/x.json"), b"x").unwrap_err();
         assert!(err.to_string().contains("missing/x.json"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A run's first meta.json reserves room; written over in place (what a full disk leaves),
+    /// the final one reads back whole, and content beyond the reserve is refused, not cut.
+    /// (The full disk itself: `scripts/robustness-campaign.py diskfull`.)
+    #[test]
+    fn meta_fits_over_its_reserve_in_place() {
+        let dir = std::env::temp_dir().join(format!("hnn-meta-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("meta.json");
+        write_meta_reserved(&p, br#"{"status": "running"}"#).unwrap();
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().len() as usize,
+            21 + META_RESERVE
+        );
+        let running: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        assert_eq!(running["status"], "running");
+        let failed = br#"{"status": "failed", "error": "No space left on device"}"#;
+        overwrite_in_place(&p, failed).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), failed);
+        let too_big = vec![b' '; failed.len() + 1];
+        assert!(overwrite_in_place(&p, &too_big).is_err());
+        assert_eq!(std::fs::read(&p).unwrap(), failed);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
