@@ -555,6 +555,22 @@ fn train_members(
     Ok(())
 }
 
+/// A model whose test loss is above this fraction of the zero field's has learned next to
+/// nothing of the field (under 5% of its mean square).
+const DEGENERATE_FRACTION: f64 = 0.95;
+
+/// Why a trained model is degenerate: its test loss within 5% of the zero field's, or above.
+fn degenerate(outcome: &train::TrainOutcome, learner: &dyn tasks::Learner) -> Option<String> {
+    if outcome.diverged.is_some() {
+        return None;
+    }
+    let zero = learner.zero_field_test_loss()?;
+    let test = outcome.test.mean;
+    // NaN compares false: a NaN loss is degenerate too
+    (!(test < DEGENERATE_FRACTION * zero))
+        .then(|| format!("test loss {test:.4e} against the zero field's {zero:.4e}"))
+}
+
 /// A model's own counts ([`hnn_models::DynamicsModel::diagnostics`]) so far, each logged; a
 /// warning when a count of trouble (a name ending in `ill_conditioned`) is not zero.
 fn diagnostics(name: &str, seed: u64, model: &dyn DynamicsModel) -> BTreeMap<String, u64> {
@@ -744,6 +760,14 @@ impl RunState {
                 train_cfg.divergence_factor
             );
         }
+        let degenerate = degenerate(&outcome, learner.as_ref());
+        if let Some(why) = &degenerate {
+            tracing::warn!(
+                model = name,
+                seed = self.seed,
+                "degenerate: {why}, so it learned next to nothing of the field; it is marked so and left out of every ratio"
+            );
+        }
         let probe = outcome.diverged.is_none().then(|| learner.probe());
         let dissipative_ratio = probe
             .as_ref()
@@ -771,6 +795,7 @@ impl RunState {
                 .as_ref()
                 .and_then(|(x, states)| energy_fit(learner.field(), self.task.as_ref(), x, states)),
             diagnostics: diagnostics(name, self.seed, learner.field()),
+            degenerate,
         });
         self.histories.push((name.to_string(), outcome.history));
         if outcome.diverged.is_none() {

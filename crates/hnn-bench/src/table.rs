@@ -160,6 +160,10 @@ fn energy_cell(s: &RunSummary, protocol: &str, model: &str, digits: usize) -> St
 
 /// Energy-MSE ratio `a / b` under a protocol.
 fn ratio(s: &RunSummary, protocol: &str, a: &str, b: &str) -> Option<f64> {
+    let degenerate = |m: &str| s.model(m).is_some_and(|m| m.degenerate.is_some());
+    if degenerate(a) || degenerate(b) {
+        return None;
+    }
     let (x, y) = (s.energy_mse(protocol, a)?, s.energy_mse(protocol, b)?);
     (y > 0.0 && x.is_finite()).then(|| x / y)
 }
@@ -214,6 +218,9 @@ fn model_note(s: &RunSummary, model: &str) -> String {
             let d = m.diverged.as_ref().expect("checked");
             format!(" (**diverged at step {}**, not evaluated)", d.step)
         }
+        Some(m) if m.degenerate.is_some() => {
+            " (**degenerate**: about as good as dx/dt = 0, in no ratio)".into()
+        }
         Some(m) => m.dissipative_ratio.map_or(String::new(), |r| {
             // no `|` here: this note sits in a table cell, where a pipe splits the cell
             format!(" (dissipative part {:.1}%)", 100.0 * r)
@@ -262,6 +269,14 @@ pub fn report(s: &RunSummary) -> String {
         if let Some(d) = &m.diverged {
             out += &format!(
                 "\n**{}: {d}.** Its checkpoint is kept for inspection; it was not evaluated and is left out of every ratio.\n",
+                m.name
+            );
+        }
+    }
+    for m in &s.models {
+        if let Some(why) = &m.degenerate {
+            out += &format!(
+                "\n**{}: degenerate** ({why}): it learned next to nothing of the field, so its energy error means nothing; it is left out of every ratio.\n",
                 m.name
             );
         }
@@ -724,6 +739,7 @@ mod tests {
             checkpoint: PathBuf::new(),
             dissipative_ratio: None,
             diagnostics: Default::default(),
+            degenerate: None,
             diverged: None,
             energy_fit: None,
         }
@@ -810,6 +826,21 @@ mod tests {
         );
         // one seed: no across-seeds section
         assert!(!table1(&runs[..1]).contains("Across seeds"));
+    }
+
+    /// A degenerate model (no better than `dx/dt = 0`) is marked and in no ratio, however
+    /// small its energy error.
+    #[test]
+    fn a_degenerate_model_is_marked_and_in_no_ratio() {
+        let mut r = run(0, 1.0, 10.0, 1e-12);
+        assert_eq!(ratio(&r, "corrected", "baseline", "hnn"), Some(1e13));
+        r.models[1].degenerate = Some("test loss 1.71 against the zero field's 1.71".into());
+        assert_eq!(ratio(&r, "corrected", "baseline", "hnn"), None);
+        let t = table1(&[r.clone()]);
+        assert!(t.contains("| hnn (**degenerate**"), "{t}");
+        assert!(!t.contains("10000000000000x"), "{t}");
+        let rep = report(&r);
+        assert!(rep.contains("**hnn: degenerate**"), "{rep}");
     }
 
     #[test]

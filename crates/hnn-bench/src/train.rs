@@ -26,6 +26,16 @@ pub struct TrainData {
     pub dx_test: Tensor,
 }
 
+impl TrainData {
+    /// The test loss of the zero field (`dx/dt = 0` everywhere): the mean of `dx²` on the test
+    /// split, in double precision, as [`loss_stats`] averages. A model no better has learned
+    /// nothing of the field.
+    pub fn zero_field_test_loss(&self) -> f64 {
+        let dx = tensor_f64(&self.dx_test);
+        dx.iter().map(|v| v * v).sum::<f64>() / dx.len() as f64
+    }
+}
+
 /// `f64` rows to an `f32` tensor `[rows, cols]` on `device`.
 pub fn tensor_f32(values: &[f64], cols: usize, device: Device) -> Tensor {
     let v: Vec<f32> = values.iter().map(|&v| v as f32).collect();

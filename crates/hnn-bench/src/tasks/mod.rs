@@ -341,6 +341,11 @@ pub trait Learner: Objective {
     fn embedding(&self, _protocol: &str) -> Option<Box<dyn Embedding + '_>> {
         None
     }
+    /// The test loss a model that predicts `dx/dt = 0` would report (`None` where the reported
+    /// loss is not the `dx/dt` error, as on pixels).
+    fn zero_field_test_loss(&self) -> Option<f64> {
+        None
+    }
     /// The `(x, dx)` data of a model trained on states by the mean squared error of `dx/dt`
     /// (what seed ensembles batch); `None` for any other objective.
     fn state_data(&self) -> Option<&TrainData> {
