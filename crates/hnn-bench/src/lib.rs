@@ -566,9 +566,9 @@ fn degenerate(outcome: &train::TrainOutcome, learner: &dyn tasks::Learner) -> Op
     }
     let zero = learner.zero_field_test_loss()?;
     let test = outcome.test.mean;
-    // NaN compares false: a NaN loss is degenerate too
-    (!(test < DEGENERATE_FRACTION * zero))
-        .then(|| format!("test loss {test:.4e} against the zero field's {zero:.4e}"))
+    // a NaN loss is degenerate too
+    let learned = test.is_finite() && test < DEGENERATE_FRACTION * zero;
+    (!learned).then(|| format!("test loss {test:.4e} against the zero field's {zero:.4e}"))
 }
 
 /// A model's own counts ([`hnn_models::DynamicsModel::diagnostics`]) so far, each logged; a
