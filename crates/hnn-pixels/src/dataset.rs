@@ -317,11 +317,33 @@ pub fn generate(cfg: &PixelDataConfig, seed: u64) -> Result<PixelData> {
             train.push(take(&samples, cut..per));
         }
     }
+    let train = PixelSamples::concat(train);
+    check_frames_vary(&train.frames, &cfg.camera)?;
     Ok(PixelData {
-        train: PixelSamples::concat(train),
+        train,
         test: PixelSamples::concat(test),
         starts,
     })
+}
+
+/// Refuses training frames that are all the same picture (a crop with no pendulum in view):
+/// a model would learn nothing, and its rollouts of a still picture would score as perfect.
+fn check_frames_vary(frames: &Array2<f32>, camera: &Camera) -> Result<()> {
+    let varies = frames.columns().into_iter().any(|pixel| {
+        let first = pixel[0];
+        pixel.iter().any(|&v| (v - first).abs() > 1e-6)
+    });
+    if varies || frames.nrows() < 2 {
+        return Ok(());
+    }
+    Err(invalid(
+        "camera",
+        format!(
+            "rows {:?}, cols {:?} of a {} px render",
+            camera.rows, camera.cols, camera.render_size
+        ),
+        "every training frame is the same picture: the crop shows no pendulum, so there is nothing to learn",
+    ))
 }
 
 #[cfg(test)]
@@ -339,6 +361,21 @@ mod tests {
             },
             ..PixelDataConfig::default()
         }
+    }
+
+    /// A crop of the render's corner sees no pendulum: refused, naming the camera.
+    #[test]
+    fn a_crop_without_the_pendulum_is_refused() {
+        let cfg = PixelDataConfig {
+            camera: Camera {
+                rows: [0, 100],
+                cols: [0, 100],
+                ..small().camera
+            },
+            ..small()
+        };
+        let e = generate(&cfg, 0).unwrap_err().to_string();
+        assert!(e.contains("camera") && e.contains("no pendulum"), "{e}");
     }
 
     #[test]
