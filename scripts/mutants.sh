@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Mutation testing of the numerical code: which single-line bugs does no test catch?
-#   bash scripts/mutants.sh              hnn-ode, hnn-physics, and hnn-bench's protocol,
-#                                        training and metrics files
-#   bash scripts/mutants.sh hnn-ode      one crate (or hnn-bench for its three files)
+#   bash scripts/mutants.sh              hnn-ode, hnn-physics, hnn-models' LNN and NODE+SO,
+#                                        and hnn-bench's protocol, training and metrics files
+#   bash scripts/mutants.sh hnn-ode      one crate (or the listed files of hnn-models, hnn-bench)
 # Extra arguments after the crate go to cargo mutants (e.g. --re 'group_stats', or --iterate
 # to re-test only what the last run in the same output folder did not catch).
 # Results: mutants.out/<crate>/ (missed.txt lists the survivors; unexplained.txt those that are
@@ -18,7 +18,7 @@ fi
 # libtorch on one thread, as in the tests
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 crates=("${1:-all}")
-[[ "${crates[0]}" == all ]] && crates=(hnn-ode hnn-physics hnn-bench)
+[[ "${crates[0]}" == all ]] && crates=(hnn-ode hnn-physics hnn-models hnn-bench)
 shift || true
 for c in "${crates[@]}"; do
   files=()
@@ -26,7 +26,11 @@ for c in "${crates[@]}"; do
     # the protocol, training and metrics code; only the library's own tests are built per
     # mutant (the binary and doc tests add a libtorch link each and test nothing here)
     files=(--file crates/hnn-bench/src/eval.rs --file crates/hnn-bench/src/train.rs
-           --file crates/hnn-bench/src/task.rs --file crates/hnn-bench/src/metrics.rs
+           --file crates/hnn-bench/src/tasks/learner.rs --file crates/hnn-bench/src/tasks/rollout.rs
+           --file 'crates/hnn-bench/src/metrics/*.rs' --cargo-test-arg=--lib)
+  elif [[ "$c" == hnn-models ]]; then
+    # the models beyond the 2019 paper (the rest is covered by hnn-bench's end-to-end tests)
+    files=(--file crates/hnn-models/src/lnn.rs --file crates/hnn-models/src/node_so.rs
            --cargo-test-arg=--lib)
   fi
   out="mutants.out/$c"
