@@ -377,6 +377,14 @@ fn by_experiment(runs: &[RunSummary]) -> Vec<(&str, Vec<&RunSummary>)> {
     groups
 }
 
+/// The experiments run under more than one seed, with their runs.
+fn seeded_groups(runs: &[RunSummary]) -> Vec<(&str, Vec<&RunSummary>)> {
+    by_experiment(runs)
+        .into_iter()
+        .filter(|(_, g)| g.len() > 1)
+        .collect()
+}
+
 /// Every model name that ran in any of the runs, in order of first appearance.
 fn model_names<'a>(runs: impl IntoIterator<Item = &'a RunSummary>) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
@@ -393,10 +401,7 @@ fn model_names<'a>(runs: impl IntoIterator<Item = &'a RunSummary>) -> Vec<String
 /// The across-seeds section: for each experiment run under more than one seed, the median and
 /// range of every number.
 fn across_seeds(runs: &[RunSummary]) -> String {
-    let groups: Vec<_> = by_experiment(runs)
-        .into_iter()
-        .filter(|(_, g)| g.len() > 1)
-        .collect();
+    let groups = seeded_groups(runs);
     if groups.is_empty() {
         return String::new();
     }
@@ -505,10 +510,7 @@ fn rollout_metrics(runs: &[RunSummary], protocol: &str, title: &str) -> String {
 /// Every registered metric under the corrected protocol, median [min – max] over the seeds of
 /// each experiment run under more than one.
 fn metrics_across_seeds(runs: &[RunSummary]) -> String {
-    let groups: Vec<_> = by_experiment(runs)
-        .into_iter()
-        .filter(|(_, g)| g.len() > 1)
-        .collect();
+    let groups = seeded_groups(runs);
     if groups.is_empty() {
         return String::new();
     }

@@ -458,6 +458,7 @@ mod tests {
             "{got:?} vs {}",
             qdd / 2.0
         );
+        assert_eq!((model.name(), model.dim()), ("lnn", 2));
         let e = f64s(&model.energy(&x).unwrap())[0];
         assert!((e - energy).abs() < 1e-5, "{e} vs {energy}");
         assert_eq!(
@@ -507,6 +508,55 @@ mod tests {
         assert!(e.to_string().contains("invertible"), "{e}");
     }
 
+    /// The thresholds follow the dtype's ε: condition 1e12 is ill-conditioned in f32 (above
+    /// 0.01/ε ≈ 8e4) but not in f64 (4.5e13); 1e14 is in f64 too. The pseudo-inverse drops
+    /// an eigenvalue at 3e-15 of the largest in f64 (under 10·n·ε = 4.4e-15 for n = 2).
+    #[test]
+    fn thresholds_follow_the_dtype() {
+        let diag = |a: f64, b: f64, kind: Kind| {
+            Tensor::from_slice(&[a, 0.0, 0.0, b])
+                .view([1, 2, 2])
+                .to_kind(kind)
+        };
+        assert_eq!(count_ill_conditioned(&diag(1.0, 1e-12, Kind::Double)), 0);
+        assert_eq!(count_ill_conditioned(&diag(1.0, 1e-14, Kind::Double)), 1);
+        assert_eq!(count_ill_conditioned(&diag(1.0, 1e-6, Kind::Float)), 1);
+        assert_eq!(count_ill_conditioned(&diag(1.0, 1e-3, Kind::Float)), 0);
+        let force = Tensor::from_slice(&[1.0, 1.0]).view([1, 2]);
+        let (qdd, dropped) = pseudo_solve(&diag(1.0, 3e-15, Kind::Double), &force);
+        assert_eq!((f64s(&qdd), dropped), (vec![1.0, 0.0], 1));
+        let (qdd, dropped) = pseudo_solve(&diag(1.0, 1e-14, Kind::Double), &force);
+        assert_eq!(dropped, 0);
+        assert!((f64s(&qdd)[1] - 1e14).abs() < 1.0);
+    }
+
+    /// A network blind to velocity has no mass: every solve is counted, call after call.
+    #[test]
+    fn the_model_counts_its_singular_solves() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let cfg = MlpConfig {
+            hidden: vec![2],
+            ..MlpConfig::default()
+        };
+        let model = Lnn::new(&vs.root(), 2, &cfg, Some(&[1.0]), LnnInit::Orthogonal).unwrap();
+        tch::no_grad(|| {
+            let w = vs.variables()["mlp.l0.weight"].shallow_clone();
+            let _ = w.narrow(1, 1, 1).zero_();
+        });
+        let x = Tensor::from_slice(&[0.1f32, 0.2, -0.3, 0.4]).view([2, 2]);
+        for _ in 0..2 {
+            let _ = model.time_derivative(&x, false);
+        }
+        assert_eq!(
+            model.diagnostics(),
+            vec![
+                ("mass_matrix_solves", 4),
+                ("mass_matrix_ill_conditioned", 4),
+                ("mass_matrix_rank_deficient", 4)
+            ]
+        );
+    }
+
     /// The authors' scales: 2.2, 0.58·i and `w` over `sqrt(w)`.
     #[test]
     fn authors_initialisation_scales() {
@@ -523,6 +573,7 @@ mod tests {
         };
         assert!((std(0, 3, 2, 200) - 2.2 / 200f64.sqrt()).abs() < 1e-15);
         assert!((std(1, 3, 200, 200) - 0.58 / 200f64.sqrt()).abs() < 1e-15);
+        assert!((std(2, 4, 200, 200) - 1.16 / 200f64.sqrt()).abs() < 1e-15);
         assert!((std(2, 3, 200, 1) - 200f64.sqrt()).abs() < 1e-12);
     }
 }

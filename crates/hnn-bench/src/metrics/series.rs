@@ -275,24 +275,8 @@ mod tests {
 
     #[test]
     fn curves_average_over_trajectories() {
-        let t = [0.0, 1.0];
-        // one perfect rollout, one off by (0, 1) at the second point of truth (1, 0)
-        let truth = [1.0, 0.0, 1.0, 0.0];
-        let bad = [1.0, 0.0, 1.0, 1.0];
         let e = |x: &[f64]| x[0] * x[0] + x[1] * x[1];
-        let rollouts = [
-            Rollout {
-                t: &t,
-                truth: &truth,
-                model: &truth,
-            },
-            Rollout {
-                t: &t,
-                truth: &truth,
-                model: &bad,
-            },
-        ];
-        let m = rollout_series(&rollouts, 2, Some(&e));
+        let m = crate::metrics::testing::two_rollouts(|r| rollout_series(r, 2, Some(&e)));
         // relative error of the bad point: 1 / (1 + sqrt 2)
         let r = 1.0 / (1.0 + 2f64.sqrt());
         assert_eq!(m.horizon, 1.0);
@@ -301,7 +285,7 @@ mod tests {
         // energy 2 against 1 at the end of the bad one: drift 1, mean 0.5
         assert_eq!(m.energy_drift_over_time, vec![0.0, 0.5]);
         // horizons are measured from each rollout's own start
-        let late = [5.0, 7.5];
+        let (late, truth) = ([5.0, 7.5], [1.0, 0.0, 1.0, 0.0]);
         let one = [Rollout {
             t: &late,
             truth: &truth,
