@@ -117,6 +117,21 @@ pub enum Command {
         #[arg(long, default_value_t = 5.0)]
         after: f64,
     },
+    /// Write a finished run's learned fields as TorchScript, which `torch.jit.load` runs
+    /// without this code: `<model>.field.pt` (`x -> dx/dt`, `[batch, dim]`) and, for models
+    /// with a learned energy, `<model>.energy.pt` (`x -> H`, `[batch]`). Each file is loaded
+    /// back and checked against the model before it is kept.
+    Export {
+        /// The run directory (with config.toml and checkpoints/).
+        #[arg(long, value_name = "DIR")]
+        run: PathBuf,
+        /// The models to export (repeat the flag); default: every checkpoint of the run.
+        #[arg(long)]
+        model: Vec<String>,
+        /// Where to write the files (default: `<run>/export`).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Render the pixel pendulum's frames for given angles (a 1-D .npy of angles from rest, in
     /// radians) into a new folder: frames.npy ([n, side, side], the dataset's frames) and a
     /// contact sheet frames.png.
@@ -208,28 +223,13 @@ fn parse_shard(s: &str) -> Result<Shard, String> {
 
 /// `hnn-bench table`: the table of every finished run under `root`.
 fn aggregate(root: &Path) -> ExitCode {
-    let entries = match crate::runs::list(root) {
-        Ok(e) => e,
+    let summaries = match latest_finished(root) {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
-    // the latest finished run of each resolved config
-    let mut latest: std::collections::BTreeMap<String, PathBuf> = Default::default();
-    for e in entries.iter().filter(|e| e.finished()) {
-        let Ok(toml) = std::fs::read_to_string(e.dir.join("config.toml")) else {
-            continue;
-        };
-        latest.insert(crate::runs::config_key(&toml), e.dir.clone());
-    }
-    let mut summaries = Vec::new();
-    for dir in latest.values() {
-        match reuse(dir) {
-            Ok(s) => summaries.push(s),
-            Err(e) => eprintln!("warning: {e}; left out"),
-        }
-    }
     if summaries.is_empty() {
         eprintln!("error: no finished runs under {}", root.display());
         return ExitCode::FAILURE;
@@ -350,6 +350,68 @@ fn init_tracing(spec: &str) -> Result<LogFile, String> {
 }
 
 /// `hnn-bench runs`: one line per run directory; exit 1 when some did not finish.
+/// `export`: each model's TorchScript files, or why not; exit status 2 if any model failed.
+fn export_models(run: &Path, models: &[String], out: Option<&Path>) -> ExitCode {
+    let models = if models.is_empty() {
+        match checkpoint_names(run) {
+            Ok(m) if !m.is_empty() => m,
+            Ok(_) => {
+                eprintln!("error: {} has no checkpoints", run.display());
+                return ExitCode::from(2);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        models.to_vec()
+    };
+    let out = out.map_or_else(|| run.join("export"), Path::to_path_buf);
+    let mut failed = false;
+    for model in &models {
+        match crate::export::export(run, model, &out) {
+            Ok(e) => {
+                let energy = e
+                    .energy
+                    .map(|p| format!(" and {}", p.display()))
+                    .unwrap_or_default();
+                println!(
+                    "{}: {}{energy} (checked on new states: largest difference {:.1e} of the largest value)",
+                    e.model,
+                    e.field.display(),
+                    e.max_error
+                );
+            }
+            Err(e) => {
+                eprintln!("error: {model}: {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// The model names of a run's `checkpoints/*.safetensors`, sorted.
+fn checkpoint_names(run: &Path) -> std::io::Result<Vec<String>> {
+    let dir = run.join("checkpoints");
+    let entries = std::fs::read_dir(&dir)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            name.strip_suffix(".safetensors").map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
 fn list_runs(root: &Path, clean: bool) -> ExitCode {
     let result = if clean {
         crate::runs::clean(root)
@@ -392,6 +454,27 @@ fn list_runs(root: &Path, clean: bool) -> ExitCode {
 
 /// A finished run's summary, with its `report.md` rebuilt when missing or empty (a run killed
 /// while writing it under an older version).
+/// The summary of the latest finished run of each resolved config under `root`; a run whose
+/// summary cannot be read is named in a warning and left out.
+fn latest_finished(root: &Path) -> Result<Vec<crate::summary::RunSummary>, String> {
+    let entries = crate::runs::list(root).map_err(|e| e.to_string())?;
+    let mut latest: std::collections::BTreeMap<String, PathBuf> = Default::default();
+    for e in entries.iter().filter(|e| e.finished()) {
+        let Ok(toml) = std::fs::read_to_string(e.dir.join("config.toml")) else {
+            continue;
+        };
+        latest.insert(crate::runs::config_key(&toml), e.dir.clone());
+    }
+    let mut summaries = Vec::new();
+    for dir in latest.values() {
+        match reuse(dir) {
+            Ok(s) => summaries.push(s),
+            Err(e) => eprintln!("warning: {e}; left out"),
+        }
+    }
+    Ok(summaries)
+}
+
 fn reuse(dir: &Path) -> Result<crate::summary::RunSummary, String> {
     let summary = crate::summary::RunSummary::read(&dir.join("summary.json"))
         .map_err(|e| format!("cannot read {}/summary.json ({e})", dir.display()))?;
@@ -485,6 +568,10 @@ pub fn main() -> ExitCode {
                     ExitCode::from(2)
                 }
             };
+        }
+        Some(Command::Export { run, model, out }) => {
+            tch::set_num_threads(1);
+            return export_models(run, model, out.as_deref());
         }
         None => {}
     }
@@ -617,11 +704,28 @@ pub fn main() -> ExitCode {
             .output_dir
             .clone()
             .unwrap_or_else(|| experiments[0].config.experiment.output_dir.clone());
-        let path = match args.shard {
-            None => root.join("table1.md"),
-            Some(s) => root.join(format!("table1-shard-{}-of-{}.md", s.index, s.count)),
+        // one shard tables its own runs (`hnn-bench table` joins the shards); otherwise the
+        // table covers every finished run under the folder, so no run's rows are lost
+        let (path, runs) = match args.shard {
+            None => {
+                let mut all = latest_finished(&root).unwrap_or_else(|e| {
+                    tracing::warn!("cannot list the runs under {}: {e}", root.display());
+                    Vec::new()
+                });
+                // runs of this invocation written elsewhere (their own experiment.output_dir)
+                for f in finished {
+                    if !all.iter().any(|s| s.run_dir == f.run_dir) {
+                        all.push(f);
+                    }
+                }
+                (root.join("table1.md"), all)
+            }
+            Some(s) => (
+                root.join(format!("table1-shard-{}-of-{}.md", s.index, s.count)),
+                finished,
+            ),
         };
-        match crate::runs::write_atomic(&path, crate::table::table1(&finished).as_bytes()) {
+        match crate::runs::write_atomic(&path, crate::table::table1(&runs).as_bytes()) {
             Ok(()) => tracing::info!(path = %path.display(), "table written"),
             Err(e) => {
                 eprintln!("error: {e}");

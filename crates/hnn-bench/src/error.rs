@@ -44,6 +44,9 @@ pub enum BenchError {
     /// An energy edit could not be done or did not reach its target.
     #[error("energy edit: {reason}")]
     Edit { reason: String },
+    /// A TorchScript export could not be made or did not match the model.
+    #[error("export: {reason}")]
+    Export { reason: String },
     /// The run panicked; the batch goes on with the next run.
     #[error("the run stopped on an internal error: {message}")]
     Panic { message: String },

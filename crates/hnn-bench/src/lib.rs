@@ -22,8 +22,10 @@ pub mod edit;
 pub mod ensemble;
 pub mod error;
 pub mod eval;
+pub mod export;
 pub mod metrics;
 pub mod plots;
+pub mod published;
 pub mod reference;
 pub mod render;
 pub mod runs;
@@ -543,10 +545,10 @@ fn train_members(
     pb.finish_and_clear();
     drop(model);
     drop(vs);
-    for (((_, _, state), (vs, learner)), m) in live.iter_mut().zip(built).zip(trained.members) {
+    for (((i, _, state), (vs, learner)), m) in live.iter_mut().zip(built).zip(trained.members) {
         let recorded = guarded(|| {
             let outcome = train::TrainOutcome::of(m, learner.final_stats(), trained.seconds, k);
-            state.record(&cfg.train, name, vs, learner, outcome)
+            state.record(&exps[*i], name, vs, learner, outcome)
         });
         if let Err(e) = recorded {
             state.failed = Some(e);
@@ -734,14 +736,14 @@ impl RunState {
         pb.finish_and_clear();
         let member = trained.members.into_iter().next().expect("one member");
         let outcome = train::TrainOutcome::of(member, learner.final_stats(), trained.seconds, 1);
-        self.record(&cfg.train, name, vs, learner, outcome)
+        self.record(exp, name, vs, learner, outcome)
     }
 
     /// A trained model: its checkpoint, its summary and loss curve, and (unless it diverged)
     /// its place among the models to evaluate.
     fn record(
         &mut self,
-        train_cfg: &config::TrainConfig,
+        exp: &Experiment,
         name: &str,
         vs: nn::VarStore,
         learner: Box<dyn tasks::Learner>,
@@ -750,8 +752,13 @@ impl RunState {
         if let Some(e) = self.metrics_err.take() {
             return Err(io_err("cannot write", &self.metrics_path)(e));
         }
+        let train_cfg = &exp.config.train;
         let ckpt = self.ckpt_dir.join(format!("{name}.safetensors"));
-        save_checkpoint(&vs, &ckpt)?;
+        save_checkpoint(
+            &vs,
+            &ckpt,
+            &export::checkpoint_metadata(exp, self.task.as_ref(), name, &vs)?,
+        )?;
         if let Some(d) = &outcome.diverged {
             tracing::error!(
                 model = name,
@@ -919,6 +926,10 @@ impl RunState {
             experiment: cfg.experiment.name.clone(),
             task: task.name().to_string(),
             reference: exp.reference_key(),
+            setting: exp.reference_key().and_then(|key| {
+                let resolved: toml::Table = cfg.to_toml().parse().ok()?;
+                published::check(&resolved, &key)
+            }),
             seed,
             run_dir: run_dir.to_path_buf(),
             device: format!("{device:?}"),

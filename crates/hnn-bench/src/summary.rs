@@ -71,6 +71,10 @@ pub struct RunSummary {
     pub task: String,
     /// Key of the published numbers in `reference.toml`, if any.
     pub reference: Option<String>,
+    /// Whether this run's setting is the published one of `reference` (they are shown beside
+    /// it only then).
+    #[serde(default)]
+    pub setting: Option<crate::published::SettingCheck>,
     pub seed: u64,
     pub run_dir: PathBuf,
     pub device: String,
@@ -95,8 +99,25 @@ impl RunSummary {
         Some(self.model_energy(protocol, model)?.energy_mse?.mean)
     }
 
+    /// The published numbers of this run's setting: `None` unless the run's resolved config
+    /// matches the setting they were published for ([`crate::published`]).
     pub fn reference(&self) -> Option<&'static crate::reference::Reference> {
+        if !self.setting.as_ref()?.matches() {
+            return None;
+        }
         crate::reference::get(self.reference.as_deref()?)
+    }
+
+    /// Why the run's `reference.toml` entry is not shown beside it, if it has one and it is not.
+    pub fn reference_withheld(&self) -> Option<String> {
+        let key = self.reference.as_deref()?;
+        crate::reference::get(key)?;
+        match &self.setting {
+            Some(c) => c.why_not_shown(key),
+            None => Some(format!(
+                "Published numbers ({key}) are not shown: this run's setting was not compared with theirs."
+            )),
+        }
     }
 
     /// Reads `summary.json` back.
@@ -105,6 +126,12 @@ impl RunSummary {
     pub fn read(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
         let mut s: Self = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        // written before runs were compared with the published setting: compare now
+        if s.setting.is_none()
+            && let (Some(key), Some(dir)) = (&s.reference, path.parent())
+        {
+            s.setting = crate::published::check_run_dir(dir, key);
+        }
         for outcome in s.energy.values_mut() {
             for (name, m) in outcome.models.iter_mut() {
                 let fit = s

@@ -265,6 +265,9 @@ pub fn report(s: &RunSummary) -> String {
     if let Some(r) = reference {
         out += &format!("\nPublished: {}.\n", r.source);
     }
+    if let Some(why) = s.reference_withheld() {
+        out += &format!("\n{why}\n");
+    }
     for m in &s.models {
         if let Some(d) = &m.diverged {
             out += &format!(
@@ -306,38 +309,45 @@ pub fn report(s: &RunSummary) -> String {
                 continue;
             }
             if let Some(r) = ratio(s, protocol, &m.name, "hnn") {
+                // the published ratios are of the paper's protocol
+                let beside = match (protocol, published_ratio(s, &m.name, "hnn")) {
+                    ("paper", Some(p)) => format!(" (published: {})", ratio_text(p)),
+                    _ => String::new(),
+                };
                 out += &format!(
-                    "\n{}/HNN energy-MSE ratio, {protocol} protocol: {} (published: {})",
+                    "\n{}/HNN energy-MSE ratio, {protocol} protocol: {}{beside}",
                     m.name,
                     times(Some(r)),
-                    times(published_ratio(s, &m.name, "hnn"))
                 );
             }
         }
     }
+    out += &stage_times(s, reference.and_then(|r| r.official_seconds));
+    out
+}
+
+/// The wall time of each stage, beside the official code's where the run is of its setting.
+fn stage_times(s: &RunSummary, o: Option<crate::reference::OfficialSeconds>) -> String {
     let t = &s.timings;
-    let o = reference.and_then(|r| r.official_seconds);
-    out += "\n\n| stage | wall seconds | official code here (crates/hnn-bench/reference.toml) |\n|---|---|---|\n";
-    out += &format!(
-        "| data | {} | {} |\n",
-        secs(Some(t.data), 3),
-        official(o.map(|o| o.data))
-    );
+    let row = |stage: &str, ours: String, theirs: Option<f64>| match o {
+        Some(_) => format!("| {stage} | {ours} | {} |\n", official(theirs)),
+        None => format!("| {stage} | {ours} |\n"),
+    };
+    let mut out = match o {
+        Some(_) => "\n\n| stage | wall seconds | official code here (crates/hnn-bench/reference.toml) |\n|---|---|---|\n".to_string(),
+        None => "\n\n| stage | wall seconds |\n|---|---|\n".to_string(),
+    };
+    out += &row("data", secs(Some(t.data), 3), o.map(|o| o.data));
     for m in &s.models {
-        out += &format!(
-            "| train {} | {} | {} |\n",
-            m.name,
+        out += &row(
+            &format!("train {}", m.name),
             secs(t.train.get(&m.name).copied(), 2),
-            official(o.and_then(|o| o.train(&m.name)))
+            o.and_then(|o| o.train(&m.name)),
         );
     }
-    out += &format!(
-        "| evaluation | {} | {} |\n| plots | {} | |\n| total | {} | |\n",
-        secs(Some(t.eval), 3),
-        official(o.map(|o| o.eval)),
-        secs(Some(t.plots), 3),
-        secs(Some(t.total), 2)
-    );
+    out += &row("evaluation", secs(Some(t.eval), 3), o.map(|o| o.eval));
+    out += &row("plots", secs(Some(t.plots), 3), None);
+    out += &row("total", secs(Some(t.total), 2), None);
     out
 }
 
@@ -563,7 +573,9 @@ pub fn table1(runs: &[RunSummary]) -> String {
     let mut out = String::from("# Table 1: ours beside the published numbers\n\n");
     out += "Losses: mean squared error of dx/dt ± std / sqrt(samples). Energy: MSE between true and \
             predicted energy along integrated trajectories ± std of group means / sqrt(groups). \
-            Published values: `crates/hnn-bench/reference.toml`.\n\n";
+            Published values (`crates/hnn-bench/reference.toml`) stand only beside runs of the \
+            setting they were published for; the paper protocol is the one they were measured \
+            with.\n\n";
     out += "| task | model | train loss | published | test loss | published | energy MSE, paper protocol | published | energy MSE, corrected protocol |\n";
     out += "|---|---|---|---|---|---|---|---|---|\n";
     for s in runs {
@@ -584,6 +596,17 @@ pub fn table1(runs: &[RunSummary]) -> String {
             );
         }
     }
+    let withheld: Vec<String> = runs
+        .iter()
+        .filter_map(|s| {
+            let why = s.reference_withheld()?;
+            Some(format!("- {} (seed {}): {why}\n", s.experiment, s.seed))
+        })
+        .collect();
+    if !withheld.is_empty() {
+        out += "\n";
+        out += &withheld.concat();
+    }
     let names = model_names(runs);
     for protocol in PROTOCOLS {
         out += &format!(
@@ -592,7 +615,10 @@ pub fn table1(runs: &[RunSummary]) -> String {
             names
                 .iter()
                 .filter(|n| *n != "hnn")
-                .map(|n| format!("{n}/HNN (published)"))
+                .map(|n| match protocol {
+                    "paper" => format!("{n}/HNN (published)"),
+                    _ => format!("{n}/HNN"),
+                })
                 .collect::<Vec<_>>()
                 .join(" | "),
             "---|".repeat(names.len() + names.iter().filter(|n| *n != "hnn").count())
@@ -787,6 +813,7 @@ mod tests {
             experiment: "toy".into(),
             task: "toy".into(),
             reference: None,
+            setting: None,
             seed,
             run_dir: PathBuf::from(format!("runs/toy/s{seed}")),
             device: "Cpu".into(),
@@ -907,9 +934,43 @@ mod tests {
             "{r}"
         );
         assert!(
-            r.contains("baseline/HNN energy-MSE ratio, paper protocol: 10x (published: —)"),
+            r.contains("baseline/HNN energy-MSE ratio, paper protocol: 10x\n"),
             "{r}"
         );
+        assert!(!r.contains("published"), "{r}");
+    }
+
+    #[test]
+    fn published_numbers_only_beside_their_setting_and_ratios_of_their_protocol() {
+        let mut s = run(0, 1.0, 10.0, 1.0);
+        s.reference = Some("mass-spring".into());
+        s.setting = Some(crate::published::SettingCheck {
+            config: "configs/spring.toml".into(),
+            differences: vec!["train.steps = 300 (published: 2000)".into()],
+            unavailable: None,
+        });
+        let r = report(&s);
+        assert!(
+            !r.contains("(published)") && !r.contains("official code here"),
+            "{r}"
+        );
+        assert!(
+            r.contains("Published numbers (mass-spring) are not shown: this run's setting differs from theirs (configs/spring.toml) on train.steps = 300 (published: 2000)."),
+            "{r}"
+        );
+        assert!(!table1(std::slice::from_ref(&s)).contains("3.842e-4"));
+
+        s.setting.as_mut().unwrap().differences.clear();
+        let r = report(&s);
+        assert!(
+            r.contains("| hnn (published) |") && r.contains("3.8416e-4"),
+            "{r}"
+        );
+        // published 1.7077e-1 / 3.8416e-4 = 445x, beside the paper protocol's ratio only
+        assert!(r.contains("paper protocol: 10x (published: 445x)"), "{r}");
+        assert!(r.contains("corrected protocol: 10x\n"), "{r}");
+        assert!(r.contains("| train baseline | — | 44 |"), "{r}");
+        assert!(table1(&[s]).contains("3.842e-4"));
     }
 
     #[test]

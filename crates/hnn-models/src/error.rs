@@ -25,6 +25,9 @@ pub enum ModelError {
         #[source]
         source: tch::TchError,
     },
+    /// A checkpoint file that cannot be written or read as one.
+    #[error("checkpoint {}: {reason}", .path.display())]
+    CheckpointFile { path: PathBuf, reason: String },
 }
 
 pub type Result<T, E = ModelError> = std::result::Result<T, E>;

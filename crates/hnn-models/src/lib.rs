@@ -16,6 +16,7 @@
 //! Models are built on a [`tch::nn::Path`] (each layer on its own named sub-path, so checkpoint
 //! keys are stable) and saved as `.safetensors` through [`save_checkpoint`].
 
+mod checkpoint;
 pub mod cpu;
 mod device;
 mod dhnn;
@@ -28,6 +29,10 @@ mod model;
 mod node_so;
 mod shnn;
 
+pub use checkpoint::{
+    CHECKPOINT_FORMAT, METADATA_KEY, checkpoint_metadata, load_checkpoint, model_metadata,
+    save_checkpoint,
+};
 pub use device::{DeviceChoice, resolve_device};
 pub use dhnn::DissipativeHnn;
 pub use error::{ModelError, Result};
@@ -39,8 +44,7 @@ pub use lnn::{Acceleration, Lnn, LnnInit, euler_lagrange};
 pub use mlp::{Activation, LayerInit, LayerShape, MAX_HIDDEN_WEIGHTS, MAX_WIDTH, Mlp, MlpConfig};
 pub use model::{
     Baseline, DynamicsModel, EnsembleBuild, FieldParts, GradientMethod, Hnn, MODELS, ModelInfo,
-    ModelSpec, build_model, check_model, flops, load_checkpoint, mlp_macs, model_info,
-    model_weights, save_checkpoint,
+    ModelSpec, build_model, check_model, flops, mlp_macs, model_info, model_weights,
 };
 pub use node_so::SecondOrderNode;
 pub use shnn::SeparableHnn;

@@ -47,6 +47,10 @@ pub struct Lnn {
     rank_deficient: Cell<u64>,
 }
 
+/// The Lagrangian NN's nonlinearity, whatever `model.activation` says: smooth to every order,
+/// with a second derivative that never vanishes (the authors' choice).
+pub const ACTIVATION: Activation = Activation::Softplus;
+
 impl Lnn {
     /// `velocity`: the task's `V`, `n x n` row-major (`None`: the task declares no velocity
     /// map, and the model cannot be built).
@@ -75,7 +79,7 @@ impl Lnn {
                 .to_device(p.device())
         };
         let cfg = MlpConfig {
-            activation: Activation::Softplus,
+            activation: ACTIVATION,
             ..cfg.clone()
         };
         Ok(Self {

@@ -213,8 +213,10 @@ impl Activation {
 /// `dH/da_{L-1} = w_L`, then back through each hidden layer.
 pub(crate) fn backprop_to_input(act: Activation, acts: &[Tensor], weights: &[&Tensor]) -> Tensor {
     let last = weights.len() - 1;
-    let top = acts[last - 1].size();
-    let mut g = act.backward_at_output(&weights[last].expand(&top, false), &acts[last - 1]); // [.., batch, hidden]
+    let top = &acts[last - 1]; // [.., batch, hidden]
+    // `expand_as`, not `expand` to a size: a traced graph (`hnn-bench export`) keeps the
+    // batch size free
+    let mut g = act.backward_at_output(&weights[last].expand_as(top), top);
     for i in (0..last).rev() {
         g = g.matmul(weights[i]); // [.., batch, fan_in]
         if i > 0 {

@@ -1,5 +1,3 @@
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 use tch::{Tensor, nn};
 
@@ -121,6 +119,11 @@ pub struct ModelInfo {
     pub name: &'static str,
     /// Name in plot legends.
     pub label: &'static str,
+    /// How the field is made from the networks, for checkpoints' metadata (networks by their
+    /// variable path; `x = (q, p)`).
+    pub field: &'static str,
+    /// The nonlinearity the family always uses, whatever `model.activation` says.
+    pub activation: Option<crate::Activation>,
     /// Colour in plots (RGB).
     pub color: [u8; 3],
     /// Whether the state must split into `q` and `p` halves (an even dimension).
@@ -144,6 +147,8 @@ pub const MODELS: &[ModelInfo] = &[
     ModelInfo {
         name: "baseline",
         label: "Baseline NN",
+        field: "dx/dt = mlp(x)",
+        activation: None,
         color: [220, 40, 40],
         canonical: false,
         separable: false,
@@ -154,6 +159,8 @@ pub const MODELS: &[ModelInfo] = &[
     ModelInfo {
         name: "hnn",
         label: "Hamiltonian NN",
+        field: "H = mlp(x); dx/dt = (dH/dp, -dH/dq)",
+        activation: None,
         color: [40, 70, 220],
         canonical: true,
         separable: false,
@@ -164,6 +171,8 @@ pub const MODELS: &[ModelInfo] = &[
     ModelInfo {
         name: "dhnn",
         label: "Dissipative HNN",
+        field: "H = h.mlp(x), D = d.mlp(x); dx/dt = (dH/dp, -dH/dq) + dD/dx",
+        activation: None,
         color: [30, 150, 60],
         canonical: true,
         separable: false,
@@ -179,6 +188,8 @@ pub const MODELS: &[ModelInfo] = &[
     ModelInfo {
         name: "shnn",
         label: "Separable HNN",
+        field: "H = t.mlp(p) + v.mlp(q); dx/dt = (dH/dp, -dH/dq)",
+        activation: None,
         color: [150, 60, 200],
         canonical: true,
         separable: true,
@@ -196,6 +207,8 @@ pub const MODELS: &[ModelInfo] = &[
     ModelInfo {
         name: "node-so",
         label: "NODE+SO",
+        field: "dx/dt = (V p, mlp(x)), V = velocity",
+        activation: None,
         color: [230, 140, 20],
         canonical: true,
         separable: false,
@@ -213,6 +226,8 @@ pub const MODELS: &[ModelInfo] = &[
     ModelInfo {
         name: "lnn",
         label: "Lagrangian NN",
+        field: "L = mlp(q, qd), qd = V p; dx/dt = (qd, V^-1 qdd), qdd = pinv(M) (dL/dq - C qd), M_ij = d2L/dqd_i dqd_j, C_ij = d2L/dqd_i dq_j, pinv dropping eigenvalues below 10 n eps max|eig|, V = velocity",
+        activation: Some(crate::lnn::ACTIVATION),
         color: [120, 80, 40],
         canonical: true,
         separable: false,
@@ -389,22 +404,6 @@ impl DynamicsModel for Hnn {
     fn energy_gradient(&self, x: &Tensor) -> Option<Tensor> {
         Some(scalar_gradient(&self.mlp, x, self.gradient, false))
     }
-}
-
-/// Saves all variables of `vs` (format chosen by the extension; use `.safetensors`).
-pub fn save_checkpoint(vs: &nn::VarStore, path: &Path) -> Result<()> {
-    vs.save(path).map_err(|source| ModelError::Checkpoint {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-/// Loads variables saved by [`save_checkpoint`] into an identically built `vs`.
-pub fn load_checkpoint(vs: &mut nn::VarStore, path: &Path) -> Result<()> {
-    vs.load(path).map_err(|source| ModelError::Checkpoint {
-        path: path.to_path_buf(),
-        source,
-    })
 }
 
 /// Multiply-adds of one forward pass of an MLP `input -> hidden... -> output` (biases left out).

@@ -118,7 +118,7 @@ fn checkpoint_round_trip_restores_predictions() {
     .unwrap();
     let x = Tensor::randn([5, 2], (Kind::Float, Device::Cpu));
     let before = hnn.time_derivative(&x, false);
-    save_checkpoint(&vs, &path).unwrap();
+    save_checkpoint(&vs, &path, &serde_json::Map::new()).unwrap();
     tch::manual_seed(99);
     let mut vs2 = nn::VarStore::new(Device::Cpu);
     let hnn2 = Hnn::new(
