@@ -326,6 +326,15 @@ impl<'a> MakeWriter<'a> for LogFile {
     }
 }
 
+/// Log times as `2026-12-05T03:14:28Z`: whole seconds, UTC.
+struct UtcSeconds;
+
+impl tracing_subscriber::fmt::time::FormatTime for UtcSeconds {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        w.write_str(&crate::utc_iso())
+    }
+}
+
 fn init_tracing(spec: &str) -> Result<LogFile, String> {
     let log_file = LogFile::default();
     let filter =
@@ -334,6 +343,7 @@ fn init_tracing(spec: &str) -> Result<LogFile, String> {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
+                .with_timer(UtcSeconds)
                 .with_ansi(std::io::stderr().is_terminal())
                 .with_target(false)
                 .with_filter(filter()?),
@@ -341,6 +351,7 @@ fn init_tracing(spec: &str) -> Result<LogFile, String> {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(log_file.clone())
+                .with_timer(UtcSeconds)
                 .with_ansi(false)
                 .with_target(false)
                 .with_filter(filter()?),

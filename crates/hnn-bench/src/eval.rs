@@ -510,6 +510,19 @@ pub fn run_protocol(
     device: Device,
     budget: Budget,
 ) -> (ProtocolOutcome, ProtocolRollouts) {
+    run_protocol_observed(name, p, truth, models, device, budget, &mut |_, _| {})
+}
+
+/// [`run_protocol`], calling `rolled_out(model, trajectories)` as each model's rollouts end.
+pub fn run_protocol_observed(
+    name: &str,
+    p: &ProtocolConfig,
+    truth: &Truth,
+    models: &[EvalModel<'_>],
+    device: Device,
+    budget: Budget,
+    rolled_out: &mut dyn FnMut(&str, usize),
+) -> (ProtocolOutcome, ProtocolRollouts) {
     let start = std::time::Instant::now();
     let dim = truth.dim;
     let n = truth.trajectories.len();
@@ -535,6 +548,7 @@ pub fn run_protocol(
             budget,
         );
         let sols = m.solutions_in_truth(&own_sols, dim);
+        rolled_out(model_name, sols.len());
         let mut per_traj = Vec::new();
         let mut per_point_sum = vec![0.0; points];
         let mut failed = Vec::new();

@@ -131,7 +131,7 @@ fn utc_stamp() -> String {
 }
 
 /// Now in ISO 8601, `2026-12-05T00:43:58Z`.
-fn utc_iso() -> String {
+pub(crate) fn utc_iso() -> String {
     let (date, time) = utc_now();
     format!("{date}T{time}Z")
 }
@@ -472,7 +472,7 @@ pub fn run_ensemble(exps: &[Experiment], opts: &RunOptions) -> Vec<Result<RunSum
     }
     for (i, run, state) in live {
         let exp = &exps[i];
-        let stages = guarded(|| state.finish(exp, &run.run_dir));
+        let stages = guarded(|| state.finish(exp, &run.run_dir, opts));
         results[i] = Some(run.close(stages));
     }
     results
@@ -530,7 +530,12 @@ fn train_members(
         members = k,
         "training {name} for seeds {seeds:?} as one batched network"
     );
-    let pb = progress_bar(opts, cfg.train.steps as u64, &format!("{name} x{k}"));
+    let pb = progress_bar(
+        opts,
+        cfg.train.steps as u64,
+        &format!("{name} x{k}"),
+        "steps",
+    );
     let objective = ensemble::EnsembleObjective {
         model: model.as_ref(),
         data: &data,
@@ -540,6 +545,9 @@ fn train_members(
     let trained = train::train(&objective, &vs, &cfg.train, &seeds, &pb, |m, row| {
         let state = &mut live[m].2;
         pb.suspend(|| log_row(name, state.seed, row));
+        if m == 0 {
+            pb.set_message(format!("seed {}: {}", state.seed, loss_message(row)));
+        }
         state.write_metrics(name, row);
     })?;
     pb.finish_and_clear();
@@ -602,20 +610,44 @@ pub fn json_number(x: f64) -> serde_json::Value {
     }
 }
 
-fn progress_bar(opts: &RunOptions, len: u64, label: &str) -> ProgressBar {
+/// A bar of `len` `unit`s (steps, rollouts) labelled `label`, with the rate in whole units
+/// per second (one decimal below 10) and the time left.
+fn progress_bar(opts: &RunOptions, len: u64, label: &str, unit: &'static str) -> ProgressBar {
     if !opts.progress {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::new(len);
     pb.set_style(
-        ProgressStyle::with_template(
-            "{prefix:>9} [{bar:36}] {pos}/{len} steps  {per_sec}  eta {eta}  {msg}",
-        )
+        ProgressStyle::with_template(&format!(
+            "{{prefix:>9}} [{{bar:36}}] {{pos}}/{{len}} {unit}  {{rate}}  eta {{eta}}  {{msg}}"
+        ))
         .expect("valid template")
+        .with_key(
+            "rate",
+            |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&rate_text(s.per_sec()));
+            },
+        )
         .progress_chars("=> "),
     );
     pb.set_prefix(label.to_string());
     pb
+}
+
+/// `1234/s`, `18/s`, `2.5/s`, `0.3/s`: whole numbers from 10 up; `—/s` before the first.
+fn rate_text(per_sec: f64) -> String {
+    if !(per_sec.is_finite() && per_sec > 0.0) {
+        "—/s".into()
+    } else if per_sec >= 10.0 {
+        format!("{per_sec:.0}/s")
+    } else {
+        format!("{per_sec:.1}/s")
+    }
+}
+
+/// The training bar's message: the last logged losses.
+fn loss_message(row: &LogRow) -> String {
+    format!("train {:.3e}  test {:.3e}", row.train_loss, row.test_loss)
 }
 
 fn run_stages(exp: &Experiment, run_dir: &Path, opts: &RunOptions) -> Result<RunSummary> {
@@ -626,7 +658,7 @@ fn run_stages(exp: &Experiment, run_dir: &Path, opts: &RunOptions) -> Result<Run
         let learner = state.task.learner(name, &mut vs, exp, exp.device)?;
         state.train_single(exp, name, vs, learner, opts)?;
     }
-    state.finish(exp, run_dir)
+    state.finish(exp, run_dir, opts)
 }
 
 /// Logs a training row.
@@ -727,10 +759,11 @@ impl RunState {
         opts: &RunOptions,
     ) -> Result<()> {
         let cfg = &exp.config;
-        let pb = progress_bar(opts, cfg.train.steps as u64, name);
+        let pb = progress_bar(opts, cfg.train.steps as u64, name, "steps");
         let seed = self.seed;
         let trained = train::train(learner.as_ref(), &vs, &cfg.train, &[seed], &pb, |_, row| {
             pb.suspend(|| log_row(name, seed, row));
+            pb.set_message(loss_message(row));
             self.write_metrics(name, row);
         })?;
         pb.finish_and_clear();
@@ -812,7 +845,7 @@ impl RunState {
     }
 
     /// Stages 3 and 4: evaluation of the trained models and the plots.
-    fn finish(self, exp: &Experiment, run_dir: &Path) -> Result<RunSummary> {
+    fn finish(self, exp: &Experiment, run_dir: &Path, opts: &RunOptions) -> Result<RunSummary> {
         let RunState {
             task,
             mut timings,
@@ -845,8 +878,27 @@ impl RunState {
             let truth = task.protocol(name, p, seed, budget)?;
             let embeddings: Vec<_> = trained.iter().map(|(_, _, l)| l.embedding(name)).collect();
             let evaluated = eval_models(&trained, &embeddings, &models);
-            let (outcome, rollouts) =
-                eval::run_protocol(name, p, &truth, &evaluated, device, budget);
+            let total = truth.trajectories.len() * evaluated.len();
+            tracing::info!(
+                protocol = name,
+                trajectories = truth.trajectories.len(),
+                models = evaluated.len(),
+                "rolling out"
+            );
+            let pb = progress_bar(opts, total as u64, name, "rollouts");
+            let (outcome, rollouts) = eval::run_protocol_observed(
+                name,
+                p,
+                &truth,
+                &evaluated,
+                device,
+                budget,
+                &mut |model, n| {
+                    pb.inc(n as u64);
+                    pb.set_message(format!("{model} done"));
+                },
+            );
+            pb.finish_and_clear();
             for (model, e) in &outcome.models {
                 if let Some(mse) = e.energy_mse {
                     tracing::info!(
@@ -1016,6 +1068,15 @@ fn write_rollouts(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates_read_as_whole_units_from_ten() {
+        assert_eq!(rate_text(18.8723), "19/s");
+        assert_eq!(rate_text(1234.4), "1234/s");
+        assert_eq!(rate_text(2.54), "2.5/s");
+        assert_eq!(rate_text(0.0), "—/s");
+        assert_eq!(rate_text(f64::NAN), "—/s");
+    }
 
     /// Non-finite numbers are JSON's `null`, finite ones themselves; times are ISO 8601 and
     /// run folders keep their compact stamp.

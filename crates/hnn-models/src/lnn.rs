@@ -13,7 +13,7 @@
 //!   the layer's larger side, `s` = 2.2 for the input layer, 0.58·i for hidden layer `i`, `w`
 //!   for the output layer) is [`LnnInit::Authors`], not the default: on the two-body task it
 //!   left the loss at the zero model's for 2000 steps, where the orthogonal start every other
-//!   model here uses trains (measured; README);
+//!   model here uses trains (measured; crates/hnn-bench/RESULTS.md);
 //! - their pseudo-inverse of `∇q̇∇q̇ᵀL` (`jnp.linalg.pinv`, whose default drops eigenvalues of
 //!   magnitude at most `10 n ε` times the largest), here by eigendecomposition of the
 //!   symmetric matrix.
