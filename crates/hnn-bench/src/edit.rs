@@ -409,7 +409,11 @@ pub fn edit_energy(o: &EditOptions) -> Result<EditOutcome> {
         let picks: Vec<usize> = (0..10).map(|i| i * (n - 1) / 9).collect();
         let strip = frames.select(ndarray::Axis(0), &picks);
         let png = dir.join("frames.png");
-        crate::render::contact_sheet(&strip)
+        let labels: Vec<String> = picks
+            .iter()
+            .map(|&k| format!("t = {:.2}", path[k].0))
+            .collect();
+        crate::render::contact_sheet(&strip, &labels)
             .save(&png)
             .map_err(|e| BenchError::Plot {
                 path: png.clone(),
@@ -508,6 +512,8 @@ fn draw(
                 y_label: "p",
                 series: series(|v| (&v.q, &v.p)),
                 log_y: false,
+                equal_aspect: true,
+                markers: false,
             },
             Panel {
                 title: "Learned energy H_θ",
@@ -515,6 +521,8 @@ fn draw(
                 y_label: "H_θ",
                 series: series(|v| (&v.t, &v.h)),
                 log_y: false,
+                equal_aspect: false,
+                markers: false,
             },
         ],
         1000,

@@ -706,6 +706,9 @@ pub fn run_protocol_observed(
 }
 
 /// One path of the example figure: the truth, a model, or a model's conservative part.
+/// The truth's label in figures (plots draw it over the models).
+pub const TRUTH_LABEL: &str = "Ground truth";
+
 #[derive(Debug, Clone)]
 pub struct FigurePath {
     /// `"truth"`, a model name, or `"<model>-conservative"`.
@@ -768,7 +771,7 @@ pub fn figure_rollout(
     };
     let mut paths = vec![describe(
         "truth".into(),
-        "Ground truth".into(),
+        TRUTH_LABEL.into(),
         [0, 0, 0],
         tr.states.clone(),
         None,

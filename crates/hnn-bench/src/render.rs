@@ -108,13 +108,29 @@ pub fn frames(angles: &[f64], camera: &Camera) -> Array3<f32> {
     out
 }
 
-/// A contact sheet: the frames 4x enlarged, dark rod on white (as the figures), in rows of 10.
-pub fn contact_sheet(frames: &Array3<f32>) -> GrayImage {
+/// Height of the label under each frame of a contact sheet.
+const SHEET_LABEL: u32 = 20;
+
+/// A contact sheet: the frames 4x enlarged, dark rod on white (as the figures), in rows of 10,
+/// each with its label (`labels[i]`) under it.
+pub fn contact_sheet(frames: &Array3<f32>, labels: &[String]) -> GrayImage {
     let (n, side) = (frames.shape()[0], frames.shape()[1]);
     let cell = side as u32 * 4 + 4;
+    let cell_h = cell + SHEET_LABEL;
     let cols = n.min(SHEET_COLUMNS) as u32;
     let rows = n.div_ceil(SHEET_COLUMNS) as u32;
-    let mut sheet = GrayImage::from_pixel(cols * cell, rows * cell, Luma([255]));
+    let mut sheet = GrayImage::from_pixel(cols * cell, rows * cell_h, Luma([255]));
+    for r in 0..rows {
+        let row_labels: Vec<(u32, String)> = (0..cols)
+            .filter_map(|c| {
+                let text = labels.get((r * cols + c) as usize)?;
+                Some((c * cell + 4, text.clone()))
+            })
+            .collect();
+        let strip = crate::plots::text_strip(&row_labels, (cols * cell).max(1), SHEET_LABEL, 16);
+        let gray = imageops::grayscale(&strip);
+        imageops::replace(&mut sheet, &gray, 0, i64::from(r * cell_h + cell));
+    }
     for i in 0..n {
         let mut small = GrayImage::new(side as u32, side as u32);
         for (x, y, p) in small.enumerate_pixels_mut() {
@@ -129,7 +145,7 @@ pub fn contact_sheet(frames: &Array3<f32>) -> GrayImage {
         );
         let (cx, cy) = (
             (i % SHEET_COLUMNS) as u32 * cell,
-            (i / SHEET_COLUMNS) as u32 * cell,
+            (i / SHEET_COLUMNS) as u32 * cell_h,
         );
         imageops::replace(&mut sheet, &big, i64::from(cx + 2), i64::from(cy + 2));
     }
@@ -142,7 +158,10 @@ fn check_sizes(n: usize, side: u32) -> Result<()> {
     let n = n as u64;
     let values = n * u64::from(side) * u64::from(side);
     let cell = u64::from(side) * 4 + 4;
-    let sheet = n.min(SHEET_COLUMNS as u64) * cell * n.div_ceil(SHEET_COLUMNS as u64) * cell;
+    let sheet = n.min(SHEET_COLUMNS as u64)
+        * cell
+        * n.div_ceil(SHEET_COLUMNS as u64)
+        * (cell + u64::from(SHEET_LABEL));
     if values > MAX_FRAME_VALUES || sheet > MAX_SHEET_PIXELS {
         return Err(bad(
             Path::new("--side"),
@@ -187,7 +206,8 @@ pub fn render(angles_path: &Path, out: &Path, side: u32) -> Result<Rendered> {
         source,
     })?;
     let mut png = Vec::new();
-    contact_sheet(&f)
+    let labels: Vec<String> = angles.iter().map(|q| format!("q = {q:.3}")).collect();
+    contact_sheet(&f, &labels)
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .map_err(|e| BenchError::Plot {
             path: out.join("frames.png"),

@@ -39,8 +39,10 @@ pub fn draw(path: &Path, name: &str, outcome: &ProtocolOutcome) -> Result<()> {
             y_label: "energy MSE",
             series,
             log_y: true,
+            equal_aspect: false,
+            markers: true,
         }],
-        700,
-        400,
+        800,
+        440,
     )
 }

@@ -69,6 +69,8 @@ pub fn draw(path: &Path, fig: &FigureRollout, q: usize, p: usize) -> Result<()> 
                 })
                 .collect(),
             log_y: false,
+            equal_aspect: true,
+            markers: false,
         },
         Panel {
             title: "MSE between coordinates",
@@ -81,6 +83,8 @@ pub fn draw(path: &Path, fig: &FigureRollout, q: usize, p: usize) -> Result<()> 
                 true,
             ),
             log_y: false,
+            equal_aspect: false,
+            markers: false,
         },
     ];
     let learned = series(
@@ -96,6 +100,8 @@ pub fn draw(path: &Path, fig: &FigureRollout, q: usize, p: usize) -> Result<()> 
             y_label: "H_θ",
             series: learned,
             log_y: false,
+            equal_aspect: false,
+            markers: false,
         });
     }
     let energy = series(
@@ -111,8 +117,10 @@ pub fn draw(path: &Path, fig: &FigureRollout, q: usize, p: usize) -> Result<()> 
             y_label: "E",
             series: energy,
             log_y: false,
+            equal_aspect: false,
+            markers: false,
         });
     }
-    let width = 420 * panels.len() as u32;
-    draw_row(path, &panels, width, 400)
+    let width = 480 * panels.len() as u32;
+    draw_row(path, &panels, width, 440)
 }

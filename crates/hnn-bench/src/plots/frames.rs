@@ -12,6 +12,9 @@ use super::{Panel, Series, draw_row, register_font, rgb};
 use crate::error::{BenchError, Result};
 use crate::eval::FigureRollout;
 
+/// Height of the GIF's label strip above the frames.
+const GIF_HEADER: u32 = 22;
+
 /// Frame values reach 128/255; shown at twice that so the rod is black on white.
 pub(crate) fn shade(v: f32) -> u8 {
     255 - (v * 2.0 * 255.0).round().clamp(0.0, 255.0) as u8
@@ -32,85 +35,132 @@ fn plot_err(path: &Path, e: impl std::fmt::Display) -> BenchError {
     }
 }
 
-/// A grid: one row per path (truth first), `columns` frames at evenly spaced times.
+/// A grid: one row per path (truth first), `columns` frames at evenly spaced times; PNG at
+/// `path` and SVG beside it.
 pub fn draw_grid(path: &Path, fig: &FigureRollout, side: usize, columns: usize) -> Result<()> {
     register_font();
     let rows = framed(fig);
-    let n = fig.t.len();
     let cell = 4 * side as u32 + 8;
-    let (left, top) = (150u32, 30u32);
-    let (w, h) = (
+    let (left, top) = (170u32, 34u32);
+    let size = (
         left + cell * columns as u32 + 10,
         top + cell * rows.len() as u32 + 10,
     );
-    let root = BitMapBackend::new(path, (w, h)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
-    let font = ("sans-serif", 14).into_font();
-    let picks: Vec<usize> = (0..columns)
-        .map(|c| {
-            if columns > 1 {
-                c * (n - 1) / (columns - 1)
-            } else {
-                0
-            }
-        })
-        .collect();
-    for (c, &k) in picks.iter().enumerate() {
-        let x = (left + cell * c as u32) as i32;
-        root.draw(&Text::new(
-            format!("t = {:.0}", fig.t[k]),
-            (x + 20, 8),
-            font.clone(),
-        ))
-        .map_err(|e| plot_err(path, e))?;
+    let layout = Grid {
+        rows: &rows,
+        t: &fig.t,
+        side,
+        columns,
+        cell,
+        left,
+        top,
+    };
+    {
+        let root = BitMapBackend::new(path, size).into_drawing_area();
+        layout.draw(&root).map_err(|e| plot_err(path, e))?;
+        root.present().map_err(|e| plot_err(path, e))?;
     }
-    let pixels = side * side;
-    for (r, (label, frames)) in rows.iter().enumerate() {
-        let y0 = (top + cell * r as u32) as i32;
-        root.draw(&Text::new(
-            label.to_string(),
-            (6, y0 + cell as i32 / 2 - 7),
-            font.clone(),
-        ))
-        .map_err(|e| plot_err(path, e))?;
-        for (c, &k) in picks.iter().enumerate() {
-            let x0 = (left + cell * c as u32) as i32;
-            let Some(frame) = frames.get(k * pixels..(k + 1) * pixels) else {
-                continue;
-            };
-            for (i, &v) in frame.iter().enumerate() {
-                let (px, py) = (x0 + 4 * (i % side) as i32, y0 + 4 * (i / side) as i32);
-                let s = shade(v);
-                root.draw(&Rectangle::new(
-                    [(px, py), (px + 4, py + 4)],
-                    RGBColor(s, s, s).filled(),
-                ))
-                .map_err(|e| plot_err(path, e))?;
-            }
-            root.draw(&Rectangle::new(
-                [(x0, y0), (x0 + 4 * side as i32, y0 + 4 * side as i32)],
-                RGBColor(180, 180, 180),
-            ))
-            .map_err(|e| plot_err(path, e))?;
-        }
-    }
-    root.present().map_err(|e| plot_err(path, e))
+    let svg = path.with_extension("svg");
+    let root = SVGBackend::new(&svg, size).into_drawing_area();
+    layout.draw(&root).map_err(|e| plot_err(&svg, e))?;
+    root.present().map_err(|e| plot_err(&svg, e))
 }
 
-/// An animated GIF: every path's frames side by side (truth first), 4x enlarged, 20 frames
-/// per second (Gym's `dt = 0.05`).
+/// Where [`draw_grid`] puts each frame and label.
+struct Grid<'a> {
+    rows: &'a [(&'a str, &'a [f32])],
+    t: &'a [f64],
+    side: usize,
+    columns: usize,
+    cell: u32,
+    left: u32,
+    top: u32,
+}
+
+impl Grid<'_> {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, plotters::coord::Shift>,
+    ) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+        let (side, cell, left, top) = (self.side, self.cell, self.left, self.top);
+        root.fill(&WHITE)?;
+        let font = ("sans-serif", 18).into_font();
+        let n = self.t.len();
+        let picks: Vec<usize> = (0..self.columns)
+            .map(|c| {
+                if self.columns > 1 {
+                    c * (n - 1) / (self.columns - 1)
+                } else {
+                    0
+                }
+            })
+            .collect();
+        for (c, &k) in picks.iter().enumerate() {
+            let x = (left + cell * c as u32) as i32;
+            root.draw(&Text::new(
+                format!("t = {:.0}", self.t[k]),
+                (x + 20, 8),
+                font.clone(),
+            ))?;
+        }
+        let pixels = side * side;
+        for (r, (label, frames)) in self.rows.iter().enumerate() {
+            let y0 = (top + cell * r as u32) as i32;
+            root.draw(&Text::new(
+                label.to_string(),
+                (6, y0 + cell as i32 / 2 - 8),
+                font.clone(),
+            ))?;
+            for (c, &k) in picks.iter().enumerate() {
+                let x0 = (left + cell * c as u32) as i32;
+                let Some(frame) = frames.get(k * pixels..(k + 1) * pixels) else {
+                    continue;
+                };
+                for (i, &v) in frame.iter().enumerate() {
+                    let s = shade(v);
+                    if s == 255 {
+                        continue; // white on white
+                    }
+                    let (px, py) = (x0 + 4 * (i % side) as i32, y0 + 4 * (i / side) as i32);
+                    root.draw(&Rectangle::new(
+                        [(px, py), (px + 4, py + 4)],
+                        RGBColor(s, s, s).filled(),
+                    ))?;
+                }
+                root.draw(&Rectangle::new(
+                    [(x0, y0), (x0 + 4 * side as i32, y0 + 4 * side as i32)],
+                    RGBColor(180, 180, 180),
+                ))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An animated GIF: every path's frames side by side (truth first) under its label, 4x
+/// enlarged, 20 frames per second (Gym's `dt = 0.05`).
 pub fn draw_gif(path: &Path, fig: &FigureRollout, side: usize) -> Result<()> {
     let rows = framed(fig);
     let pixels = side * side;
     let scale = 4;
     let panel = (side * scale + 4) as u32;
+    let header = GIF_HEADER;
+    let width = (panel * rows.len() as u32).max(1);
+    let labels: Vec<(u32, String)> = rows
+        .iter()
+        .enumerate()
+        .map(|(r, (label, _))| (r as u32 * panel + 2, label.to_string()))
+        .collect();
+    let strip = super::text_strip(&labels, width, header, 14);
     let file = std::fs::File::create(path).map_err(crate::io_err("cannot create", path))?;
     let mut enc = GifEncoder::new(std::io::BufWriter::new(file));
     enc.set_repeat(Repeat::Infinite)
         .map_err(|e| plot_err(path, e))?;
     for k in 0..fig.t.len() {
-        let mut img =
-            RgbaImage::from_pixel(panel * rows.len() as u32, panel, Rgba([255, 255, 255, 255]));
+        let mut img = RgbaImage::from_pixel(width, panel + header, Rgba([255, 255, 255, 255]));
+        for (x, y, p) in strip.enumerate_pixels() {
+            img.put_pixel(x, y, Rgba([p[0], p[1], p[2], 255]));
+        }
         for (r, (_, frames)) in rows.iter().enumerate() {
             let Some(frame) = frames.get(k * pixels..(k + 1) * pixels) else {
                 continue;
@@ -121,7 +171,7 @@ pub fn draw_gif(path: &Path, fig: &FigureRollout, side: usize) -> Result<()> {
                     for dx in 0..scale {
                         img.put_pixel(
                             r as u32 * panel + 2 + ((i % side) * scale + dx) as u32,
-                            2 + ((i / side) * scale + dy) as u32,
+                            header + 2 + ((i / side) * scale + dy) as u32,
                             Rgba([s, s, s, 255]),
                         );
                     }
@@ -180,6 +230,8 @@ pub fn draw_latent(path: &Path, fig: &FigureRollout) -> Result<()> {
             })
             .collect(),
         log_y: false,
+        equal_aspect: true,
+        markers: false,
     };
     let over_time = Panel {
         title: "Latent z_q over time",
@@ -196,6 +248,8 @@ pub fn draw_latent(path: &Path, fig: &FigureRollout) -> Result<()> {
             })
             .collect(),
         log_y: false,
+        equal_aspect: false,
+        markers: false,
     };
-    draw_row(path, &[phase, over_time], 840, 400)
+    draw_row(path, &[phase, over_time], 960, 440)
 }

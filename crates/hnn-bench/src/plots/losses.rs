@@ -43,6 +43,8 @@ pub fn draw(path: &Path, histories: &[(String, Vec<LogRow>)]) -> Result<()> {
             })
             .collect(),
         log_y: true,
+        equal_aspect: false,
+        markers: false,
     };
     draw_row(
         path,
@@ -50,7 +52,7 @@ pub fn draw(path: &Path, histories: &[(String, Vec<LogRow>)]) -> Result<()> {
             panel("Train loss", |c| &c.train),
             panel("Test loss", |c| &c.test),
         ],
-        900,
-        400,
+        1000,
+        440,
     )
 }

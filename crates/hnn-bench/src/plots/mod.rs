@@ -1,4 +1,4 @@
-//! PNG figures. Each plot takes rollouts, histories or outcomes and names; none runs a network.
+//! Figures, each as PNG and SVG. Each plot takes rollouts, histories or outcomes and names; none runs a network.
 //!
 //! - [`figure`]: the paper's Figure 2 row (phase space, coordinate MSE, learned energy, true
 //!   energy over time);
@@ -17,6 +17,8 @@ pub mod rollout;
 use std::path::Path;
 use std::sync::Once;
 
+use plotters::coord::Shift;
+use plotters::coord::ranged1d::{Ranged, ValueFormatter};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
@@ -52,6 +54,13 @@ pub struct Series<'a> {
     pub y: &'a [f64],
 }
 
+impl Series<'_> {
+    /// The truth is drawn last, dashed, so that it shows over models that follow it.
+    fn is_truth(&self) -> bool {
+        self.label == crate::eval::TRUTH_LABEL
+    }
+}
+
 /// One panel: a title, axis labels and lines.
 pub struct Panel<'a> {
     pub title: &'a str,
@@ -59,7 +68,22 @@ pub struct Panel<'a> {
     pub y_label: &'a str,
     pub series: Vec<Series<'a>>,
     pub log_y: bool,
+    /// One unit is as long on both axes (phase portraits, orbits).
+    pub equal_aspect: bool,
+    /// Points, not lines: values of independent items (one per trajectory), not a curve.
+    pub markers: bool,
 }
+
+/// Font sizes in plotters' units (a size `s` is drawn `s / 1.24` pixels high): labels of 16 px
+/// and titles of 20 px, readable when a 4-panel row of 1920 px is scaled to a paper's width.
+const LABEL_PX: u32 = 20;
+const AXIS_PX: u32 = 21;
+const TITLE_PX: u32 = 25;
+/// The strip above the panels that holds the one legend of the figure.
+const LEGEND_PX: u32 = 38;
+const X_LABEL_AREA: u32 = 52;
+const Y_LABEL_AREA: u32 = 84;
+const MARGIN: u32 = 12;
 
 fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
@@ -85,6 +109,17 @@ fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// Widens the shorter of two ranges about its middle so that a unit has the same length in
+/// pixels on both axes of a `width x height` plot.
+fn equal_aspect(x: (f64, f64), y: (f64, f64), width: f64, height: f64) -> ((f64, f64), (f64, f64)) {
+    let per_px = ((x.1 - x.0) / width).max((y.1 - y.0) / height);
+    let widen = |r: (f64, f64), px: f64| {
+        let (mid, half) = ((r.0 + r.1) / 2.0, per_px * px / 2.0);
+        (mid - half, mid + half)
+    };
+    (widen(x, width), widen(y, height))
+}
+
 /// Tick labels of a linear axis: [`tick_log`]'s, with a tick a floating-point step away from
 /// zero (`-5.6e-17` from summing steps) written `0`.
 fn tick(v: &f64) -> String {
@@ -103,7 +138,9 @@ fn tick_log(v: &f64) -> String {
         let s = format!("{v:.3}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
-        format!("{v:.1e}")
+        // 1e-4, 2.5e-4: no ".0" on a whole mantissa
+        let s = format!("{v:.1e}");
+        s.replacen(".0e", "e", 1)
     }
 }
 
@@ -114,88 +151,173 @@ fn plot_err(path: &Path, e: impl std::fmt::Display) -> BenchError {
     }
 }
 
-/// Draws panels side by side into a PNG of `width x height` pixels.
+/// A white `width x height` RGB strip with each `(x, text)` written at `x` in font size
+/// `size` (for labelling pixel images: GIF panels, contact sheets).
+pub(crate) fn text_strip(
+    labels: &[(u32, String)],
+    width: u32,
+    height: u32,
+    size: u32,
+) -> image::RgbImage {
+    register_font();
+    let mut buf = vec![255u8; (width * height * 3) as usize];
+    {
+        let area = BitMapBackend::with_buffer(&mut buf, (width, height)).into_drawing_area();
+        let font = ("sans-serif", size).into_font();
+        for (x, text) in labels {
+            // a label that cannot be drawn leaves the strip white, never fails the figure
+            let _ = area.draw(&Text::new(text.clone(), (*x as i32, 3), font.clone()));
+        }
+        let _ = area.present();
+    }
+    image::RgbImage::from_raw(width, height, buf).expect("the buffer has width x height pixels")
+}
+
+/// Draws panels side by side under one legend into a PNG of `width x height` pixels (the
+/// legend's strip included) at `path`, and the same figure as SVG beside it (`.svg`).
 pub fn draw_row(path: &Path, panels: &[Panel<'_>], width: u32, height: u32) -> Result<()> {
     register_font();
-    let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
-    let areas = root.split_evenly((1, panels.len()));
-    for (area, panel) in areas.iter().zip(panels) {
-        let xs = range(panel.series.iter().flat_map(|s| s.x.iter().copied()), false);
-        let ys = range(
-            panel.series.iter().flat_map(|s| s.y.iter().copied()),
-            panel.log_y,
-        );
-        // headroom above the data for the legend
-        let ys = if panel.log_y {
-            (ys.0, ys.1 * (ys.1 / ys.0).powf(0.45))
-        } else {
-            (ys.0, ys.1 + 0.4 * (ys.1 - ys.0))
-        };
-        let mut builder = ChartBuilder::on(area);
-        builder
-            .caption(panel.title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(64);
-        let finite = |s: &Series<'_>| -> Vec<(f64, f64)> {
-            s.x.iter()
-                .zip(s.y)
-                .map(|(&a, &b)| (a, b))
-                .filter(|(a, b)| a.is_finite() && b.is_finite() && (!panel.log_y || *b > 0.0))
-                .collect()
-        };
-        macro_rules! draw {
-            ($chart:expr, $y_tick:expr) => {{
-                let mut chart = $chart;
-                chart
-                    .configure_mesh()
-                    .x_desc(panel.x_label)
-                    .x_label_formatter(&tick)
-                    .y_desc(panel.y_label)
-                    .y_label_formatter($y_tick)
-                    .label_style(("sans-serif", 13))
-                    .axis_desc_style(("sans-serif", 15))
-                    .light_line_style(RGBColor(235, 235, 235))
-                    .draw()
-                    .map_err(|e| plot_err(path, e))?;
-                for s in &panel.series {
-                    let color = s.color;
-                    chart
-                        .draw_series(LineSeries::new(finite(s), color.stroke_width(2)))
-                        .map_err(|e| plot_err(path, e))?
-                        .label(s.label)
-                        .legend(move |(x, y)| {
-                            PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                        });
-                }
-                chart
-                    .configure_series_labels()
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(RGBColor(180, 180, 180))
-                    .label_font(("sans-serif", 13))
-                    .position(SeriesLabelPosition::UpperRight)
-                    .draw()
-                    .map_err(|e| plot_err(path, e))?;
-            }};
-        }
-        if panel.log_y {
-            draw!(
-                builder
-                    .build_cartesian_2d(xs.0..xs.1, (ys.0..ys.1).log_scale())
-                    .map_err(|e| plot_err(path, e))?,
-                &tick_log
-            );
-        } else {
-            draw!(
-                builder
-                    .build_cartesian_2d(xs.0..xs.1, ys.0..ys.1)
-                    .map_err(|e| plot_err(path, e))?,
-                &tick
-            );
+    let size = (width, height + LEGEND_PX);
+    {
+        let root = BitMapBackend::new(path, size).into_drawing_area();
+        render(&root, panels).map_err(|e| plot_err(path, e))?;
+        root.present().map_err(|e| plot_err(path, e))?;
+    }
+    let svg = path.with_extension("svg");
+    let root = SVGBackend::new(&svg, size).into_drawing_area();
+    render(&root, panels).map_err(|e| plot_err(&svg, e))?;
+    root.present().map_err(|e| plot_err(&svg, e))
+}
+
+type DrawResult<DB> =
+    std::result::Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+fn render<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    panels: &[Panel<'_>],
+) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    let (legend, body) = root.split_vertically(LEGEND_PX);
+    draw_legend(&legend, panels)?;
+    for (area, panel) in body.split_evenly((1, panels.len())).iter().zip(panels) {
+        draw_panel(area, panel)?;
+    }
+    Ok(())
+}
+
+/// Every series label once, in order of first appearance, across the top of the figure.
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    panels: &[Panel<'_>],
+) -> DrawResult<DB> {
+    let mut seen: Vec<(&str, RGBColor, bool)> = Vec::new();
+    for s in panels.iter().flat_map(|p| &p.series) {
+        if !seen.iter().any(|(l, _, _)| *l == s.label) {
+            seen.push((s.label, s.color, s.is_truth()));
         }
     }
-    root.present().map_err(|e| plot_err(path, e))?;
+    let font = ("sans-serif", LABEL_PX).into_font();
+    let markers = panels.iter().all(|p| p.markers);
+    let mut x = MARGIN as i32 + Y_LABEL_AREA as i32 / 2;
+    let y = LEGEND_PX as i32 / 2;
+    for (label, color, truth) in seen {
+        let style = color.stroke_width(3);
+        if markers {
+            area.draw(&Circle::new((x + 12, y), 5, color.filled()))?;
+        } else if truth {
+            area.draw(&PathElement::new(vec![(x, y), (x + 9, y)], style))?;
+            area.draw(&PathElement::new(vec![(x + 15, y), (x + 24, y)], style))?;
+        } else {
+            area.draw(&PathElement::new(vec![(x, y), (x + 24, y)], style))?;
+        }
+        area.draw(&Text::new(
+            label.to_string(),
+            (x + 30, y - LABEL_PX as i32 / 2 - 1),
+            font.clone(),
+        ))?;
+        let (w, _) = area.estimate_text_size(label, &TextStyle::from(font.clone()))?;
+        x += 30 + w as i32 + 28;
+    }
+    Ok(())
+}
+
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    panel: &Panel<'_>,
+) -> DrawResult<DB> {
+    let mut xs = range(panel.series.iter().flat_map(|s| s.x.iter().copied()), false);
+    let mut ys = range(
+        panel.series.iter().flat_map(|s| s.y.iter().copied()),
+        panel.log_y,
+    );
+    if panel.equal_aspect && !panel.log_y {
+        let (w, h) = area.dim_in_pixel();
+        let plot_w = w.saturating_sub(Y_LABEL_AREA + 2 * MARGIN).max(1) as f64;
+        let plot_h = h
+            .saturating_sub(X_LABEL_AREA + TITLE_PX + 3 * MARGIN)
+            .max(1) as f64;
+        (xs, ys) = equal_aspect(xs, ys, plot_w, plot_h);
+    }
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .caption(panel.title, ("sans-serif", TITLE_PX))
+        .margin(MARGIN)
+        .x_label_area_size(X_LABEL_AREA)
+        .y_label_area_size(Y_LABEL_AREA);
+    if panel.log_y {
+        let chart = builder.build_cartesian_2d(xs.0..xs.1, (ys.0..ys.1).log_scale())?;
+        draw_series(chart, panel, &tick_log)
+    } else {
+        let chart = builder.build_cartesian_2d(xs.0..xs.1, ys.0..ys.1)?;
+        draw_series(chart, panel, &tick)
+    }
+}
+
+fn draw_series<DB: DrawingBackend, Y>(
+    mut chart: ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
+    panel: &Panel<'_>,
+    y_tick: &dyn Fn(&f64) -> String,
+) -> DrawResult<DB>
+where
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    chart
+        .configure_mesh()
+        .x_desc(panel.x_label)
+        .x_label_formatter(&tick)
+        .y_desc(panel.y_label)
+        .y_label_formatter(y_tick)
+        .label_style(("sans-serif", LABEL_PX))
+        .axis_desc_style(("sans-serif", AXIS_PX))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()?;
+    let finite = |s: &Series<'_>| -> Vec<(f64, f64)> {
+        s.x.iter()
+            .zip(s.y)
+            .map(|(&a, &b)| (a, b))
+            .filter(|(a, b)| a.is_finite() && b.is_finite() && (!panel.log_y || *b > 0.0))
+            .collect()
+    };
+    // models first, the truth over them
+    let order = panel
+        .series
+        .iter()
+        .filter(|s| !s.is_truth())
+        .chain(panel.series.iter().filter(|s| s.is_truth()));
+    for s in order {
+        let points = finite(s);
+        if panel.markers {
+            chart.draw_series(
+                points
+                    .into_iter()
+                    .map(|p| Circle::new(p, 4, s.color.filled())),
+            )?;
+        } else if s.is_truth() {
+            chart.draw_series(DashedLineSeries::new(points, 9, 6, BLACK.stroke_width(2)))?;
+        } else {
+            chart.draw_series(LineSeries::new(points, s.color.stroke_width(2)))?;
+        }
+    }
     Ok(())
 }
 
@@ -215,7 +337,25 @@ mod tests {
         assert_ne!(tick(&lo), tick(&(lo + (hi - lo) / 4.0)));
         assert_eq!(range([0.0, 1.0].into_iter(), false), (-0.05, 1.05));
         assert_eq!(tick(&-5.6e-17), "0");
-        assert_eq!(tick_log(&1e-13), "1.0e-13");
+        assert_eq!(tick_log(&1e-13), "1e-13");
+        assert_eq!(tick_log(&2.5e-4), "2.5e-4");
+        assert_eq!(tick_log(&-1e7), "-1e7");
         assert_eq!(tick(&0.25), "0.25");
+    }
+
+    /// A unit is as many pixels on both axes; the data's own ranges stay inside.
+    #[test]
+    fn equal_aspect_widens_the_short_range_about_its_middle() {
+        // y: 0.01 per pixel, x only 0.005: x widens to 4 about its middle 1
+        let ((x0, x1), (y0, y1)) = equal_aspect((0.0, 2.0), (-0.5, 0.5), 400.0, 100.0);
+        assert_eq!((y0, y1), (-0.5, 0.5));
+        assert!(
+            (x0 - -1.0).abs() < 1e-12 && (x1 - 3.0).abs() < 1e-12,
+            "{x0} {x1}"
+        );
+        assert!(((x1 - x0) / 400.0 - (y1 - y0) / 100.0).abs() < 1e-12);
+        let ((x0, x1), (y0, y1)) = equal_aspect((0.0, 1.0), (0.0, 10.0), 200.0, 200.0);
+        assert_eq!((y0, y1), (0.0, 10.0));
+        assert!((x0 - -4.5).abs() < 1e-12 && (x1 - 5.5).abs() < 1e-12);
     }
 }

@@ -55,13 +55,15 @@ pub fn draw(dir: &Path, fig: &FigureRollout, n: usize) -> Result<()> {
                 })
                 .collect(),
             log_y: false,
+            equal_aspect: true,
+            markers: false,
         })
         .collect();
     draw_row(
         &dir.join("orbits.png"),
         &panels,
-        420 * panels.len() as u32,
-        420,
+        460 * panels.len() as u32,
+        460,
     )?;
 
     let parts: Vec<[Vec<f64>; 3]> = paths
@@ -95,7 +97,9 @@ pub fn draw(dir: &Path, fig: &FigureRollout, n: usize) -> Result<()> {
                 })
                 .collect(),
             log_y: false,
+            equal_aspect: false,
+            markers: false,
         })
         .collect();
-    draw_row(&dir.join("orbit_energy.png"), &panels, 1260, 400)
+    draw_row(&dir.join("orbit_energy.png"), &panels, 1440, 440)
 }

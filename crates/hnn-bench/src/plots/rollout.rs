@@ -1,5 +1,6 @@
 //! Rollout metrics over time for one protocol: relative error, energy drift and coordinate
-//! MSE, each a mean over the finished trajectories, one line per model.
+//! MSE, each a mean over the finished trajectories, one line per model (`x` the truth, `y` the
+//! model's rollout).
 
 use std::path::Path;
 
@@ -34,24 +35,26 @@ pub fn draw(path: &Path, outcome: &ProtocolOutcome, t: &[f64]) -> Result<()> {
                 })
                 .collect(),
             log_y: true,
+            equal_aspect: false,
+            markers: false,
         }
     };
     draw_row(
         path,
         &[
             panel(
-                "Relative error |x̂ − x| / (|x̂| + |x|)",
+                "Relative error |y − x| / (|y| + |x|)",
                 "relative error",
                 |m| &m.relative_error_over_time,
             ),
             panel(
                 "Relative energy drift",
-                "|E(x̂) − E(x₀)| / |E(x₀)|",
+                "|E(y) − E(x₀)| / |E(x₀)|",
                 |m| &m.energy_drift_over_time,
             ),
             panel("Coordinate MSE", "MSE", |m| &m.coordinate_mse_over_time),
         ],
-        1350,
-        400,
+        1500,
+        440,
     )
 }
