@@ -1243,6 +1243,14 @@ impl Config {
                     format!("{} must be positive and finite", p.step),
                 ));
             }
+            if p.integrator != Integrator::Rk45 && source.rollouts_span_t_span() {
+                let budget = if name == "eval.long" {
+                    self.eval.budget().scaled(LONG_HORIZON_FACTOR).max_steps
+                } else {
+                    self.eval.max_steps
+                };
+                fixed_steps_fit(&p, budget).map_err(|reason| bad(&key("step"), reason))?;
+            }
             if !(p.time_stretch.is_finite() && p.time_stretch > 0.0) {
                 return Err(bad(
                     &key("time_stretch"),
@@ -1401,6 +1409,21 @@ impl Config {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("a validated config serialises")
     }
+}
+
+/// That a fixed-step rollout over the protocol's horizon (`t_span` times `time_stretch`) takes
+/// at most `max_steps` steps of at most `step`: a step too small to get there within the budget
+/// would fail every trajectory, so it is refused before any work.
+fn fixed_steps_fit(p: &ProtocolConfig, max_steps: usize) -> std::result::Result<(), String> {
+    let horizon = (p.t_span[1] - p.t_span[0]).abs() * p.time_stretch;
+    let steps = horizon / p.step;
+    if steps > max_steps as f64 {
+        return Err(format!(
+            "{:e} over the horizon {horizon} ({:?} x time_stretch {}) is {steps:.3e} steps, more than the {max_steps} a trajectory may take (eval.max_steps); use a larger step or raise eval.max_steps",
+            p.step, p.t_span, p.time_stretch
+        ));
+    }
+    Ok(())
 }
 
 /// `train.objective = "rollout"`: windows of at least two states that fit in every training
@@ -2008,6 +2031,24 @@ mod tests {
         assert!(e.contains("eval.paper.integrator"), "{e}");
         let e = err(&format!("{base}[eval.paper]\nstep = 0.0\n"));
         assert!(e.contains("eval.paper.step"), "{e}");
+    }
+
+    /// The corrected protocol spans 20 time units: 2000 RK4 steps of 0.01 fit the default
+    /// budget of 10000; steps of 1e-3 (20000) do not, unless the budget is raised; RK45 adapts.
+    #[test]
+    fn fixed_steps_must_reach_the_horizon_within_the_budget() {
+        let base = "[experiment]\nname = \"s\"\n[system]\nkind = \"mass-spring\"\n";
+        let rk4 = |step: &str, extra: &str| {
+            format!("{base}{extra}[eval.corrected]\nintegrator = \"rk4\"\nstep = {step}\n")
+        };
+        ok(&rk4("0.01", ""));
+        let e = err(&rk4("1e-3", ""));
+        assert!(
+            e.contains("eval.corrected.step") && e.contains("2.000e4 steps") && e.contains("10000"),
+            "{e}"
+        );
+        ok(&rk4("1e-3", "[eval]\nmax_steps = 20000\n"));
+        ok(&format!("{base}[eval.corrected]\nstep = 1e-9\n"));
     }
 
     #[test]

@@ -565,20 +565,24 @@ fn train_members(
     Ok(())
 }
 
-/// A model whose test loss is above this fraction of the zero field's has learned next to
-/// nothing of the field (under 5% of its mean square).
+/// A model whose test loss is above this fraction of a trivial field's has learned next to
+/// nothing of the field (under 5% of what the trivial field leaves).
 const DEGENERATE_FRACTION: f64 = 0.95;
 
-/// Why a trained model is degenerate: its test loss within 5% of the zero field's, or above.
+/// Why a trained model is degenerate: its test loss within 5% of the better trivial field's
+/// (zero, or the training targets' mean), or above. A learned energy constant to rounding has
+/// the zero field, so it is caught here too.
 fn degenerate(outcome: &train::TrainOutcome, learner: &dyn tasks::Learner) -> Option<String> {
     if outcome.diverged.is_some() {
         return None;
     }
-    let zero = learner.zero_field_test_loss()?;
+    let trivial = learner.trivial_field_test_loss()?;
     let test = outcome.test.mean;
     // a NaN loss is degenerate too
-    let learned = test.is_finite() && test < DEGENERATE_FRACTION * zero;
-    (!learned).then(|| format!("test loss {test:.4e} against the zero field's {zero:.4e}"))
+    let learned = test.is_finite() && test < DEGENERATE_FRACTION * trivial;
+    (!learned).then(|| {
+        format!("test loss {test:.4e} against {trivial:.4e} for a constant field (zero or the training mean)")
+    })
 }
 
 /// A model's own counts ([`hnn_models::DynamicsModel::diagnostics`]) so far, each logged; a

@@ -34,6 +34,31 @@ impl TrainData {
         let dx = tensor_f64(&self.dx_test);
         dx.iter().map(|v| v * v).sum::<f64>() / dx.len() as f64
     }
+
+    /// The test loss of the constant field at the training targets' mean (per coordinate): a
+    /// model no better has learned only an average drift.
+    pub fn mean_field_test_loss(&self) -> f64 {
+        let cols = self.dx.size().last().copied().unwrap_or(1).max(1) as usize;
+        let train = tensor_f64(&self.dx);
+        let rows = (train.len() / cols).max(1) as f64;
+        let mut mean = vec![0.0; cols];
+        for row in train.chunks(cols) {
+            for (m, v) in mean.iter_mut().zip(row) {
+                *m += v / rows;
+            }
+        }
+        let test = tensor_f64(&self.dx_test);
+        let sq: f64 = test
+            .chunks(cols)
+            .flat_map(|row| row.iter().zip(&mean).map(|(v, m)| (v - m) * (v - m)))
+            .sum();
+        sq / test.len() as f64
+    }
+
+    /// The better of [`Self::zero_field_test_loss`] and [`Self::mean_field_test_loss`].
+    pub fn trivial_field_test_loss(&self) -> f64 {
+        self.zero_field_test_loss().min(self.mean_field_test_loss())
+    }
 }
 
 /// `f64` rows to an `f32` tensor `[rows, cols]` on `device`.
@@ -526,6 +551,22 @@ mod tests {
     use super::*;
     use crate::config::LrSchedule;
     use crate::ensemble::EnsembleData;
+
+    /// Training targets with mean (1, 0); test targets (1, 2) and (3, 0): the zero field leaves
+    /// (1 + 4 + 9 + 0) / 4 = 3.5, the mean field ((0 + 4) + (4 + 0)) / 4 = 2.
+    #[test]
+    fn trivial_fields_by_hand() {
+        let t = |v: &[f64]| tensor_f32(v, 2, Device::Cpu);
+        let data = TrainData {
+            x: t(&[0.0; 4]),
+            dx: t(&[0.0, 1.0, 2.0, -1.0]),
+            x_test: t(&[0.0; 4]),
+            dx_test: t(&[1.0, 2.0, 3.0, 0.0]),
+        };
+        assert!((data.zero_field_test_loss() - 3.5).abs() < 1e-12);
+        assert!((data.mean_field_test_loss() - 2.0).abs() < 1e-12);
+        assert!((data.trivial_field_test_loss() - 2.0).abs() < 1e-12);
+    }
 
     #[test]
     fn minibatches_are_distinct_rows_and_reproducible() {

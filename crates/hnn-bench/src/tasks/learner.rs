@@ -104,8 +104,8 @@ impl Learner for StateLearner {
     fn probe(&self) -> (Tensor, Array2<f64>) {
         (self.data.x_test.shallow_clone(), self.x_test.clone())
     }
-    fn zero_field_test_loss(&self) -> Option<f64> {
-        Some(self.data.zero_field_test_loss())
+    fn trivial_field_test_loss(&self) -> Option<f64> {
+        Some(self.data.trivial_field_test_loss())
     }
     fn state_data(&self) -> Option<&TrainData> {
         Some(&self.data)

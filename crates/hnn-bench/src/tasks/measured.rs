@@ -219,6 +219,9 @@ impl Section for MeasuredConfig {
 }
 
 impl Source for MeasuredSource {
+    fn rollouts_span_t_span(&self) -> bool {
+        false
+    }
     fn name(&self) -> &str {
         KIND.name
     }

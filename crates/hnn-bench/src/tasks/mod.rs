@@ -170,6 +170,11 @@ pub trait Source: Send + Sync + Any {
     /// The `long` protocol's `t_span` and `points` (ten training horizons); `None`: there is
     /// no longer horizon to compare with.
     fn long_horizon(&self, data: &DataSpec) -> Option<([f64; 2], usize)>;
+    /// Whether a protocol's rollouts span its `t_span` (times `time_stretch`); `false` for
+    /// tasks whose truth is observed, where each rollout spans its own observed times.
+    fn rollouts_span_t_span(&self) -> bool {
+        true
+    }
     /// The kinematics `dq/dt = V p` of its state (`V`: `n x n`, row-major), for models that
     /// move positions by it (`"node-so"`); `None`: the task declares none.
     fn velocity_map(&self) -> Option<Vec<f64>> {
@@ -341,9 +346,10 @@ pub trait Learner: Objective {
     fn embedding(&self, _protocol: &str) -> Option<Box<dyn Embedding + '_>> {
         None
     }
-    /// The test loss a model that predicts `dx/dt = 0` would report (`None` where the reported
-    /// loss is not the `dx/dt` error, as on pixels).
-    fn zero_field_test_loss(&self) -> Option<f64> {
+    /// The test loss the better of two trivial fields would report: `dx/dt = 0`, or the
+    /// training targets' mean everywhere (`None` where the reported loss is not the `dx/dt`
+    /// error, as on pixels).
+    fn trivial_field_test_loss(&self) -> Option<f64> {
         None
     }
     /// The `(x, dx)` data of a model trained on states by the mean squared error of `dx/dt`

@@ -252,8 +252,8 @@ impl Learner for RolloutLearner {
     fn probe(&self) -> (Tensor, Array2<f64>) {
         (self.derivatives.x_test.shallow_clone(), self.x_test.clone())
     }
-    fn zero_field_test_loss(&self) -> Option<f64> {
-        Some(self.derivatives.zero_field_test_loss())
+    fn trivial_field_test_loss(&self) -> Option<f64> {
+        Some(self.derivatives.trivial_field_test_loss())
     }
 }
 

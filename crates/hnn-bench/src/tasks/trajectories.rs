@@ -272,6 +272,9 @@ fn groups_for(n: usize) -> usize {
 }
 
 impl Source for TrajectoriesSource {
+    fn rollouts_span_t_span(&self) -> bool {
+        false
+    }
     fn name(&self) -> &str {
         &self.name
     }
