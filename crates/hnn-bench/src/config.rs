@@ -1249,7 +1249,7 @@ impl Config {
                 } else {
                     self.eval.max_steps
                 };
-                fixed_steps_fit(&p, budget).map_err(|reason| bad(&key("step"), reason))?;
+                fixed_steps_fit(p, budget).map_err(|reason| bad(&key("step"), reason))?;
             }
             if !(p.time_stretch.is_finite() && p.time_stretch > 0.0) {
                 return Err(bad(
