@@ -576,9 +576,12 @@ fn degenerate(outcome: &train::TrainOutcome, learner: &dyn tasks::Learner) -> Op
     if outcome.diverged.is_some() {
         return None;
     }
-    let trivial = learner.trivial_field_test_loss()?;
-    let test = outcome.test.mean;
-    // a NaN loss is degenerate too
+    degenerate_reason(outcome.test.mean, learner.trivial_field_test_loss()?)
+}
+
+/// [`degenerate`] on the numbers: a test loss not below [`DEGENERATE_FRACTION`] of the trivial
+/// fields' (a NaN loss included).
+fn degenerate_reason(test: f64, trivial: f64) -> Option<String> {
     let learned = test.is_finite() && test < DEGENERATE_FRACTION * trivial;
     (!learned).then(|| {
         format!("test loss {test:.4e} against {trivial:.4e} for a constant field (zero or the training mean)")
@@ -1072,6 +1075,22 @@ fn write_rollouts(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn degenerate_is_within_five_percent_of_a_constant_field() {
+        assert_eq!(degenerate_reason(0.5, 1.0), None);
+        assert_eq!(degenerate_reason(0.949, 1.0), None);
+        let why = degenerate_reason(0.95, 1.0).unwrap();
+        assert!(
+            why.starts_with("test loss 9.5000e-1 against 1.0000e0"),
+            "{why}"
+        );
+        assert!(degenerate_reason(2.0, 1.0).is_some());
+        assert!(degenerate_reason(f64::NAN, 1.0).is_some());
+        assert!(degenerate_reason(f64::INFINITY, 1.0).is_some());
+        // 0.95 x 2 = 1.9: 1.5 learned something of a field twice as large
+        assert_eq!(degenerate_reason(1.5, 2.0), None);
+    }
 
     #[test]
     fn rates_read_as_whole_units_from_ten() {
