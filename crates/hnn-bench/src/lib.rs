@@ -570,13 +570,34 @@ fn train_members(
 const DEGENERATE_FRACTION: f64 = 0.95;
 
 /// Why a trained model is degenerate: its test loss within 5% of the better trivial field's
-/// (zero, or the training targets' mean), or above. A learned energy constant to rounding has
-/// the zero field, so it is caught here too.
+/// (zero, or the training targets' mean), or above. An HNN whose learned energy is constant to
+/// rounding has the zero field, so it is caught here; [`constant_energy`] catches the models
+/// whose other parts carry the field.
 fn degenerate(outcome: &train::TrainOutcome, learner: &dyn tasks::Learner) -> Option<String> {
     if outcome.diverged.is_some() {
         return None;
     }
     degenerate_reason(outcome.test.mean, learner.trivial_field_test_loss()?)
+}
+
+/// Why an evaluated model is degenerate after evaluation: every trajectory of one of its
+/// protocols failed, so it has no rollout at all to be judged by (its scores are empty, not
+/// good).
+fn every_rollout_failed(
+    name: &str,
+    energy: &BTreeMap<String, eval::ProtocolOutcome>,
+) -> Option<String> {
+    energy.iter().find_map(|(protocol, outcome)| {
+        let e = outcome.models.get(name)?;
+        let n = outcome.model_horizons.len();
+        (n > 0 && e.failed.len() >= n).then(|| {
+            let first = e
+                .failed
+                .first()
+                .map_or(String::new(), |f| format!(" (the first: {})", f.reason));
+            format!("every one of the {n} {protocol} rollouts failed{first}")
+        })
+    })
 }
 
 /// [`degenerate`] on the numbers: a test loss not below [`DEGENERATE_FRACTION`] of the trivial
@@ -807,15 +828,19 @@ impl RunState {
                 train_cfg.divergence_factor
             );
         }
-        let degenerate = degenerate(&outcome, learner.as_ref());
+        let probe = outcome.diverged.is_none().then(|| learner.probe());
+        let learned = probe
+            .as_ref()
+            .and_then(|(x, _)| learned_energy(learner.field(), x));
+        let degenerate = degenerate(&outcome, learner.as_ref())
+            .or_else(|| learned.as_deref().and_then(constant_energy));
         if let Some(why) = &degenerate {
             tracing::warn!(
                 model = name,
                 seed = self.seed,
-                "degenerate: {why}, so it learned next to nothing of the field; it is marked so and left out of every ratio"
+                "degenerate: {why}; it is marked so and left out of every ratio"
             );
         }
-        let probe = outcome.diverged.is_none().then(|| learner.probe());
         let dissipative_ratio = probe
             .as_ref()
             .and_then(|(x, _)| eval::dissipative_ratio(learner.field(), x));
@@ -840,7 +865,8 @@ impl RunState {
             diverged: outcome.diverged.clone(),
             energy_fit: probe
                 .as_ref()
-                .and_then(|(x, states)| energy_fit(learner.field(), self.task.as_ref(), x, states)),
+                .zip(learned.as_deref())
+                .and_then(|((_, states), h)| energy_fit(self.task.as_ref(), states, h)),
             diagnostics: diagnostics(name, self.seed, learner.field()),
             degenerate,
         });
@@ -945,6 +971,16 @@ impl RunState {
                 m.diagnostics = diagnostics(name, seed, learner.field());
             }
         }
+        for m in models.iter_mut().filter(|m| m.degenerate.is_none()) {
+            m.degenerate = every_rollout_failed(&m.name, &energy);
+            if let Some(why) = &m.degenerate {
+                tracing::warn!(
+                    model = m.name.as_str(),
+                    seed,
+                    "degenerate: {why}; it is marked so and left out of every ratio"
+                );
+            }
+        }
 
         write_rollouts(run_dir, &figure, &protocol_rollouts)?;
 
@@ -1020,25 +1056,53 @@ fn eval_models<'a>(
         .collect()
 }
 
-/// The affine fit of a model's learned energy to the task's true one on the test inputs.
-fn energy_fit(
-    model: &dyn DynamicsModel,
-    task: &dyn tasks::Task,
-    x: &tch::Tensor,
-    x_f64: &ndarray::Array2<f64>,
-) -> Option<metrics::AffineFit> {
+/// A model's learned energy at the test inputs `x` (models with one).
+fn learned_energy(model: &dyn DynamicsModel, x: &tch::Tensor) -> Option<Vec<f64>> {
     // in chunks of rows, like the loss statistics
     let mut learned = Vec::new();
     for (start, len) in train::row_chunks(x.size()[0], train::STATS_CHUNK) {
         learned.extend(train::tensor_f64(&model.energy(&x.narrow(0, start, len))?));
     }
+    Some(learned)
+}
+
+/// The affine fit of a model's learned energy `learned` to the task's true one at the test
+/// states `x_f64`.
+fn energy_fit(
+    task: &dyn tasks::Task,
+    x_f64: &ndarray::Array2<f64>,
+    learned: &[f64],
+) -> Option<metrics::AffineFit> {
     let energy = task.energy()?;
     let truth: Vec<f64> = x_f64
         .rows()
         .into_iter()
         .map(|r| energy(&r.to_vec()))
         .collect();
-    Some(metrics::affine_fit(&truth, &learned))
+    Some(metrics::affine_fit(&truth, learned))
+}
+
+/// A learned energy whose spread over the test inputs is within this many single-precision
+/// roundings of its size is constant: its gradient, the HNN's field, is rounding noise.
+const CONSTANT_ENERGY_ROUNDINGS: f64 = 16.0;
+
+/// Why a learned energy is degenerate: constant to rounding over the test inputs (within
+/// [`CONSTANT_ENERGY_ROUNDINGS`] × f32 ε of its largest magnitude). A dissipative model can
+/// fit the field with its other part while its `H` stays flat; its energy error then means
+/// nothing. Non-finite values are not judged here (the test loss is).
+fn constant_energy(learned: &[f64]) -> Option<String> {
+    if learned.len() < 2 || learned.iter().any(|h| !h.is_finite()) {
+        return None;
+    }
+    let lo = learned.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = learned.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let scale = lo.abs().max(hi.abs());
+    (hi - lo <= CONSTANT_ENERGY_ROUNDINGS * f64::from(f32::EPSILON) * scale).then(|| {
+        format!(
+            "its learned energy is constant to rounding over the {} test inputs ({lo:.7e} to {hi:.7e})",
+            learned.len()
+        )
+    })
 }
 
 fn write_rollouts(
@@ -1075,6 +1139,65 @@ fn write_rollouts(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_learned_energy_flat_to_rounding_is_degenerate() {
+        // 16 f32 roundings of 1.0 are 1.9e-6
+        assert!(constant_energy(&[1.0, 1.0 + 1e-7, 1.0 - 1e-6]).is_some());
+        assert!(constant_energy(&[-13.8, -13.8, -13.8]).is_some());
+        assert!(constant_energy(&[0.0, 0.0]).is_some());
+        assert_eq!(constant_energy(&[1.0, 1.00001]), None);
+        assert_eq!(constant_energy(&[0.0, 1e-30]), None);
+        // not judged: one value, or a non-finite one
+        assert_eq!(constant_energy(&[2.0]), None);
+        assert_eq!(constant_energy(&[2.0, f64::NAN]), None);
+        let why = constant_energy(&[3.0, 3.0]).unwrap();
+        assert!(
+            why.contains("constant to rounding over the 2 test inputs"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_model_whose_every_rollout_failed_is_degenerate() {
+        let failure = |i| eval::Failure {
+            trajectory: i,
+            reason: "step size underflow".into(),
+        };
+        let protocol = |failed: Vec<eval::Failure>| eval::ProtocolOutcome {
+            settings: config::ProtocolConfig::paper(),
+            model_horizons: vec![1.0; 3],
+            models: BTreeMap::from([(
+                "hnn".to_string(),
+                eval::ModelEnergy {
+                    energy_mse: None,
+                    per_trajectory: Vec::new(),
+                    coordinate_mse: f64::NAN,
+                    failed,
+                    field_evaluations: 0,
+                    metrics: Default::default(),
+                    scores: BTreeMap::new(),
+                    reversibility_error: None,
+                    readout_r2: None,
+                },
+            )]),
+            seconds: 0.0,
+            metrics_seconds: 0.0,
+        };
+        let mut energy = BTreeMap::new();
+        energy.insert("paper".to_string(), protocol(vec![failure(0), failure(2)]));
+        assert_eq!(every_rollout_failed("hnn", &energy), None);
+        energy.insert(
+            "corrected".to_string(),
+            protocol((0..3).map(failure).collect()),
+        );
+        let why = every_rollout_failed("hnn", &energy).unwrap();
+        assert_eq!(
+            why,
+            "every one of the 3 corrected rollouts failed (the first: step size underflow)"
+        );
+        assert_eq!(every_rollout_failed("baseline", &energy), None);
+    }
 
     #[test]
     fn degenerate_is_within_five_percent_of_a_constant_field() {

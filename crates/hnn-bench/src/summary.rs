@@ -44,10 +44,11 @@ pub struct ModelSummary {
     /// `mass_matrix_solves` and `mass_matrix_ill_conditioned`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub diagnostics: BTreeMap<String, u64>,
-    /// Set when the model's test loss is within 5% of a constant field's (`dx/dt = 0`, or the
-    /// training targets' mean) or above:
-    /// it learned next to nothing of the field (a collapsed model, or data that show nothing).
-    /// Marked in the tables and left out of every ratio, however good its energy error looks.
+    /// Why the model is degenerate, when it is: its test loss within 5% of a constant field's
+    /// (`dx/dt = 0`, or the training targets' mean) or above (a collapsed model, or data that
+    /// show nothing); its learned energy constant to rounding; or every rollout of an
+    /// evaluation protocol failed. Marked in the tables and left out of every ratio, however
+    /// good its energy error looks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub degenerate: Option<String>,
 }

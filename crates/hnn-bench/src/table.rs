@@ -219,7 +219,7 @@ fn model_note(s: &RunSummary, model: &str) -> String {
             format!(" (**diverged at step {}**, not evaluated)", d.step)
         }
         Some(m) if m.degenerate.is_some() => {
-            " (**degenerate**: about as good as dx/dt = 0, in no ratio)".into()
+            " (**degenerate**: see the report; in no ratio)".into()
         }
         Some(m) => m.dissipative_ratio.map_or(String::new(), |r| {
             // no `|` here: this note sits in a table cell, where a pipe splits the cell
@@ -279,7 +279,7 @@ pub fn report(s: &RunSummary) -> String {
     for m in &s.models {
         if let Some(why) = &m.degenerate {
             out += &format!(
-                "\n**{}: degenerate** ({why}): it learned next to nothing of the field, so its energy error means nothing; it is left out of every ratio.\n",
+                "\n**{}: degenerate** ({why}): its energy error and scores say nothing of a learned field; it is left out of every ratio.\n",
                 m.name
             );
         }
