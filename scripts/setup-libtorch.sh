@@ -6,6 +6,9 @@
 #   scripts/setup-libtorch.sh          CPU-only libtorch (~540 MB download, ~490 MB on disk)
 #   scripts/setup-libtorch.sh --cuda   the full CUDA-capable install (~2.7 GB download, ~4.7 GB)
 #   scripts/setup-libtorch.sh --force  reinstall even if the right version is present
+#   scripts/setup-libtorch.sh --version 2.11.0 --dest .libtorch/torch-2.11
+#                                      another PyTorch release (its wheel's libraries and
+#                                      headers) into another folder, for the `torch-2-11` build
 #
 # Idempotent: when .libtorch/torch already holds this version and flavour it exits at once.
 # Cargo finds the folder through .cargo/config.toml ([env] LIBTORCH), and the build scripts
@@ -19,23 +22,35 @@ CUPTI_VERSION="13.0.85"   # provides libcupti.so.13, likewise
 
 flavour="cpu"
 force=0
-for arg in "$@"; do
-  case "$arg" in
+dest_arg=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
     --cuda) flavour="cuda" ;;
     --cpu) flavour="cpu" ;;
     --force) force=1 ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "setup-libtorch: unknown argument '$arg' (expected --cpu, --cuda, --force or --help)" >&2; exit 2 ;;
+    --version) TORCH_VERSION="${2:?--version needs a value, e.g. 2.11.0}"; shift ;;
+    --dest) dest_arg="${2:?--dest needs a folder}"; shift ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "setup-libtorch: unknown argument '$1' (expected --cpu, --cuda, --force, --version V, --dest DIR or --help)" >&2; exit 2 ;;
   esac
+  shift
 done
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-base="$root/.libtorch"
-dest="$base/torch"
+if [[ -n "$dest_arg" ]]; then
+  mkdir -p "$(dirname "$dest_arg")"
+  dest="$(cd "$(dirname "$dest_arg")" && pwd)/$(basename "$dest_arg")"
+  base="$(dirname "$dest")"
+else
+  base="$root/.libtorch"
+  dest="$base/torch"
+fi
 marker="$dest/HNN_LIBTORCH_VERSION"
 want="$TORCH_VERSION $flavour"
 
 if [[ $force -eq 0 && -f "$marker" && "$(cat "$marker")" == "$want" && -f "$dest/lib/libtorch_cpu.so" ]]; then
+  # installs from before build-version was written get it now (see below)
+  [[ -f "$dest/build-version" ]] || echo "$TORCH_VERSION" > "$dest/build-version"
   exit 0
 fi
 
@@ -111,6 +126,10 @@ for f in libtorch_cpu.so libc10.so libtorch.so; do
   fi
 done
 echo "$want" > "$staging/HNN_LIBTORCH_VERSION"
+# torch-sys compares this file with the release its tch was made for and stops the build with
+# "this tch version expects PyTorch 2.13.0, got 2.11.0" on a mismatch (the wheel itself carries
+# no such file, so without it a wrong libtorch fails later, in the C++ compiler or at run time).
+echo "$TORCH_VERSION" > "$staging/build-version"
 
 # Swap in atomically-ish: the old install is only removed once the new one is complete.
 rm -rf "$dest.old"
