@@ -9,14 +9,18 @@
 # /opt/torch/.venv/bin/python3, else python3), prints nvidia-smi, then runs, each under a wall
 # budget: the smoke configs on CUDA; spring, two-body and pixels at full size on CUDA; the
 # two-body task as a seed ensemble of 1, 8, 32 and 128 seeds (training only) on CUDA and on the
-# machine's CPU cores. It writes OUT_DIR/gpu-check.md (one table) and every run's summary.json
-# under OUT_DIR/runs. Everything ends within 8 minutes (the budgets below add up to 460 s).
+# machine's CPU cores; spring and two-body training on those cores. It writes OUT_DIR/gpu-check.md
+# (one table), each run's log under OUT_DIR/logs and its summary.json under OUT_DIR/summaries.
+# Everything ends within 8 minutes (the budgets below add up to 460 s).
 set -uo pipefail
 
 bundle="${1:-gpu-bundle}"
 out="${2:-${OUT:-gpu-out}}"
 bin="$bundle/hnn-bench"
-mkdir -p "$out/runs"
+# run folders (data, checkpoints, plots) stay in a scratch folder; OUT_DIR gets the table, the
+# logs and the summaries only, so that what comes back stays small
+scratch="${GPU_CHECK_SCRATCH:-$(mktemp -d)}"
+mkdir -p "$out/logs" "$out/summaries"
 report="$out/gpu-check.md"
 start=$(date +%s)
 
@@ -51,49 +55,56 @@ export LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 || echo "nvidia-smi failed"
   echo '```'
   echo
-  echo "| run | device | budget s | wall s | exit | test loss (hnn) | energy MSE paper (hnn) | notes |"
-  echo "|---|---|---|---|---|---|---|---|"
+  echo "| run | device | budget s | wall s | exit | hnn training s (all seeds) | test loss (hnn, lowest seed) | energy MSE paper (hnn) | notes |"
+  echo "|---|---|---|---|---|---|---|---|---|"
 } > "$report"
 
 # run LABEL DEVICE BUDGET_S ARGS...: one hnn-bench invocation into its own output folder.
 run() {
   local label="$1" device="$2" budget="$3"
   shift 3
-  local dir="$out/runs/$label"
+  local dir="$scratch/$label"
   local t0 t1 code
   t0=$(date +%s.%N)
   timeout "$budget" "$bin" --no-progress --output-dir "$dir" --set "experiment.device=\"$device\"" "$@" \
-    > "$out/runs/$label.log" 2>&1
+    > "$out/logs/$label.log" 2>&1
   code=$?
   t1=$(date +%s.%N)
-  local wall summary loss energy note=""
+  local wall loss energy train note=""
   wall=$(awk "BEGIN { printf \"%.1f\", $t1 - $t0 }")
-  summary=$(find "$dir" -name summary.json 2>/dev/null | head -1)
   loss="—"
   energy="—"
-  if [[ -n "$summary" ]]; then
-    read -r loss energy < <("$python" - "$summary" <<'PY'
-import json, sys
-s = json.load(open(sys.argv[1]))
-m = {x["name"]: x for x in s["models"]}.get("hnn")
+  train="—"
+  read -r loss energy train < <("$python" - "$dir" <<'PY'
+import glob, json, os, sys
+paths = sorted(glob.glob(os.path.join(sys.argv[1], "**", "summary.json"), recursive=True))
+runs = [json.load(open(p)) for p in paths]
+if not runs:
+    print("— — —")
+    sys.exit()
+first = min(runs, key=lambda s: s["seed"])
+m = {x["name"]: x for x in first["models"]}.get("hnn")
 loss = f'{m["test_loss"]["mean"]:.3e}' if m else "—"
-e = s.get("energy", {}).get("paper", {}).get("models", {}).get("hnn", {}).get("energy_mse")
-print(loss, f'{e["mean"]:.3e}' if e else "—")
+e = first.get("energy", {}).get("paper", {}).get("models", {}).get("hnn", {}).get("energy_mse")
+# an ensemble's members each carry their share of its training time
+train = sum(s["timings"]["train"].get("hnn", 0.0) for s in runs)
+print(loss, f'{e["mean"]:.3e}' if e else "—", f"{train:.1f}")
 PY
 )
-  fi
   [[ $code -eq 124 ]] && note="over its budget"
-  [[ $code -ne 0 && $code -ne 124 ]] && note="$(grep -m1 -i error "$out/runs/$label.log" | cut -c1-120)"
-  echo "| $label | $device | $budget | $wall | $code | $loss | $energy | $note |" >> "$report"
+  [[ $code -ne 0 && $code -ne 124 ]] && note="$(grep -m1 -i error "$out/logs/$label.log" | cut -c1-120)"
+  echo "| $label | $device | $budget | $wall | $code | $train | $loss | $energy | $note |" >> "$report"
+  (cd "$scratch" && find "$label" -name summary.json -print0 2>/dev/null | tar --null -T - -cf -) |
+    tar -xf - -C "$out/summaries"
   echo "gpu-check: $label on $device: exit $code, $wall s" >&2
 }
 
 cfg="$bundle/configs"
 smoke="$bundle/tests"
 # 1. the test-sized configs on CUDA (every stage once)
-run smoke cuda 30 --config "$smoke/smoke.toml"
-run smoke-two-body cuda 30 --config "$smoke/smoke-two-body.toml"
-run smoke-pixels cuda 40 --config "$smoke/smoke-pixels.toml"
+run smoke cuda 20 --config "$smoke/smoke.toml"
+run smoke-two-body cuda 20 --config "$smoke/smoke-two-body.toml"
+run smoke-pixels cuda 20 --config "$smoke/smoke-pixels.toml"
 # 2. full size on CUDA
 run spring cuda 50 --config "$cfg/spring.toml"
 run two-body cuda 70 --config "$cfg/two-body.toml"
@@ -109,8 +120,13 @@ done
 for k in 1 8; do
   run "two-body-x$k-cpu" cpu 30 "${ens[@]}" --seeds "0-$((k - 1))" --set "experiment.threads=$(nproc)"
 done
+# 4. the HNN's training alone at full size on the machine's CPU cores, for the per-task ratio (compare
+#    summary.json's timings.train with the CUDA runs')
+train_only=(--set 'train.models=["hnn"]' --set eval.paper.enabled=false
+            --set eval.corrected.enabled=false --set "experiment.threads=$(nproc)")
+run spring-cpu cpu 20 --config "$cfg/spring.toml" "${train_only[@]}"
+run two-body-cpu cpu 20 --config "$cfg/two-body.toml" "${train_only[@]}"
 echo >> "$report"
 echo "Seeds per minute of an ensemble: seeds x 60 / wall s of its row (training and data only)." >> "$report"
 echo "Finished in $(( $(date +%s) - start )) s." >> "$report"
-find "$out/runs" -name summary.json -printf '%P\n' > "$out/summaries.txt"
 cat "$report"

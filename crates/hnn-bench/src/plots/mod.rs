@@ -82,7 +82,13 @@ const TITLE_PX: u32 = 25;
 /// The strip above the panels that holds the one legend of the figure.
 const LEGEND_PX: u32 = 38;
 const X_LABEL_AREA: u32 = 52;
+/// The least room left of a panel for its y tick labels and axis name; more when its labels
+/// are wider ([`y_label_area`]).
 const Y_LABEL_AREA: u32 = 84;
+/// At most this many labelled ticks: 6 on x keeps 4-digit step counts apart in a quarter of
+/// a 1920 px row; plotters' own 10 on y.
+const X_TICKS: usize = 6;
+const Y_TICKS: usize = 10;
 const MARGIN: u32 = 12;
 
 fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
@@ -250,20 +256,22 @@ fn draw_panel<DB: DrawingBackend>(
         panel.series.iter().flat_map(|s| s.y.iter().copied()),
         panel.log_y,
     );
+    let mut y_area = y_label_area(ys, panel.log_y);
     if panel.equal_aspect && !panel.log_y {
         let (w, h) = area.dim_in_pixel();
-        let plot_w = w.saturating_sub(Y_LABEL_AREA + 2 * MARGIN).max(1) as f64;
+        let plot_w = w.saturating_sub(y_area + 2 * MARGIN).max(1) as f64;
         let plot_h = h
             .saturating_sub(X_LABEL_AREA + TITLE_PX + 3 * MARGIN)
             .max(1) as f64;
         (xs, ys) = equal_aspect(xs, ys, plot_w, plot_h);
+        y_area = y_area.max(y_label_area(ys, false));
     }
     let mut builder = ChartBuilder::on(area);
     builder
         .caption(panel.title, ("sans-serif", TITLE_PX))
         .margin(MARGIN)
         .x_label_area_size(X_LABEL_AREA)
-        .y_label_area_size(Y_LABEL_AREA);
+        .y_label_area_size(y_area);
     if panel.log_y {
         let chart = builder.build_cartesian_2d(xs.0..xs.1, (ys.0..ys.1).log_scale())?;
         draw_series(chart, panel, &tick_log)
@@ -271,6 +279,22 @@ fn draw_panel<DB: DrawingBackend>(
         let chart = builder.build_cartesian_2d(xs.0..xs.1, ys.0..ys.1)?;
         draw_series(chart, panel, &tick)
     }
+}
+
+/// Room for a panel's y tick labels (the ticks plotters will draw on `ys`, formatted as drawn,
+/// about 0.55 of the font size per character) and its axis name beside them.
+fn y_label_area(ys: (f64, f64), log_y: bool) -> u32 {
+    let hint = plotters::coord::ranged1d::BoldPoints(Y_TICKS);
+    let labels: Vec<String> = if log_y {
+        let coord: plotters::coord::combinators::LogCoord<f64> = (ys.0..ys.1).log_scale().into();
+        coord.key_points(hint).iter().map(tick_log).collect()
+    } else {
+        let coord = plotters::coord::types::RangedCoordf64::from(ys.0..ys.1);
+        coord.key_points(hint).iter().map(tick).collect()
+    };
+    let chars = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) as u32;
+    let label_w = chars * LABEL_PX * 55 / 100;
+    Y_LABEL_AREA.max(label_w + AXIS_PX + 2 * MARGIN)
 }
 
 fn draw_series<DB: DrawingBackend, Y>(
@@ -284,6 +308,8 @@ where
     chart
         .configure_mesh()
         .x_desc(panel.x_label)
+        .x_labels(X_TICKS)
+        .y_labels(Y_TICKS)
         .x_label_formatter(&tick)
         .y_desc(panel.y_label)
         .y_label_formatter(y_tick)
@@ -324,6 +350,22 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Long tick labels (a learned H near -14.73 with three decimals) get room beside the axis
+    /// name; short ones keep the least room.
+    #[test]
+    fn y_labels_get_the_room_they_need() {
+        assert_eq!(y_label_area((0.0, 1.0), false), Y_LABEL_AREA);
+        // log ticks 1e-4 ... 0.001 ... 1: "0.001" is the widest, 5 characters
+        assert_eq!(
+            y_label_area((1e-4, 1.0), true),
+            5 * LABEL_PX * 55 / 100 + AXIS_PX + 2 * MARGIN
+        );
+        // ticks -14.74, -14.738, ... -14.728: 7 characters
+        let wide = y_label_area((-14.7405, -14.7275), false);
+        assert_eq!(wide, 7 * LABEL_PX * 55 / 100 + AXIS_PX + 2 * MARGIN);
+        assert!(wide > Y_LABEL_AREA);
+    }
 
     /// A learned H constant to f32 rounding gets a readable span, ticks near zero read `0`,
     /// and a varying series keeps its 5% margins.
