@@ -174,10 +174,13 @@ fn published_ratio(s: &RunSummary, a: &str, b: &str) -> Option<f64> {
 }
 
 /// A ratio as "445x" from 10 up, "1.7x" from 1, and with two significant digits below 1
-/// ("0.50x", "0.034x"), so a model that wins by a factor of 30 does not print as "0.0x".
+/// ("0.50x", "0.034x"), so a model that wins by a factor of 30 does not print as "0.0x";
+/// beyond 1e5 either way in powers of ten ("4.7e6x", "1.3e-6x"), not as a run of digits.
 fn ratio_text(r: f64) -> String {
     if !r.is_finite() {
         "—".into()
+    } else if r >= 1e5 || (r > 0.0 && r < 1e-3) {
+        format!("{r:.1e}x")
     } else if r >= 10.0 {
         format!("{r:.0}x")
     } else if r >= 1.0 || r <= 0.0 {
@@ -751,6 +754,10 @@ mod tests {
         assert_eq!(ratio_text(0.5), "0.50x");
         assert_eq!(ratio_text(0.0344), "0.034x");
         assert_eq!(ratio_text(0.0), "0.0x");
+        assert_eq!(ratio_text(99_999.0), "99999x");
+        assert_eq!(ratio_text(4_719_494.0), "4.7e6x");
+        assert_eq!(ratio_text(0.001), "0.0010x");
+        assert_eq!(ratio_text(1.3e-6), "1.3e-6x");
         assert_eq!(ratio_text(f64::NAN), "—");
     }
 
