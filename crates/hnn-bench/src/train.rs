@@ -412,13 +412,61 @@ pub struct Trained {
     pub seconds: f64,
 }
 
-/// Rows `batches[m]`'s draws of every member, member `m`'s offset by `m * n`, as one index.
-fn batch_index(batches: &mut [Minibatches], n: i64, device: Device) -> Tensor {
-    let mut idx = Vec::new();
-    for (m, batch) in batches.iter_mut().enumerate() {
-        idx.extend(batch.next_batch().iter().map(|i| i + m as i64 * n));
+/// At most this many index entries are drawn ahead (32 MB of `i64`).
+const BATCH_AHEAD_ENTRIES: usize = 1 << 22;
+
+/// The minibatch index of each step: every member's draw (member `m`'s rows offset by `m * n`)
+/// as one index. Indices are drawn on the CPU, in step order, for up to 256 steps at a time and
+/// moved to the device in one copy, since a copy from the host's memory waits for the device:
+/// on a GPU a copy per step would stall every step.
+struct BatchQueue {
+    batches: Vec<Minibatches>,
+    n: i64,
+    device: Device,
+    ahead: Option<Tensor>,
+    next: i64,
+}
+
+impl BatchQueue {
+    fn new(batches: Vec<Minibatches>, n: i64, device: Device) -> Self {
+        Self {
+            batches,
+            n,
+            device,
+            ahead: None,
+            next: 0,
+        }
     }
-    Tensor::from_slice(&idx).to_device(device)
+
+    /// The index of the next step, drawing `steps_left` (at most) more steps ahead when the
+    /// ones drawn are used up.
+    fn next_step(&mut self, steps_left: usize) -> Tensor {
+        let drawn = self.ahead.as_ref().map_or(0, |t| t.size()[0]);
+        if self.next == drawn {
+            self.ahead = Some(self.draw(steps_left.max(1)));
+            self.next = 0;
+        }
+        let idx = self.ahead.as_ref().expect("drawn above").get(self.next);
+        self.next += 1;
+        idx
+    }
+
+    fn draw(&mut self, steps_left: usize) -> Tensor {
+        let per_step: usize = self.batches.iter().map(|b| b.batch).sum();
+        let steps = steps_left
+            .min(256)
+            .min((BATCH_AHEAD_ENTRIES / per_step.max(1)).max(1));
+        let mut idx = Vec::with_capacity(steps * per_step);
+        for _ in 0..steps {
+            for (m, batch) in self.batches.iter_mut().enumerate() {
+                let offset = m as i64 * self.n;
+                idx.extend(batch.next_batch().iter().map(|i| i + offset));
+            }
+        }
+        Tensor::from_slice(&idx)
+            .view([steps as i64, per_step as i64])
+            .to_device(self.device)
+    }
 }
 
 /// Trains the variables of `vs` on `objective` with Adam: the one training loop. Member `m`
@@ -443,11 +491,15 @@ pub fn train(
     let n = objective.train_rows();
     let full = cfg.batch_size == 0 || cfg.batch_size as i64 >= n;
     let b = cfg.batch_size.min(n as usize);
-    let mut batches: Vec<Minibatches> = seeds
-        .iter()
-        .map(|&s| Minibatches::new(n as usize, b, s))
-        .collect();
     let device = vs.device();
+    let mut batches = BatchQueue::new(
+        seeds
+            .iter()
+            .map(|&s| Minibatches::new(n as usize, b, s))
+            .collect(),
+        n,
+        device,
+    );
     let start = Instant::now();
     // Divergence watch without a host sync per step: each member's first bad step is kept on
     // the device (`never` until one happens) and read at log steps only.
@@ -467,7 +519,7 @@ pub fn train(
         let loss = if full {
             objective.train_loss(None)
         } else {
-            objective.train_loss(Some(&batch_index(&mut batches, n, device)))
+            objective.train_loss(Some(&batches.next_step(cfg.steps + 1 - step)))
         };
         if step == 1 {
             // NaN or inf on the first step makes the limit NaN: every step is then bad.
@@ -566,6 +618,20 @@ mod tests {
         assert!((data.zero_field_test_loss() - 3.5).abs() < 1e-12);
         assert!((data.mean_field_test_loss() - 2.0).abs() < 1e-12);
         assert!((data.trivial_field_test_loss() - 2.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn batches_drawn_ahead_are_the_batches_drawn_one_step_at_a_time() {
+        let members = || vec![Minibatches::new(10, 3, 1), Minibatches::new(10, 3, 2)];
+        let mut direct = members();
+        let mut queue = BatchQueue::new(members(), 10, Device::Cpu);
+        // 300 steps cross the 256-step draw
+        for step in 1..=300usize {
+            let mut want: Vec<i64> = direct[0].next_batch().to_vec();
+            want.extend(direct[1].next_batch().iter().map(|i| i + 10));
+            let got = Vec::<i64>::try_from(&queue.next_step(301 - step)).unwrap();
+            assert_eq!(got, want, "step {step}");
+        }
     }
 
     #[test]
