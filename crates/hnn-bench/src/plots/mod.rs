@@ -91,6 +91,16 @@ const X_TICKS: usize = 6;
 const Y_TICKS: usize = 10;
 const MARGIN: u32 = 12;
 
+/// The smallest and largest finite values (0 and 1 when there are none).
+fn range_of(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) }
+}
+
 fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     for v in values.filter(|v| v.is_finite() && (!log || *v > 0.0)) {
@@ -101,7 +111,13 @@ fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
         return if log { (1e-3, 1.0) } else { (0.0, 1.0) };
     }
     if log {
-        return (lo / 2.0, hi * 2.0);
+        // whole decades, a little beyond the data, so that at least two powers of ten are
+        // labelled (the only labels of a log axis, see `tick_decade`)
+        // (a hair beyond them: plotters finds its first tick as 10^ceil(log10(lo)) in floating
+        // point, which misses a bound that is exactly a power of ten)
+        let lo = 10f64.powf((lo.log10() - 0.05).floor()) * (1.0 - 1e-6);
+        let hi = 10f64.powf((hi.log10() + 0.05).ceil()) * (1.0 + 1e-6);
+        return (lo, hi);
     }
     // a series constant but for float noise (a learned H that conserves itself to f32
     // rounding) gets a span of 0.1% of its size and at least 0.01, so that the noise stays
@@ -147,6 +163,26 @@ fn tick_log(v: &f64) -> String {
         // 1e-4, 2.5e-4: no ".0" on a whole mantissa
         let s = format!("{v:.1e}");
         s.replacen(".0e", "e", 1)
+    }
+}
+
+/// Labels of a log axis: powers of ten only. plotters also offers 2, 3, ... 9 times each power
+/// when a range spans few decades, and those crowd into one smudge near the top of a decade.
+fn tick_decade(v: &f64) -> String {
+    let mantissa = v / 10f64.powf(v.log10().round());
+    if (mantissa - 1.0).abs() < 1e-9 {
+        tick_log(v)
+    } else {
+        String::new()
+    }
+}
+
+/// Labels of an axis of item numbers (trajectory 0, 1, ...): whole numbers only.
+fn tick_index(v: &f64) -> String {
+    if (v - v.round()).abs() < 1e-9 {
+        tick(&v.round())
+    } else {
+        String::new()
     }
 }
 
@@ -252,6 +288,11 @@ fn draw_panel<DB: DrawingBackend>(
     panel: &Panel<'_>,
 ) -> DrawResult<DB> {
     let mut xs = range(panel.series.iter().flat_map(|s| s.x.iter().copied()), false);
+    if panel.markers {
+        // items, not a curve: half an item beyond the first and last (one item stays readable)
+        let (lo, hi) = range_of(panel.series.iter().flat_map(|s| s.x.iter().copied()));
+        xs = (lo - 0.5, hi + 0.5);
+    }
     let mut ys = range(
         panel.series.iter().flat_map(|s| s.y.iter().copied()),
         panel.log_y,
@@ -274,7 +315,7 @@ fn draw_panel<DB: DrawingBackend>(
         .y_label_area_size(y_area);
     if panel.log_y {
         let chart = builder.build_cartesian_2d(xs.0..xs.1, (ys.0..ys.1).log_scale())?;
-        draw_series(chart, panel, &tick_log)
+        draw_series(chart, panel, &tick_decade)
     } else {
         let chart = builder.build_cartesian_2d(xs.0..xs.1, ys.0..ys.1)?;
         draw_series(chart, panel, &tick)
@@ -287,7 +328,7 @@ fn y_label_area(ys: (f64, f64), log_y: bool) -> u32 {
     let hint = plotters::coord::ranged1d::BoldPoints(Y_TICKS);
     let labels: Vec<String> = if log_y {
         let coord: plotters::coord::combinators::LogCoord<f64> = (ys.0..ys.1).log_scale().into();
-        coord.key_points(hint).iter().map(tick_log).collect()
+        coord.key_points(hint).iter().map(tick_decade).collect()
     } else {
         let coord = plotters::coord::types::RangedCoordf64::from(ys.0..ys.1);
         coord.key_points(hint).iter().map(tick).collect()
@@ -310,7 +351,7 @@ where
         .x_desc(panel.x_label)
         .x_labels(X_TICKS)
         .y_labels(Y_TICKS)
-        .x_label_formatter(&tick)
+        .x_label_formatter(if panel.markers { &tick_index } else { &tick })
         .y_desc(panel.y_label)
         .y_label_formatter(y_tick)
         .label_style(("sans-serif", LABEL_PX))
@@ -379,6 +420,31 @@ mod tests {
         assert_ne!(tick(&lo), tick(&(lo + (hi - lo) / 4.0)));
         assert_eq!(range([0.0, 1.0].into_iter(), false), (-0.05, 1.05));
         assert_eq!(tick(&-5.6e-17), "0");
+        let decades = |lo: f64, hi: f64| {
+            let (a, b) = range([lo, hi].into_iter(), true);
+            (a / (1.0 - 1e-6), b / (1.0 + 1e-6))
+        };
+        assert_eq!(decades(3e-4, 0.011), (1e-4, 0.1));
+        assert_eq!(decades(0.5, 4.0), (0.1, 10.0));
+        // both bounds of a one-decade axis are labelled
+        let (a, b) = range([0.3, 0.8].into_iter(), true);
+        let coord: plotters::coord::combinators::LogCoord<f64> = (a..b).log_scale().into();
+        let mut labels: Vec<String> = coord
+            .key_points(plotters::coord::ranged1d::BoldPoints(Y_TICKS))
+            .iter()
+            .map(tick_decade)
+            .filter(|l| !l.is_empty())
+            .collect();
+        // (plotters may give the top decade twice, as its last light point and a bold one)
+        labels.dedup();
+        assert_eq!(labels, ["0.1", "1"]);
+        assert_eq!(tick_index(&1e-17), "0");
+        assert_eq!(tick_decade(&0.01), "0.01");
+        assert_eq!(tick_decade(&1e-5), "1e-5");
+        assert_eq!(tick_decade(&0.009), "");
+        assert_eq!(tick_decade(&2e-4), "");
+        assert_eq!(tick_index(&3.0), "3");
+        assert_eq!(tick_index(&-0.4), "");
         assert_eq!(tick_log(&1e-13), "1e-13");
         assert_eq!(tick_log(&2.5e-4), "2.5e-4");
         assert_eq!(tick_log(&-1e7), "-1e7");
