@@ -613,11 +613,12 @@ mod tests {
             x: t(&[0.0; 4]),
             dx: t(&[0.0, 1.0, 2.0, -1.0]),
             x_test: t(&[0.0; 4]),
-            dx_test: t(&[1.0, 2.0, 3.0, 0.0]),
+            dx_test: t(&[1.0, 3.0, 3.0, 0.0]),
         };
-        assert!((data.zero_field_test_loss() - 3.5).abs() < 1e-12);
-        assert!((data.mean_field_test_loss() - 2.0).abs() < 1e-12);
-        assert!((data.trivial_field_test_loss() - 2.0).abs() < 1e-12);
+        // zero field: (1 + 9 + 9 + 0) / 4; the training mean (1, 0): (0 + 9 + 4 + 0) / 4
+        assert!((data.zero_field_test_loss() - 4.75).abs() < 1e-12);
+        assert!((data.mean_field_test_loss() - 3.25).abs() < 1e-12);
+        assert!((data.trivial_field_test_loss() - 3.25).abs() < 1e-12);
     }
 
     #[test]
