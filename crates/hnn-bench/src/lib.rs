@@ -1197,6 +1197,12 @@ mod tests {
             "every one of the 3 corrected rollouts failed (the first: step size underflow)"
         );
         assert_eq!(every_rollout_failed("baseline", &energy), None);
+        // a protocol with no trajectories has no failed rollouts to speak of
+        let mut empty = BTreeMap::new();
+        let mut none = protocol(Vec::new());
+        none.model_horizons.clear();
+        empty.insert("paper".to_string(), none);
+        assert_eq!(every_rollout_failed("hnn", &empty), None);
     }
 
     #[test]
