@@ -475,6 +475,44 @@ mod tests {
         let too_big = vec![b' '; failed.len() + 1];
         assert!(overwrite_in_place(&p, &too_big).is_err());
         assert_eq!(std::fs::read(&p).unwrap(), failed);
+        // exactly the file's length still fits
+        let exact = vec![b' '; failed.len()];
+        overwrite_in_place(&p, &exact).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), exact);
+        // a final meta.json of 8 KiB (error text, timings, memory) fits over a short first one
+        write_meta_reserved(&p, br#"{"status": "running"}"#).unwrap();
+        let long = format!(
+            r#"{{"status": "failed", "error": "{}"}}"#,
+            "x".repeat(8 * 1024)
+        );
+        overwrite_in_place(&p, long.as_bytes()).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), long.as_bytes());
+        // and write_meta writes it when the disk has room
+        write_meta(&p, br#"{"status": "ok"}"#).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), br#"{"status": "ok"}"#);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_dangling_output_link_is_refused_naming_its_target() {
+        let dir = std::env::temp_dir().join(format!("hnn-dangling-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let link = dir.join("runs");
+        std::os::unix::fs::symlink(dir.join("gone"), &link).unwrap();
+        let err = check_not_dangling(&link).unwrap_err().to_string();
+        assert!(
+            err.contains("symbolic link to") && err.contains("gone"),
+            "{err}"
+        );
+        // a link to a folder that exists, a plain folder and a missing path are fine
+        let target = dir.join("there");
+        std::fs::create_dir_all(&target).unwrap();
+        let good = dir.join("good");
+        std::os::unix::fs::symlink(&target, &good).unwrap();
+        assert!(check_not_dangling(&good).is_ok());
+        assert!(check_not_dangling(&target).is_ok());
+        assert!(check_not_dangling(&dir.join("not-yet")).is_ok());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
