@@ -7,9 +7,18 @@ use tch::{Device, Kind, Tensor};
 /// GFLOP/s of an `[m, k] x [k, n]` fp32 matrix product on this process's libtorch threads: the
 /// best of five timings of at least `seconds / 5` each after a warm-up (the best, so that another
 /// process's burst lowers the figure as little as possible).
+///
+/// The operands are a fixed pattern, not random: libtorch's random generator is one per
+/// process, and a draw here (a run logs this rate when it starts) would shift the weights of a
+/// run being initialised beside it (`--jobs 2`), making its numbers depend on timing.
 pub fn matmul_gflops(m: i64, k: i64, n: i64, seconds: f64) -> f64 {
-    let a = Tensor::randn([m, k], (Kind::Float, Device::Cpu));
-    let b = Tensor::randn([k, n], (Kind::Float, Device::Cpu));
+    let pattern = |rows: i64, cols: i64| {
+        // values in [-0.5, 0.5), no zeros or denormals to take a faster path
+        ((Tensor::arange(rows * cols, (Kind::Float, Device::Cpu)) * 0.618_034).frac() - 0.5 + 1e-3)
+            .view([rows, cols])
+    };
+    let a = pattern(m, k);
+    let b = pattern(k, n);
     let out = Tensor::zeros([m, n], (Kind::Float, Device::Cpu));
     let _ = a.matmul_out(&out, &b);
     let flops = 2.0 * (m * k * n) as f64;
