@@ -91,25 +91,20 @@ const X_TICKS: usize = 6;
 const Y_TICKS: usize = 10;
 const MARGIN: u32 = 12;
 
-/// The smallest and largest finite values (0 and 1 when there are none).
-fn range_of(values: impl Iterator<Item = f64>) -> (f64, f64) {
+/// The smallest and largest finite values, if there are any.
+fn range_of(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
     let (lo, hi) = values
         .filter(|v| v.is_finite())
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
             (lo.min(v), hi.max(v))
         });
-    if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) }
+    lo.is_finite().then_some((lo, hi))
 }
 
 fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
-    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-    for v in values.filter(|v| v.is_finite() && (!log || *v > 0.0)) {
-        lo = lo.min(v);
-        hi = hi.max(v);
-    }
-    if !lo.is_finite() {
+    let Some((lo, hi)) = range_of(values.filter(|v| !log || *v > 0.0)) else {
         return if log { (1e-3, 1.0) } else { (0.0, 1.0) };
-    }
+    };
     if log {
         // whole decades, a little beyond the data, so that at least two powers of ten are
         // labelled (the only labels of a log axis, see `tick_decade`)
@@ -287,12 +282,14 @@ fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     panel: &Panel<'_>,
 ) -> DrawResult<DB> {
-    let mut xs = range(panel.series.iter().flat_map(|s| s.x.iter().copied()), false);
-    if panel.markers {
+    let x_values = || panel.series.iter().flat_map(|s| s.x.iter().copied());
+    let mut xs = if panel.markers {
         // items, not a curve: half an item beyond the first and last (one item stays readable)
-        let (lo, hi) = range_of(panel.series.iter().flat_map(|s| s.x.iter().copied()));
-        xs = (lo - 0.5, hi + 0.5);
-    }
+        let (lo, hi) = range_of(x_values()).unwrap_or((0.0, 1.0));
+        (lo - 0.5, hi + 0.5)
+    } else {
+        range(x_values(), false)
+    };
     let mut ys = range(
         panel.series.iter().flat_map(|s| s.y.iter().copied()),
         panel.log_y,
