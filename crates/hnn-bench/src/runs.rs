@@ -157,40 +157,55 @@ impl RunLock {
     }
 }
 
-/// The runs being computed (one, or the members of a seed ensemble), for the signal
-/// handler: each one's `meta.json` path and content.
-static CURRENT: Mutex<Vec<(PathBuf, serde_json::Value)>> = Mutex::new(Vec::new());
+/// The runs being computed (one, or the members of a seed ensemble), for the signal handler:
+/// each one's `meta.json` path and its "running" content.
+struct InProgress(Mutex<Vec<(PathBuf, serde_json::Value)>>);
+
+impl InProgress {
+    const fn new() -> Self {
+        Self(Mutex::new(Vec::new()))
+    }
+
+    fn set(&self, meta_path: &Path, meta: serde_json::Value) {
+        let mut runs = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        runs.retain(|(p, _)| p != meta_path);
+        runs.push((meta_path.to_path_buf(), meta));
+    }
+
+    fn finish<T>(&self, meta_path: &Path, finish: impl FnOnce() -> T) -> T {
+        let mut runs = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let out = finish();
+        runs.retain(|(p, _)| p != meta_path);
+        out
+    }
+
+    /// Marks every run in progress "interrupted" by `signal` and returns their directories.
+    fn mark_interrupted(&self, signal: &str) -> Vec<PathBuf> {
+        let mut runs = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        runs.drain(..)
+            .filter_map(|(path, mut meta)| {
+                meta["status"] = "interrupted".into();
+                meta["error"] = format!("interrupted by {signal}").into();
+                let bytes = serde_json::to_vec_pretty(&meta).expect("meta serialises");
+                let _ = write_meta(&path, &bytes);
+                path.parent().map(Path::to_path_buf)
+            })
+            .collect()
+    }
+}
+
+/// This process's runs in progress.
+static CURRENT: InProgress = InProgress::new();
 
 /// Records a run in progress (its "running" meta) so that a signal can mark it.
 pub fn set_current(meta_path: &Path, meta: serde_json::Value) {
-    if let Ok(mut c) = CURRENT.lock() {
-        c.retain(|(p, _)| p != meta_path);
-        c.push((meta_path.to_path_buf(), meta));
-    }
+    CURRENT.set(meta_path, meta);
 }
 
 /// Runs `finish` (the final writes of the run with this `meta.json`) with the signal handler
 /// held off, then forgets the run: a signal arriving meanwhile waits, and does not mark it.
 pub fn finish_current<T>(meta_path: &Path, finish: impl FnOnce() -> T) -> T {
-    let mut guard = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
-    let out = finish();
-    guard.retain(|(p, _)| p != meta_path);
-    out
-}
-
-/// Marks every run in progress "interrupted" and returns their directories.
-fn mark_interrupted(signal: &str) -> Vec<PathBuf> {
-    let mut guard = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
-    guard
-        .drain(..)
-        .filter_map(|(path, mut meta)| {
-            meta["status"] = "interrupted".into();
-            meta["error"] = format!("interrupted by {signal}").into();
-            let bytes = serde_json::to_vec_pretty(&meta).expect("meta serialises");
-            let _ = write_meta(&path, &bytes);
-            path.parent().map(Path::to_path_buf)
-        })
-        .collect()
+    CURRENT.finish(meta_path, finish)
 }
 
 /// Whether the process was started with `signal` ignored (as `nohup` does for SIGHUP, and a
@@ -221,7 +236,7 @@ pub fn install_signal_handlers() -> std::io::Result<()> {
                 SIGTERM => "SIGTERM",
                 _ => "SIGHUP",
             };
-            let dirs = mark_interrupted(name);
+            let dirs = CURRENT.mark_interrupted(name);
             if dirs.is_empty() {
                 eprintln!("\ninterrupted by {name}");
             }
@@ -371,18 +386,33 @@ pub fn clean(root: &Path) -> Result<Vec<RunEntry>> {
 /// memory (Linux `MemAvailable`) and the address-space limit (`ulimit -v`); `None` where
 /// neither is known.
 pub fn available_memory_bytes() -> Option<u64> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
-        let line = m.lines().find(|l| l.starts_with("MemAvailable:"))?;
-        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kb * 1024)
-    });
+    let available = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| kib_field(&m, "MemAvailable:"));
+    smaller_known(available, address_space_limit())
+}
+
+/// The value of the `key` line of a `/proc` file that counts in kB (`MemAvailable:   123 kB`),
+/// in bytes.
+fn kib_field(text: &str, key: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with(key))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// The process's address-space limit (`ulimit -v`) in bytes; `None` when unlimited.
+fn address_space_limit() -> Option<u64> {
     // SAFETY: getrlimit writes the struct it is given.
-    let limit = unsafe {
+    unsafe {
         let mut r: libc::rlimit = std::mem::zeroed();
         (libc::getrlimit(libc::RLIMIT_AS, &mut r) == 0 && r.rlim_cur != libc::RLIM_INFINITY)
             .then_some(r.rlim_cur)
-    };
-    match (meminfo, limit) {
+    }
+}
+
+/// The smaller of two bounds, either of which may be unknown.
+fn smaller_known(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
@@ -391,9 +421,7 @@ pub fn available_memory_bytes() -> Option<u64> {
 /// The process's peak resident memory (Linux `VmHWM`), in bytes.
 pub fn peak_rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    kib_field(&status, "VmHWM:")
 }
 
 /// Starts the peak-memory count afresh (Linux: `5` into `/proc/self/clear_refs`), so each run
@@ -548,15 +576,14 @@ mod tests {
         let root = std::env::temp_dir().join(format!("hnn-clean-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         // not runs: a photo folder, a source tree, an empty folder, a foreign meta.json
-        for (file, text) in [
-            ("u/p/2020/a.jpg", "hi"),
-            ("crates/hnn/Cargo.toml", "[package]"),
-            ("x/foreign/meta.json", r#"{"status": "failed"}"#),
-        ] {
-            let path = root.join(file);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        }
+        tree(
+            &root,
+            &[
+                ("u/p/2020/a.jpg", "hi"),
+                ("crates/hnn/Cargo.toml", "[package]"),
+                ("x/foreign/meta.json", r#"{"status": "failed"}"#),
+            ],
+        );
         std::fs::create_dir_all(root.join("x/empty")).unwrap();
         // runs: interrupted (marker and meta), starting (marker, lock held, no meta yet),
         // abandoned (marker only, no lock), and one from before the marker (hnn's meta only)
@@ -622,6 +649,215 @@ mod tests {
         }
         assert!(root.join("s/b-s0").exists() && !legacy.exists());
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// A folder tree under `root` with the files given, for listing tests.
+    fn tree(root: &Path, files: &[(&str, &str)]) {
+        for (file, text) in files {
+            let path = root.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+    }
+
+    #[test]
+    fn finished_runs_are_ok_and_diverged_only() {
+        let e = |status: &str| RunEntry {
+            dir: PathBuf::new(),
+            status: status.into(),
+            error: None,
+        };
+        assert!(e("ok").finished() && e("diverged").finished());
+        for s in [
+            "running",
+            "stale",
+            "failed",
+            "interrupted",
+            "incomplete",
+            "corrupt",
+        ] {
+            assert!(!e(s).finished(), "{s}");
+        }
+    }
+
+    #[test]
+    fn sub_folders_are_sorted_and_leave_out_files_and_hidden_folders() {
+        let root = std::env::temp_dir().join(format!("hnn-sub-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        tree(
+            &root,
+            &[
+                ("b/x", ""),
+                ("a/x", ""),
+                (".locks/x", ""),
+                ("table1.md", "|"),
+            ],
+        );
+        assert_eq!(
+            sub_folders(&root).unwrap(),
+            vec![root.join("a"), root.join("b")]
+        );
+        let err = sub_folders(&root.join("missing")).unwrap_err().to_string();
+        assert!(err.contains("missing"), "{err}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// What `runs` says of a run by its `meta.json` status and its lock: a "running" run whose
+    /// lock nobody holds is stale, a held one running; an ended run is what its meta says,
+    /// held lock or not (a failed run stays failed while the same config is computed again
+    /// elsewhere). Runs from before the marker find their lock through their `config.toml`.
+    #[test]
+    fn a_run_is_stale_or_running_by_its_lock_and_finished_by_its_meta() {
+        let root = std::env::temp_dir().join(format!("hnn-entry-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let meta = |status: &str| format!(r#"{{"hnn_version": "0.1.0", "status": "{status}"}}"#);
+        let summary = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/summary-999dcd0.json"),
+        )
+        .unwrap();
+        let legacy_config = "[experiment]\nname = \"s\"\n";
+        tree(
+            &root,
+            &[
+                ("s/a/.hnn-run", "k1"),
+                ("s/a/meta.json", &meta("running")),
+                ("s/b/.hnn-run", "k2"),
+                ("s/b/meta.json", &meta("running")),
+                ("s/c/.hnn-run", "k3"),
+                ("s/c/meta.json", &meta("failed")),
+                ("s/d/.hnn-run", "k4"),
+                ("s/d/meta.json", &meta("ok")),
+                ("s/d/summary.json", &summary),
+                ("s/e/.hnn-run", "k5"),
+                ("s/e/meta.json", &meta("diverged")),
+                ("s/e/summary.json", &summary),
+                ("s/f/meta.json", &meta("running")),
+                ("s/f/config.toml", legacy_config),
+                ("s/g/meta.json", r#"{"hnn_version": "0.1.0"}"#),
+            ],
+        );
+        let _b = locked(&root, "s", "k2");
+        let _c = locked(&root, "s", "k3");
+        let _f = locked(&root, "s", &config_key(legacy_config));
+        let status: Vec<String> = list(&root).unwrap().into_iter().map(|e| e.status).collect();
+        assert_eq!(
+            status,
+            [
+                "stale",
+                "running",
+                "failed",
+                "ok",
+                "diverged",
+                "running",
+                "incomplete"
+            ]
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// The signal handler's registry: a run set twice is held once with its latest meta, a
+    /// finished run is forgotten (its final writes done under the registry's lock), and a
+    /// signal marks what is left "interrupted" in its `meta.json`, once.
+    #[test]
+    fn a_signal_marks_the_runs_in_progress_and_only_those() {
+        let dir = std::env::temp_dir().join(format!("hnn-current-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for run in ["a", "b"] {
+            std::fs::create_dir_all(dir.join(run)).unwrap();
+        }
+        let (a, b) = (dir.join("a/meta.json"), dir.join("b/meta.json"));
+        let runs = InProgress::new();
+        runs.set(&a, serde_json::json!({"status": "running", "seed": 0}));
+        runs.set(&b, serde_json::json!({"status": "running", "seed": 1}));
+        runs.set(&a, serde_json::json!({"status": "running", "seed": 2}));
+        let out = runs.finish(&b, || {
+            std::fs::write(&b, r#"{"status": "ok"}"#).unwrap();
+            7
+        });
+        assert_eq!(out, 7);
+        assert_eq!(runs.mark_interrupted("SIGTERM"), vec![dir.join("a")]);
+        let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&a).unwrap()).unwrap();
+        assert_eq!(
+            meta,
+            serde_json::json!({"status": "interrupted", "seed": 2,
+                               "error": "interrupted by SIGTERM"})
+        );
+        assert_eq!(std::fs::read(&b).unwrap(), br#"{"status": "ok"}"#);
+        assert!(runs.mark_interrupted("SIGINT").is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `nohup`'s ignored SIGHUP is seen as inherited (SIGUSR2 stands in: nothing in the test
+    /// process uses it).
+    #[cfg(unix)]
+    #[test]
+    fn an_ignored_signal_is_seen_as_ignored() {
+        // SAFETY: sets and restores the disposition of a signal no one here uses
+        unsafe {
+            let old = libc::signal(libc::SIGUSR2, libc::SIG_IGN);
+            assert!(inherited_ignored(libc::SIGUSR2));
+            libc::signal(libc::SIGUSR2, libc::SIG_DFL);
+            assert!(!inherited_ignored(libc::SIGUSR2));
+            libc::signal(libc::SIGUSR2, old);
+        }
+    }
+
+    #[test]
+    fn proc_fields_in_kib_read_as_bytes() {
+        let meminfo = "MemTotal:       24000000 kB\nMemFree:  10 kB\nMemAvailable:   123 kB\n";
+        assert_eq!(kib_field(meminfo, "MemAvailable:"), Some(123 * 1024));
+        assert_eq!(kib_field(meminfo, "MemTotal:"), Some(24_000_000 * 1024));
+        assert_eq!(kib_field(meminfo, "VmHWM:"), None);
+        assert_eq!(kib_field("VmHWM: lots kB", "VmHWM:"), None);
+        assert_eq!(smaller_known(Some(3), Some(2)), Some(2));
+        assert_eq!(smaller_known(Some(2), Some(3)), Some(2));
+        assert_eq!(smaller_known(None, Some(3)), Some(3));
+        assert_eq!(smaller_known(Some(3), None), Some(3));
+        assert_eq!(smaller_known(None, None), None);
+    }
+
+    /// `ulimit -v` is read (set here to 1 PiB, far above anything the tests use, then restored).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_address_space_limit_bounds_available_memory() {
+        // SAFETY: getrlimit/setrlimit on structs owned here
+        unsafe {
+            let mut old: libc::rlimit = std::mem::zeroed();
+            assert_eq!(libc::getrlimit(libc::RLIMIT_AS, &mut old), 0);
+            let pib: u64 = 1 << 50;
+            if old.rlim_max != libc::RLIM_INFINITY && old.rlim_max < pib {
+                return; // a hard limit below 1 PiB: cannot raise the soft one that far
+            }
+            let mut set = old;
+            set.rlim_cur = pib;
+            assert_eq!(libc::setrlimit(libc::RLIMIT_AS, &set), 0);
+            let limit = address_space_limit();
+            let available = available_memory_bytes();
+            assert_eq!(libc::setrlimit(libc::RLIMIT_AS, &old), 0);
+            assert_eq!(limit, Some(pib));
+            // MemAvailable (well under 1 PiB) wins
+            let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+            assert_eq!(
+                available,
+                kib_field(&meminfo, "MemAvailable:").map(|a| a.min(pib))
+            );
+        }
+    }
+
+    /// The peak-memory count starts afresh for each run, unless runs share the process
+    /// concurrently (`--jobs`), where it is the process's. (One test: the switch is for good.)
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_peak_memory_count_restarts_per_run_unless_runs_are_concurrent() {
+        let big = vec![1u8; 256 << 20];
+        std::hint::black_box(&big);
+        drop(big);
+        let before = peak_rss_bytes().unwrap();
+        assert!(reset_peak_rss());
+        let after = peak_rss_bytes().unwrap();
+        assert!(after + (128 << 20) < before, "{before} -> {after}");
+        set_concurrent();
+        assert!(!reset_peak_rss());
     }
 
     #[test]
