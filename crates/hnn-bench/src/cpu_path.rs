@@ -1,10 +1,11 @@
 //! The CPU matrix-product path of this process (see `hnn_models::cpu`): checked at start-up,
 //! recorded in every run's resolved config (`experiment.cpu_matmul`) and `meta.json`, and logged
-//! with its measured rate when a run starts.
+//! with its measured rate when a run starts, with a warning when that rate shows the cores
+//! shared with another busy process.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
-use hnn_models::cpu::{MatmulPath, Switch, matmul_gflops};
+use hnn_models::cpu::{MatmulPath, Switch, fma_peak_gflops, matmul_gflops};
 
 static PATH: OnceLock<MatmulPath> = OnceLock::new();
 
@@ -29,13 +30,96 @@ pub fn rate_at_start() -> f64 {
     matmul_gflops(200, 200, 200, 0.02)
 }
 
-/// Logs the path and the rate just measured, at the start of a run.
-pub fn log_at_start() -> f64 {
-    let rate = rate_at_start();
+/// What a run measured when it started: the product rate, and on several threads its share
+/// of those cores' FMA peak.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StartRate {
+    /// GFLOP/s of a 200 x 200 x 200 fp32 product on the run's libtorch threads.
+    pub gflops: f64,
+    /// `gflops` over threads x one core's FMA peak; `None` on one thread or without a peak.
+    pub share_of_peak: Option<f64>,
+    /// The share is under [`BUSY_SHARE`]: another process was using these cores.
+    pub cores_busy: bool,
+}
+
+/// Below this share of their FMA peak, products on several libtorch threads are taken to share
+/// their cores with another busy process. On free cores the share is 0.76-0.88 on the 2-core
+/// AMD EPYC of `crates/hnn-bench/PERFORMANCE.md` ("A busy CPU"); with one other busy process
+/// it measured 0.01-0.38, and training ran 3-5x slower than on free cores.
+pub const BUSY_SHARE: f64 = 0.6;
+
+impl StartRate {
+    /// The rate `gflops` measured on `threads` libtorch threads of cores whose per-core FMA
+    /// peak is `core_peak` GFLOP/s.
+    pub fn judge(gflops: f64, threads: i32, core_peak: Option<f64>) -> Self {
+        let share_of_peak = core_peak
+            .filter(|p| threads > 1 && *p > 0.0)
+            .map(|p| gflops / (f64::from(threads) * p));
+        StartRate {
+            gflops,
+            share_of_peak,
+            cores_busy: share_of_peak.is_some_and(|s| s < BUSY_SHARE),
+        }
+    }
+}
+
+/// One core's fp32 FMA peak: the best measured so far in this process (20 ms each time, so a
+/// burst of other work lowers it as little as possible). `None` without AVX2+FMA.
+fn core_peak() -> Option<f64> {
+    static BEST: Mutex<f64> = Mutex::new(0.0);
+    let now = fma_peak_gflops(0.02)?.gflops;
+    let mut best = BEST.lock().unwrap_or_else(|e| e.into_inner());
+    *best = best.max(now);
+    Some(*best)
+}
+
+/// Measures and logs the path and the product rate at the start of a run; on several threads,
+/// warns when the rate shows the cores busy with another process.
+pub fn log_at_start() -> StartRate {
+    let threads = tch::get_num_threads();
+    let gflops = rate_at_start();
+    let peak = if threads > 1 { core_peak() } else { None };
+    let rate = StartRate::judge(gflops, threads, peak);
     tracing::info!(
-        "matrix products: {}; {rate:.1} GFLOP/s measured now (fp32 200x200x200, {} libtorch threads)",
+        "matrix products: {}; {gflops:.1} GFLOP/s measured now (fp32 200x200x200, {threads} libtorch threads)",
         path().describe(),
-        tch::get_num_threads()
     );
+    if let (true, Some(share), Some(peak)) = (rate.cores_busy, rate.share_of_peak, peak) {
+        tracing::warn!(
+            "the CPU looks busy: on {threads} libtorch threads products ran at {share:.2} of \
+             the cores' FMA peak ({peak:.1} GFLOP/s each; above {BUSY_SHARE} when they are \
+             free). libtorch's threads wait for each other at every operation, so another busy \
+             process on these cores can make this run several times slower; \
+             `experiment.threads = 1` avoids that (a run's numbers depend on its thread count)"
+        );
+    }
     rate
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Shares by hand: 197 GFLOP/s on 2 threads of 117.4-GFLOP/s cores is 0.84 (free cores,
+    /// measured); 89.4 is 0.38 (one other busy process, measured); one thread is never judged.
+    #[test]
+    fn busy_cores_are_told_by_the_share_of_their_peak() {
+        let free = StartRate::judge(197.0, 2, Some(117.4));
+        assert!((free.share_of_peak.unwrap() - 197.0 / 234.8).abs() < 1e-12);
+        assert!(!free.cores_busy);
+        let busy = StartRate::judge(89.4, 2, Some(117.4));
+        assert!((busy.share_of_peak.unwrap() - 89.4 / 234.8).abs() < 1e-12);
+        assert!(busy.cores_busy);
+        // the edge: exactly the threshold is not busy, just under it is
+        assert!(!StartRate::judge(BUSY_SHARE * 4.0 * 100.0, 4, Some(100.0)).cores_busy);
+        assert!(StartRate::judge(BUSY_SHARE * 4.0 * 100.0 - 1e-9, 4, Some(100.0)).cores_busy);
+        for (threads, peak) in [(1, Some(117.4)), (2, None), (2, Some(0.0))] {
+            let r = StartRate::judge(2.0, threads, peak);
+            assert_eq!(
+                (r.share_of_peak, r.cores_busy),
+                (None, false),
+                "{threads} {peak:?}"
+            );
+        }
+    }
 }

@@ -205,9 +205,14 @@ struct Meta<'a> {
     torch_threads: i32,
     rayon_threads: usize,
     /// The CPU matrix-product path (`hnn_models::cpu::MatmulPath::name`) and the fp32 rate of a
-    /// 200 x 200 x 200 product measured when the run started.
+    /// 200 x 200 x 200 product measured when the run started; on several threads, that rate's
+    /// share of the cores' FMA peak, and whether it showed them busy with another process
+    /// ([`cpu_path::BUSY_SHARE`]).
     cpu_matmul: String,
     matmul_gflops_at_start: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    matmul_share_of_peak_at_start: Option<f64>,
+    cores_busy_at_start: bool,
     /// The process computing the run.
     pid: u32,
     started_utc: &'a str,
@@ -235,7 +240,7 @@ struct OpenRun {
     device: Device,
     rss_scope: &'static str,
     ensemble_seeds: Option<Vec<u64>>,
-    matmul_gflops: f64,
+    start_rate: cpu_path::StartRate,
     start: Instant,
 }
 
@@ -255,7 +260,9 @@ impl OpenRun {
             torch_threads: tch::get_num_threads(),
             rayon_threads: rayon::current_num_threads(),
             cpu_matmul: cpu_path::name(),
-            matmul_gflops_at_start: self.matmul_gflops,
+            matmul_gflops_at_start: self.start_rate.gflops,
+            matmul_share_of_peak_at_start: self.start_rate.share_of_peak,
+            cores_busy_at_start: self.start_rate.cores_busy,
             pid: std::process::id(),
             started_utc: &self.started,
             status,
@@ -296,7 +303,7 @@ impl OpenRun {
             device: exp.device,
             rss_scope,
             ensemble_seeds,
-            matmul_gflops: cpu_path::log_at_start(),
+            start_rate: cpu_path::log_at_start(),
             start: Instant::now(),
         };
         let running =

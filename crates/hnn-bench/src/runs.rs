@@ -762,20 +762,25 @@ mod tests {
     fn a_signal_marks_the_runs_in_progress_and_only_those() {
         let dir = std::env::temp_dir().join(format!("hnn-current-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        for run in ["a", "b"] {
+        for run in ["a", "b", "c"] {
             std::fs::create_dir_all(dir.join(run)).unwrap();
         }
-        let (a, b) = (dir.join("a/meta.json"), dir.join("b/meta.json"));
+        let meta_of = |run: &str| dir.join(run).join("meta.json");
+        let (a, b, c) = (meta_of("a"), meta_of("b"), meta_of("c"));
         let runs = InProgress::new();
         runs.set(&a, serde_json::json!({"status": "running", "seed": 0}));
         runs.set(&b, serde_json::json!({"status": "running", "seed": 1}));
+        runs.set(&c, serde_json::json!({"status": "running", "seed": 3}));
         runs.set(&a, serde_json::json!({"status": "running", "seed": 2}));
         let out = runs.finish(&b, || {
             std::fs::write(&b, r#"{"status": "ok"}"#).unwrap();
             7
         });
         assert_eq!(out, 7);
-        assert_eq!(runs.mark_interrupted("SIGTERM"), vec![dir.join("a")]);
+        assert_eq!(
+            runs.mark_interrupted("SIGTERM"),
+            vec![dir.join("c"), dir.join("a")]
+        );
         let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&a).unwrap()).unwrap();
         assert_eq!(
             meta,
@@ -816,7 +821,8 @@ mod tests {
         assert_eq!(smaller_known(None, None), None);
     }
 
-    /// `ulimit -v` is read (set here to 1 PiB, far above anything the tests use, then restored).
+    /// `ulimit -v` is read (set here to 1 PiB, far above anything the tests use, then to the
+    /// hard limit, then restored).
     #[cfg(target_os = "linux")]
     #[test]
     fn the_address_space_limit_bounds_available_memory() {
@@ -833,14 +839,17 @@ mod tests {
             assert_eq!(libc::setrlimit(libc::RLIMIT_AS, &set), 0);
             let limit = address_space_limit();
             let available = available_memory_bytes();
+            // and no limit where it is unlimited (the hard limit allows that)
+            set.rlim_cur = old.rlim_max;
+            assert_eq!(libc::setrlimit(libc::RLIMIT_AS, &set), 0);
+            let unlimited = address_space_limit();
             assert_eq!(libc::setrlimit(libc::RLIMIT_AS, &old), 0);
             assert_eq!(limit, Some(pib));
-            // MemAvailable (well under 1 PiB) wins
-            let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
-            assert_eq!(
-                available,
-                kib_field(&meminfo, "MemAvailable:").map(|a| a.min(pib))
-            );
+            if old.rlim_max == libc::RLIM_INFINITY {
+                assert_eq!(unlimited, None);
+            }
+            // MemAvailable (well under 1 PiB; it moves as other tests allocate) wins
+            assert!(available.is_some_and(|a| a > 0 && a < pib), "{available:?}");
         }
     }
 

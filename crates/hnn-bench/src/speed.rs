@@ -178,7 +178,15 @@ pub fn stages(dir: &Path, summary: &RunSummary) -> Result<Vec<Stage>, String> {
     let path = meta["cpu_matmul"]
         .as_str()
         .unwrap_or("mkl-nonintel-avx2 (before the record)");
-    let task = format!("{} (seed {}, {path})", summary.experiment, summary.seed);
+    let busy = if meta["cores_busy_at_start"] == true {
+        ", cores busy at start"
+    } else {
+        ""
+    };
+    let task = format!(
+        "{} (seed {}, {path}{busy})",
+        summary.experiment, summary.seed
+    );
     let stage =
         |name: String, wall: f64, flops: Option<f64>, shape: Option<Shape>, official| Stage {
             task: task.clone(),
