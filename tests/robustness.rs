@@ -112,7 +112,7 @@ fn a_diverging_model_is_stopped_marked_and_left_out() {
 
 /// A collapsed model (weight decay 1 pins every weight near 0) sits at the zero field's test
 /// loss, with an energy error of ~1e-12 from a constant H: it is marked degenerate in the
-/// summary, the report and the table, and set in no ratio.
+/// summary, the report and the table, and set in no ratio; trained normally, nothing is.
 #[test]
 fn a_collapsed_model_is_marked_degenerate_not_near_perfect() {
     let dir = temp_dir("degenerate");
@@ -136,6 +136,21 @@ fn a_collapsed_model_is_marked_degenerate_not_near_perfect() {
         !report.contains("baseline/HNN energy-MSE ratio"),
         "{report}"
     );
+    // the same config trained without the collapse: nothing is flagged, the ratio is there
+    let o = run(
+        &root().join("tests/smoke.toml"),
+        &dir.join("healthy"),
+        &["--set", "train.steps=200"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let d = &run_dirs(&dir.join("healthy"))[0];
+    let s = json(&d.join("summary.json"));
+    for m in s["models"].as_array().unwrap() {
+        assert!(m["degenerate"].is_null(), "{m}");
+    }
+    let report = std::fs::read_to_string(d.join("report.md")).unwrap();
+    assert!(!report.contains(": degenerate**"), "{report}");
+    assert!(report.contains("baseline/HNN energy-MSE ratio"), "{report}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
