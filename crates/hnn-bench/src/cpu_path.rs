@@ -5,7 +5,7 @@
 
 use std::sync::{Mutex, OnceLock};
 
-use hnn_models::cpu::{MatmulPath, Switch, fma_peak_gflops, matmul_gflops};
+use hnn_models::cpu::{MatmulPath, Switch, fma_kernels, matmul_gflops};
 
 static PATH: OnceLock<MatmulPath> = OnceLock::new();
 
@@ -43,10 +43,12 @@ pub struct StartRate {
 }
 
 /// Below this share of their FMA peak, products on several libtorch threads are taken to share
-/// their cores with another busy process. On free cores the share is 0.76-0.88 on the 2-core
-/// AMD EPYC of `crates/hnn-bench/PERFORMANCE.md` ("A busy CPU"); with one other busy process
-/// it measured 0.01-0.38, and training ran 3-5x slower than on free cores.
-pub const BUSY_SHARE: f64 = 0.6;
+/// their cores with another busy process. On the 2-core AMD EPYC of
+/// `crates/hnn-bench/PERFORMANCE.md` ("A busy CPU"), 200 x 200 x 200 products on two free cores
+/// reach 0.83-0.84 of the AVX-512 peak on MKL's AVX-512 path and 0.62-0.76 of the AVX2 peak on
+/// its AVX2 path; beside one other busy process they measured 0.01-0.42, and training ran 3-5x
+/// slower than on free cores.
+pub const BUSY_SHARE: f64 = 0.5;
 
 impl StartRate {
     /// The rate `gflops` measured on `threads` libtorch threads of cores whose per-core FMA
@@ -63,14 +65,21 @@ impl StartRate {
     }
 }
 
-/// One core's fp32 FMA peak: the best measured so far in this process (20 ms each time, so a
-/// burst of other work lowers it as little as possible). `None` without AVX2+FMA.
-fn core_peak() -> Option<f64> {
-    static BEST: Mutex<f64> = Mutex::new(0.0);
-    let now = fma_peak_gflops(0.02)?.gflops;
+/// One core's fp32 FMA peak with the vectors of the product path (AVX-512 or AVX2): the best
+/// measured so far in this process (20 ms each time, so a burst of other work lowers it as
+/// little as possible). `None` where the CPU lacks those instructions.
+fn core_peak(avx512: bool) -> Option<f64> {
+    static BEST: Mutex<[f64; 2]> = Mutex::new([0.0; 2]);
+    let isa = if avx512 { "AVX-512" } else { "AVX2+FMA" };
+    let now = fma_kernels()
+        .into_iter()
+        .find(|k| k.isa == isa)?
+        .peak(0.02)
+        .gflops;
     let mut best = BEST.lock().unwrap_or_else(|e| e.into_inner());
-    *best = best.max(now);
-    Some(*best)
+    let slot = &mut best[usize::from(avx512)];
+    *slot = slot.max(now);
+    Some(*slot)
 }
 
 /// Measures and logs the path and the product rate at the start of a run; on several threads,
@@ -78,18 +87,28 @@ fn core_peak() -> Option<f64> {
 pub fn log_at_start() -> StartRate {
     let threads = tch::get_num_threads();
     let gflops = rate_at_start();
-    let peak = if threads > 1 { core_peak() } else { None };
+    let peak = if threads > 1 {
+        core_peak(path().is_avx512())
+    } else {
+        None
+    };
     let rate = StartRate::judge(gflops, threads, peak);
     tracing::info!(
         "matrix products: {}; {gflops:.1} GFLOP/s measured now (fp32 200x200x200, {threads} libtorch threads)",
         path().describe(),
     );
     if let (true, Some(share), Some(peak)) = (rate.cores_busy, rate.share_of_peak, peak) {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let over = if threads as usize > cores {
+            format!(", and they are more than the {cores} cores")
+        } else {
+            String::new()
+        };
         tracing::warn!(
             "the CPU looks busy: on {threads} libtorch threads products ran at {share:.2} of \
              the cores' FMA peak ({peak:.1} GFLOP/s each; above {BUSY_SHARE} when they are \
-             free). libtorch's threads wait for each other at every operation, so another busy \
-             process on these cores can make this run several times slower; \
+             free){over}. libtorch's threads wait for each other at every operation, so while \
+             another process keeps these cores busy this run can be several times slower; \
              `experiment.threads = 1` avoids that (a run's numbers depend on its thread count)"
         );
     }
@@ -101,12 +120,14 @@ mod tests {
     use super::*;
 
     /// Shares by hand: 197 GFLOP/s on 2 threads of 117.4-GFLOP/s cores is 0.84 (free cores,
-    /// measured); 89.4 is 0.38 (one other busy process, measured); one thread is never judged.
+    /// AVX-512 path, measured), 145 is 0.62 (free cores, the AVX2 path's lowest), 89.4 is 0.38
+    /// (one other busy process, measured); one thread is never judged.
     #[test]
     fn busy_cores_are_told_by_the_share_of_their_peak() {
         let free = StartRate::judge(197.0, 2, Some(117.4));
         assert!((free.share_of_peak.unwrap() - 197.0 / 234.8).abs() < 1e-12);
         assert!(!free.cores_busy);
+        assert!(!StartRate::judge(145.0, 2, Some(117.4)).cores_busy);
         let busy = StartRate::judge(89.4, 2, Some(117.4));
         assert!((busy.share_of_peak.unwrap() - 89.4 / 234.8).abs() < 1e-12);
         assert!(busy.cores_busy);
