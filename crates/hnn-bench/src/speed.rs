@@ -170,11 +170,9 @@ pub fn stages(dir: &Path, summary: &RunSummary) -> Result<Vec<Stage>, String> {
         .and_then(|t| i32::try_from(t).ok())
         .filter(|t| *t > 0)
         .unwrap_or_else(tch::get_num_threads);
-    let official = summary
-        .reference
-        .as_deref()
-        .and_then(crate::reference::get)
-        .and_then(|r| r.official_seconds);
+    // the official code's times belong to the setting they were measured for, like every
+    // published number: shown only beside a run of that setting
+    let official = summary.reference().and_then(|r| r.official_seconds);
     let path = meta["cpu_matmul"]
         .as_str()
         .unwrap_or("mkl-nonintel-avx2 (before the record)");
@@ -282,7 +280,7 @@ pub fn table(stages: &[Stage], rates: &Rates, path: &str) -> String {
             "- {shape} on {threads} threads: {rate:.1} GFLOP/s{per_core}"
         );
     }
-    out.push_str("\nWork: training steps x samples x operations per sample; evaluation: field evaluations x operations each (`hnn_models::flops`; element-wise work is not counted). Official: the official implementation's time on this kind of machine (`reference.toml`).\n\n| task | stage | wall s | GFLOP | physical floor s | wall / physical | GEMM floor s | wall / GEMM | peak RSS MB | official s |\n|---|---|---|---|---|---|---|---|---|---|\n");
+    out.push_str("\nWork: training steps x samples x operations per sample; evaluation: field evaluations x operations each (`hnn_models::flops`; element-wise work is not counted). Official: the official implementation's time on this kind of machine (`reference.toml`), beside runs of the setting it was measured for.\n\n| task | stage | wall s | GFLOP | physical floor s | wall / physical | GEMM floor s | wall / GEMM | peak RSS MB | official s |\n|---|---|---|---|---|---|---|---|---|---|\n");
     let num =
         |v: Option<f64>, digits: usize| v.map_or("—".to_string(), |x| format!("{x:.digits$}"));
     let ratio = |wall: f64, floor: Option<f64>| {
