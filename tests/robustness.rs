@@ -148,6 +148,11 @@ fn a_collapsed_model_is_marked_degenerate_not_near_perfect() {
     for m in s["models"].as_array().unwrap() {
         assert!(m["degenerate"].is_null(), "{m}");
     }
+    // and every stage's time is recorded
+    let t = &s["timings"];
+    for stage in [&t["data"], &t["train"]["hnn"], &t["eval"]] {
+        assert!(stage.as_f64().is_some_and(|x| x > 0.0), "{t}");
+    }
     let report = std::fs::read_to_string(d.join("report.md")).unwrap();
     assert!(!report.contains(": degenerate**"), "{report}");
     assert!(report.contains("baseline/HNN energy-MSE ratio"), "{report}");

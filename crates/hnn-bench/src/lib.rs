@@ -1212,6 +1212,19 @@ mod tests {
         assert_eq!(every_rollout_failed("hnn", &empty), None);
     }
 
+    /// The models that read `q̇ = V p` get the task's velocity map (the spring's `V = 1/m`)
+    /// from the run's config: without it they refuse to build.
+    #[test]
+    fn models_that_need_the_velocity_map_are_given_it() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/smoke.toml");
+        let exp = config::load(&path).unwrap();
+        for name in ["lnn", "node-so"] {
+            let mut vs = nn::VarStore::new(Device::Cpu);
+            let built = build_model(name, &mut vs, 2, &exp, Device::Cpu);
+            assert!(built.is_ok(), "{name}: {:?}", built.err());
+        }
+    }
+
     #[test]
     fn degenerate_is_within_five_percent_of_a_constant_field() {
         assert_eq!(degenerate_reason(0.5, 1.0), None);
