@@ -462,10 +462,17 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 mod tests {
     use super::*;
 
+    /// An empty folder of its own for test `tag` (left over from an earlier run: emptied).
+    fn fresh_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("hnn-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
     #[test]
     fn atomic_write_replaces_whole_files_and_leaves_no_temporary() {
-        let dir = std::env::temp_dir().join(format!("hnn-atomic-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = fresh_dir("atomic");
         let p = dir.join("summary.json");
         write_atomic(&p, b"first").unwrap();
         write_atomic(&p, b"second").unwrap();
@@ -486,8 +493,7 @@ mod tests {
     /// (The full disk itself: `scripts/robustness-campaign.py diskfull`.)
     #[test]
     fn meta_fits_over_its_reserve_in_place() {
-        let dir = std::env::temp_dir().join(format!("hnn-meta-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = fresh_dir("meta");
         let p = dir.join("meta.json");
         write_meta_reserved(&p, br#"{"status": "running"}"#).unwrap();
         assert_eq!(
@@ -524,8 +530,7 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_dangling_output_link_is_refused_naming_its_target() {
-        let dir = std::env::temp_dir().join(format!("hnn-dangling-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = fresh_dir("dangling");
         let link = dir.join("runs");
         std::os::unix::fs::symlink(dir.join("gone"), &link).unwrap();
         let err = check_not_dangling(&link).unwrap_err().to_string();
@@ -573,8 +578,7 @@ mod tests {
 
     #[test]
     fn only_run_directories_are_listed_and_clean_spares_everything_else() {
-        let root = std::env::temp_dir().join(format!("hnn-clean-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+        let root = fresh_dir("clean");
         // not runs: a photo folder, a source tree, an empty folder, a foreign meta.json
         tree(
             &root,
@@ -682,8 +686,7 @@ mod tests {
 
     #[test]
     fn sub_folders_are_sorted_and_leave_out_files_and_hidden_folders() {
-        let root = std::env::temp_dir().join(format!("hnn-sub-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+        let root = fresh_dir("sub");
         tree(
             &root,
             &[
@@ -708,8 +711,7 @@ mod tests {
     /// elsewhere). Runs from before the marker find their lock through their `config.toml`.
     #[test]
     fn a_run_is_stale_or_running_by_its_lock_and_finished_by_its_meta() {
-        let root = std::env::temp_dir().join(format!("hnn-entry-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+        let root = fresh_dir("entry");
         let meta = |status: &str| format!(r#"{{"hnn_version": "0.1.0", "status": "{status}"}}"#);
         let summary = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/summary-999dcd0.json"),
@@ -760,8 +762,7 @@ mod tests {
     /// signal marks what is left "interrupted" in its `meta.json`, once.
     #[test]
     fn a_signal_marks_the_runs_in_progress_and_only_those() {
-        let dir = std::env::temp_dir().join(format!("hnn-current-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = fresh_dir("current");
         for run in ["a", "b", "c"] {
             std::fs::create_dir_all(dir.join(run)).unwrap();
         }
