@@ -27,7 +27,7 @@ mod rate;
 use std::ffi::OsStr;
 
 pub use peak::{FmaKernel, FmaPeak, fma_kernels, fma_peak_gflops, fma_peaks};
-pub use rate::matmul_gflops;
+pub use rate::{MatmulRate, matmul_gflops, matmul_rate};
 
 /// The CPU features that decide MKL's fp32 matrix-product path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
