@@ -1,9 +1,10 @@
 //! Runs `STEPS` steps of the training loop ([`hnn_bench::train::train`]) on random data shaped
-//! like a task's, for counting what one step costs from outside (`scripts/count-ops.sh` runs it
-//! under callgrind at two step counts and takes the difference).
+//! like a task's, for measuring what one step costs from outside: `scripts/count-ops.sh` runs it
+//! under callgrind, `scripts/profile-step.sh` under perf, each at two step counts, and takes the
+//! difference.
 //!
-//! `cargo run --release -p hnn-bench --example train_steps -- MODEL DIM BATCH ROWS STEPS`
-//! (`BATCH` 0: full batch).
+//! `cargo run --release -p hnn-bench --example train_steps -- MODEL DIM BATCH ROWS STEPS [THREADS]`
+//! (`BATCH` 0: full batch; `THREADS` libtorch threads, default 1).
 
 use hnn_bench::config::TrainConfig;
 use hnn_bench::train::{StateObjective, TrainData, train};
@@ -13,9 +14,13 @@ use tch::{Device, Kind, Tensor, nn};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [model, dim, batch, rows, steps] = args.as_slice() else {
-        eprintln!("usage: train_steps MODEL DIM BATCH ROWS STEPS");
-        std::process::exit(2);
+    let (model, dim, batch, rows, steps, threads) = match args.as_slice() {
+        [m, d, b, r, s] => (m, d, b, r, s, None),
+        [m, d, b, r, s, t] => (m, d, b, r, s, Some(t)),
+        _ => {
+            eprintln!("usage: train_steps MODEL DIM BATCH ROWS STEPS [THREADS]");
+            std::process::exit(2);
+        }
     };
     let num = |s: &String, what: &str| -> i64 {
         s.parse().unwrap_or_else(|_| {
@@ -29,7 +34,12 @@ fn main() {
         num(rows, "ROWS"),
         num(steps, "STEPS"),
     );
-    tch::set_num_threads(1);
+    let threads = threads.map_or(1, |t| num(t, "THREADS"));
+    if threads < 1 {
+        eprintln!("train_steps: THREADS must be at least 1, got {threads}");
+        std::process::exit(2);
+    }
+    tch::set_num_threads(threads as i32);
     tch::manual_seed(0);
     let vs = nn::VarStore::new(Device::Cpu);
     let m = build_model(model, &vs.root(), dim, &ModelSpec::default()).unwrap_or_else(|e| {
