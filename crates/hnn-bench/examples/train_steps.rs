@@ -13,6 +13,8 @@ use indicatif::ProgressBar;
 use tch::{Device, Kind, Tensor, nn};
 
 fn main() {
+    // as the runner does (hnn_bench::cli::main), so that a step costs here what it costs there
+    hnn_models::cpu::keep_freed_heap();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (model, dim, batch, rows, steps, threads) = match args.as_slice() {
         [m, d, b, r, s] => (m, d, b, r, s, None),

@@ -500,6 +500,7 @@ fn reuse(dir: &Path) -> Result<crate::summary::RunSummary, String> {
 
 /// Parses the arguments, validates every config, then runs them in order.
 pub fn main() -> ExitCode {
+    hnn_models::cpu::keep_freed_heap();
     let args = Args::parse();
     if let Err(e) = crate::cpu_path::check_switch() {
         eprintln!("error: {e}");

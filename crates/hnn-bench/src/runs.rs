@@ -425,10 +425,15 @@ pub fn peak_rss_bytes() -> Option<u64> {
 }
 
 /// Starts the peak-memory count afresh (Linux: `5` into `/proc/self/clear_refs`), so each run
-/// of a batch reports its own peak; false where that is not possible.
+/// of a batch reports its own peak; false where that is not possible. The heap that earlier runs
+/// freed and the allocator kept ([`hnn_models::cpu::keep_freed_heap`]) is given back first, so
+/// it is not counted as this run's.
 pub fn reset_peak_rss() -> bool {
-    !CONCURRENT.load(std::sync::atomic::Ordering::Relaxed)
-        && std::fs::write("/proc/self/clear_refs", "5").is_ok()
+    if CONCURRENT.load(std::sync::atomic::Ordering::Relaxed) {
+        return false;
+    }
+    hnn_models::cpu::give_back_freed_heap();
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
 /// Set when runs are computed concurrently (`--jobs`): the peak memory count is the process's

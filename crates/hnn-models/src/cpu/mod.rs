@@ -19,13 +19,18 @@
 //! symbol from each binary, test, bench and example it links. [`MatmulPath::current`] reports what
 //! MKL chose (its automatic branch) and whether the hook was reached; [`matmul_gflops`] and
 //! [`fma_peak_gflops`] measure the rate that results and the rate the cores allow.
+//! [`keep_freed_heap`] keeps glibc from handing a step's freed buffers back to the kernel.
 
+mod heap;
 pub mod hook;
 mod peak;
 mod rate;
 
 use std::ffi::OsStr;
 
+pub use heap::{
+    HeapSetting, MMAP_THRESHOLD, TRIM_THRESHOLD, give_back_freed_heap, keep_freed_heap,
+};
 pub use peak::{FmaKernel, FmaPeak, fma_kernels, fma_peak_gflops, fma_peaks};
 pub use rate::{MatmulRate, matmul_gflops, matmul_rate};
 
