@@ -5,7 +5,7 @@
 //! than 128 KiB of it is free (`M_TRIM_THRESHOLD`), so a buffer freed at the top and allocated
 //! again next product comes back as fresh pages that the kernel zeroes on first touch: on MKL's
 //! AVX2 path, which frees its workspace after each product, that was 12% of a spring step's CPU
-//! time (`scripts/profile-step.sh hnn 2 0 750 1000 2` with `HNN_MKL_AVX512=off`; 0.5% with the
+//! time (`scripts/profile-step.sh hnn 2 0 750 1000 2` with `HNN_MKL_AVX512=off`; 0.6% with the
 //! heap kept). [`keep_freed_heap`] raises the trim threshold to [`TRIM_THRESHOLD`] and, since
 //! glibc then stops moving its `mmap` threshold by itself, fixes that at [`MMAP_THRESHOLD`] (the
 //! largest value glibc's own adjustment reaches). Nothing computed changes, only where memory
